@@ -1,0 +1,402 @@
+//! The mount plan: every step prepared in the parent, run in the child.
+
+use crate::policy::normalize_destination;
+use crate::sys::{self, Attr};
+use crate::{ApplyError, Base, MountKind, RootfsError, RootfsPolicy};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Where the host root is reachable while the view is built.
+const OLD: &str = "/oldroot";
+/// Where the new view is built before the final `pivot_root`.
+const NEW: &str = "/newroot";
+/// A host directory every system has, used as a staging mount point. The
+/// staging tmpfs leaves it again at the first `pivot_root`, so host paths
+/// under it stay reachable as bind sources.
+const STAGE: &str = "/tmp";
+
+const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+const DEV_LINKS: [(&str, &str); 5] = [
+    ("/proc/self/fd", "fd"),
+    ("/proc/self/fd/0", "stdin"),
+    ("/proc/self/fd/1", "stdout"),
+    ("/proc/self/fd/2", "stderr"),
+    ("pts/ptmx", "ptmx"),
+];
+/// Parts of a fresh `/proc` that configure the host kernel; bound
+/// read-only over themselves, as bubblewrap and crun do.
+const PROC_READONLY: [&str; 4] = ["sys", "sysrq-trigger", "irq", "bus"];
+
+/// One step of the plan. Every string is prepared before `clone`.
+#[derive(Debug)]
+enum Step {
+    MakePrivate,
+    Tmpfs { dst: CString, flags: libc::c_ulong, data: CString },
+    Mkdir { path: CString },
+    CreateFile { path: CString },
+    StagePivot,
+    Bind { src: CString, dst: CString, recursive: bool, attr: Attr, optional: bool },
+    Proc { dst: CString },
+    Devpts { dst: CString },
+    Symlink { target: CString, link: CString },
+    SetAttr { path: CString, attr: Attr },
+    FinalPivot,
+}
+
+/// A compiled [`RootfsPolicy`]: the exact list of mount steps, ready to run
+/// in the sandbox child without allocating.
+#[derive(Debug)]
+pub struct MountPlan {
+    steps: Vec<Step>,
+}
+
+fn cstr(path: impl AsRef<Path>) -> Result<CString, RootfsError> {
+    let path = path.as_ref();
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| RootfsError::NulByte {
+        path: path.to_owned(),
+    })
+}
+
+fn under(root: &str, path: &Path) -> PathBuf {
+    Path::new(root).join(path.strip_prefix("/").unwrap_or(path))
+}
+
+impl RootfsPolicy {
+    /// Checks the policy against the host and prepares the plan.
+    ///
+    /// Launch sequence: in the parent, before `clone`. Fails for missing bind
+    /// sources, a root directory that is not one, and bad paths, naming the
+    /// path.
+    pub fn compile(&self) -> Result<MountPlan, RootfsError> {
+        self.validate()?;
+        let mut b = Builder::default();
+        b.push(Step::MakePrivate);
+        b.tmpfs(Path::new(STAGE), sys::MS_NOSUID | sys::MS_NODEV, "mode=0755")?;
+        b.mkdir(Path::new(STAGE).join("oldroot"))?;
+        b.mkdir(Path::new(STAGE).join("newroot"))?;
+        b.push(Step::StagePivot);
+        self.compile_root(&mut b)?;
+        self.compile_proc(&mut b)?;
+        if self.dev {
+            compile_dev(&mut b)?;
+        }
+        if self.tmp {
+            b.mkdir(under(NEW, Path::new("/tmp")))?;
+            let data = self.tmpfs_data("mode=1777");
+            b.tmpfs(&under(NEW, Path::new("/tmp")), sys::NOEXEC_FLAGS, &data)?;
+        }
+        for spec in &self.mounts {
+            self.compile_user_mount(&mut b, spec)?;
+        }
+        if self.dev {
+            b.push(Step::SetAttr { path: cstr(under(NEW, Path::new("/dev")))?, attr: Attr::RDONLY });
+        }
+        if self.readonly_root {
+            b.push(Step::SetAttr { path: cstr(NEW)?, attr: Attr::RDONLY });
+        }
+        b.push(Step::FinalPivot);
+        Ok(MountPlan { steps: b.steps })
+    }
+
+    fn tmpfs_data(&self, base: &str) -> String {
+        match self.tmpfs_size {
+            Some(size) => format!("{base},size={size}"),
+            None => base.to_owned(),
+        }
+    }
+
+    fn compile_root(&self, b: &mut Builder) -> Result<(), RootfsError> {
+        match &self.base {
+            Base::Host => {
+                b.tmpfs(Path::new(NEW), sys::MS_NOSUID | sys::MS_NODEV, "mode=0755")?;
+                for dir in &self.host_dirs {
+                    compile_host_dir(b, dir)?;
+                }
+            }
+            Base::Directory(dir) => {
+                let meta = std::fs::metadata(dir).map_err(|source| RootfsError::Source {
+                    path: dir.clone(),
+                    source,
+                })?;
+                if !meta.is_dir() {
+                    return Err(RootfsError::RootNotDirectory { path: dir.clone() });
+                }
+                b.bind(&under(OLD, dir), Path::new(NEW), Attr::NOSUID_NODEV, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn compile_proc(&self, b: &mut Builder) -> Result<(), RootfsError> {
+        let proc = under(NEW, Path::new("/proc"));
+        b.mkdir(&proc)?;
+        if self.fresh_proc {
+            b.push(Step::Proc { dst: cstr(&proc)? });
+            for part in PROC_READONLY {
+                let path = proc.join(part);
+                let attr = Attr::RDONLY.union(Attr::NOSUID_NODEV).union(Attr::NOEXEC);
+                b.push(Step::Bind {
+                    src: cstr(&path)?,
+                    dst: cstr(&path)?,
+                    recursive: true,
+                    attr,
+                    optional: true,
+                });
+            }
+        } else {
+            let attr = Attr::NOSUID_NODEV.union(Attr::NOEXEC);
+            b.bind(Path::new("/oldroot/proc"), &proc, attr, false)?;
+        }
+        Ok(())
+    }
+
+    fn compile_user_mount(&self, b: &mut Builder, spec: &crate::MountSpec) -> Result<(), RootfsError> {
+        let dst = normalize_destination(&spec.destination)?;
+        let inside = under(NEW, &dst);
+        let mut is_dir = true;
+        if let Some(src) = &spec.source {
+            let meta = std::fs::metadata(src).map_err(|source| RootfsError::Source {
+                path: src.clone(),
+                source,
+            })?;
+            is_dir = meta.is_dir();
+        }
+        b.mkdir_parents(&dst)?;
+        if is_dir {
+            b.mkdir(&inside)?;
+        } else {
+            b.push(Step::CreateFile { path: cstr(&inside)? });
+        }
+        match (spec.kind, &spec.source) {
+            (MountKind::Tmpfs, _) | (_, None) => {
+                let data = self.tmpfs_data("mode=0755");
+                b.tmpfs(&inside, sys::MS_NOSUID | sys::MS_NODEV, &data)
+            }
+            (MountKind::Bind, Some(src)) => b.bind(&under(OLD, src), &inside, Attr::NOSUID_NODEV, false),
+            (MountKind::RoBind, Some(src)) => {
+                b.bind(&under(OLD, src), &inside, Attr::RDONLY.union(Attr::NOSUID_NODEV), false)
+            }
+        }
+    }
+}
+
+fn compile_host_dir(b: &mut Builder, dir: &Path) -> Result<(), RootfsError> {
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return Ok(());
+    };
+    let inside = under(NEW, dir);
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(dir).map_err(|source| RootfsError::Source {
+            path: dir.to_owned(),
+            source,
+        })?;
+        b.push(Step::Symlink { target: cstr(target)?, link: cstr(&inside)? });
+    } else if meta.is_dir() {
+        b.mkdir(&inside)?;
+        b.bind(&under(OLD, dir), &inside, Attr::RDONLY.union(Attr::NOSUID_NODEV), false)?;
+    }
+    Ok(())
+}
+
+fn compile_dev(b: &mut Builder) -> Result<(), RootfsError> {
+    let dev = under(NEW, Path::new("/dev"));
+    b.mkdir(&dev)?;
+    b.tmpfs(&dev, sys::MS_NOSUID | sys::MS_NOEXEC, "mode=0755")?;
+    for node in DEV_NODES {
+        let path = dev.join(node);
+        b.push(Step::CreateFile { path: cstr(&path)? });
+        let attr = Attr::NOSUID.union(Attr::NOEXEC);
+        b.bind(&Path::new("/oldroot/dev").join(node), &path, attr, true)?;
+    }
+    b.mkdir(dev.join("pts"))?;
+    b.push(Step::Devpts { dst: cstr(dev.join("pts"))? });
+    b.mkdir(dev.join("shm"))?;
+    b.tmpfs(&dev.join("shm"), sys::NOEXEC_FLAGS, "mode=1777")?;
+    for (target, name) in DEV_LINKS {
+        b.push(Step::Symlink { target: cstr(target)?, link: cstr(dev.join(name))? });
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Builder {
+    steps: Vec<Step>,
+}
+
+impl Builder {
+    fn push(&mut self, step: Step) {
+        self.steps.push(step);
+    }
+
+    fn mkdir(&mut self, path: impl AsRef<Path>) -> Result<(), RootfsError> {
+        self.push(Step::Mkdir { path: cstr(path)? });
+        Ok(())
+    }
+
+    /// Creates the missing ancestors of `dst` (a normalized destination).
+    fn mkdir_parents(&mut self, dst: &Path) -> Result<(), RootfsError> {
+        let mut ancestors: Vec<&Path> = dst.ancestors().skip(1).collect();
+        ancestors.pop(); // "/"
+        for dir in ancestors.into_iter().rev() {
+            self.mkdir(under(NEW, dir))?;
+        }
+        Ok(())
+    }
+
+    fn tmpfs(&mut self, dst: &Path, flags: libc::c_ulong, data: &str) -> Result<(), RootfsError> {
+        let data = CString::new(data).map_err(|_| RootfsError::NulByte { path: data.into() })?;
+        self.push(Step::Tmpfs { dst: cstr(dst)?, flags, data });
+        Ok(())
+    }
+
+    fn bind(&mut self, src: &Path, dst: &Path, attr: Attr, single: bool) -> Result<(), RootfsError> {
+        self.push(Step::Bind {
+            src: cstr(src)?,
+            dst: cstr(dst)?,
+            recursive: !single,
+            attr,
+            optional: false,
+        });
+        Ok(())
+    }
+}
+
+impl MountPlan {
+    /// Builds the view and switches into it.
+    ///
+    /// Launch sequence: in the sandbox child, first thing after it is
+    /// released by the parent, inside a new mount namespace (and user
+    /// namespace when not host root). Makes every mount private, builds the
+    /// view under a staging root, `pivot_root`s into it and detaches the old
+    /// root. Runs only system calls on prepared data.
+    pub fn apply(&self) -> Result<(), ApplyError> {
+        for (index, step) in self.steps.iter().enumerate() {
+            run_step(step).map_err(|errno| ApplyError { step: index as u32, errno })?;
+        }
+        Ok(())
+    }
+
+    /// The number of steps.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Whether the plan is empty.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// A sentence for a failed step, naming the path as the sandbox sees it:
+    /// `mount: /data: no such file or directory`.
+    pub fn describe(&self, err: &ApplyError) -> String {
+        let what = self
+            .steps
+            .get(err.step as usize)
+            .map(step_target)
+            .unwrap_or_default();
+        let reason = std::io::Error::from_raw_os_error(err.errno).to_string();
+        let reason = reason.split(" (os error").next().unwrap_or(&reason).to_lowercase();
+        format!("mount: {what}: {reason}")
+    }
+}
+
+/// The path a step is about, as the user named it.
+fn step_target(step: &Step) -> String {
+    let shown = |c: &CString| {
+        let s = c.to_string_lossy();
+        for root in [NEW, OLD] {
+            if let Some(rest) = s.strip_prefix(root) {
+                return if rest.is_empty() { "/".to_owned() } else { rest.to_owned() };
+            }
+        }
+        s.into_owned()
+    };
+    match step {
+        Step::MakePrivate => "/ (make private)".to_owned(),
+        Step::StagePivot | Step::FinalPivot => "pivot_root".to_owned(),
+        Step::Tmpfs { dst, .. } | Step::Proc { dst } | Step::Devpts { dst } => shown(dst),
+        Step::Mkdir { path } | Step::CreateFile { path } | Step::SetAttr { path, .. } => shown(path),
+        Step::Bind { src, dst, .. } => format!("{} on {}", shown(src), shown(dst)),
+        Step::Symlink { link, .. } => shown(link),
+    }
+}
+
+fn run_step(step: &Step) -> Result<(), i32> {
+    match step {
+        Step::MakePrivate => sys::make_private(),
+        Step::Tmpfs { dst, flags, data } => sys::mount_fs(c"tmpfs", dst, *flags, Some(data)),
+        Step::Mkdir { path } => sys::mkdir_exist_ok(path),
+        Step::CreateFile { path } => sys::create_file(path),
+        Step::StagePivot => sys::stage_pivot(c"/tmp", c"/tmp/oldroot"),
+        Step::Bind { src, dst, recursive, attr, optional } => match sys::bind(src, dst, *recursive, *attr) {
+            Err(libc::ENOENT) if *optional => Ok(()),
+            other => other,
+        },
+        Step::Proc { dst } => sys::mount_fs(c"proc", dst, sys::NOEXEC_FLAGS, None),
+        Step::Devpts { dst } => sys::mount_fs(
+            c"devpts",
+            dst,
+            sys::MS_NOSUID | sys::MS_NOEXEC,
+            Some(c"newinstance,ptmxmode=0666,mode=620"),
+        ),
+        Step::Symlink { target, link } => sys::symlink(target, link),
+        Step::SetAttr { path, attr } => sys::set_attr(path, *attr, false),
+        Step::FinalPivot => sys::final_pivot(c"/oldroot", c"/newroot"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MountSpec;
+
+    #[test]
+    fn default_plan_has_the_expected_shape() {
+        let plan = RootfsPolicy::default().compile().unwrap();
+        assert!(matches!(plan.steps.first(), Some(Step::MakePrivate)));
+        assert!(matches!(plan.steps.last(), Some(Step::FinalPivot)));
+        let binds: Vec<String> = plan
+            .steps
+            .iter()
+            .filter(|s| matches!(s, Step::Bind { .. }))
+            .map(step_target)
+            .collect();
+        assert!(binds.contains(&"/usr on /usr".to_owned()), "{binds:?}");
+        assert!(binds.contains(&"/dev/null on /dev/null".to_owned()), "{binds:?}");
+    }
+
+    #[test]
+    fn missing_bind_source_names_the_path() {
+        let mut policy = RootfsPolicy::default();
+        policy.mounts.push("/definitely/not/here:/data".parse::<MountSpec>().unwrap());
+        let err = policy.compile().unwrap_err();
+        assert_eq!(err.to_string(), "/definitely/not/here");
+        assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    }
+
+    #[test]
+    fn user_mounts_create_their_parents() {
+        let mut policy = RootfsPolicy::default();
+        policy.mounts.push(MountSpec::tmpfs("/a/b/c"));
+        let plan = policy.compile().unwrap();
+        let targets: Vec<String> = plan.steps.iter().map(step_target).collect();
+        let a = targets.iter().position(|t| t == "/a").unwrap();
+        let b = targets.iter().position(|t| t == "/a/b").unwrap();
+        assert!(a < b);
+    }
+
+    #[test]
+    fn describe_reads_like_a_sentence() {
+        let mut policy = RootfsPolicy::default();
+        policy.mounts.push(MountSpec::tmpfs("/data"));
+        let plan = policy.compile().unwrap();
+        let step = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::Tmpfs { dst, .. } if dst.as_bytes() == b"/newroot/data"))
+            .unwrap();
+        let msg = plan.describe(&ApplyError { step: step as u32, errno: libc::ENOENT });
+        assert_eq!(msg, "mount: /data: no such file or directory");
+    }
+}

@@ -1,0 +1,194 @@
+//! The raw system calls of the mount plan. Each returns the errno on failure
+//! and allocates nothing, so it can run between `clone` and `execve`.
+
+use std::ffi::CStr;
+use std::ptr;
+
+pub(crate) const MS_NOSUID: libc::c_ulong = libc::MS_NOSUID;
+pub(crate) const MS_NODEV: libc::c_ulong = libc::MS_NODEV;
+pub(crate) const MS_NOEXEC: libc::c_ulong = libc::MS_NOEXEC;
+pub(crate) const NOEXEC_FLAGS: libc::c_ulong = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+/// `MOUNT_ATTR_*` bits for `mount_setattr(2)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Attr(u64);
+
+impl Attr {
+    pub(crate) const RDONLY: Attr = Attr(0x1);
+    pub(crate) const NOSUID: Attr = Attr(0x2);
+    pub(crate) const NODEV: Attr = Attr(0x4);
+    pub(crate) const NOEXEC: Attr = Attr(0x8);
+    pub(crate) const NOSUID_NODEV: Attr = Attr(0x2 | 0x4);
+
+    pub(crate) const fn union(self, other: Attr) -> Attr {
+        Attr(self.0 | other.0)
+    }
+
+    /// The same attributes as `MS_*` flags for the remount fallback.
+    fn ms_flags(self) -> libc::c_ulong {
+        let mut flags = 0;
+        if self.0 & Self::RDONLY.0 != 0 {
+            flags |= libc::MS_RDONLY;
+        }
+        if self.0 & Self::NOSUID.0 != 0 {
+            flags |= libc::MS_NOSUID;
+        }
+        if self.0 & Self::NODEV.0 != 0 {
+            flags |= libc::MS_NODEV;
+        }
+        if self.0 & Self::NOEXEC.0 != 0 {
+            flags |= libc::MS_NOEXEC;
+        }
+        flags
+    }
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+fn check(ret: libc::c_long) -> Result<(), i32> {
+    if ret < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+fn mount(
+    src: Option<&CStr>,
+    dst: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> Result<(), i32> {
+    let opt = |s: Option<&CStr>| s.map_or(ptr::null(), CStr::as_ptr);
+    // SAFETY: every pointer is null or a NUL-terminated string that outlives the call.
+    let ret = unsafe { libc::mount(opt(src), dst.as_ptr(), opt(fstype), flags, opt(data).cast()) };
+    check(ret.into())
+}
+
+pub(crate) fn make_private() -> Result<(), i32> {
+    mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
+}
+
+pub(crate) fn mount_fs(
+    fstype: &CStr,
+    dst: &CStr,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> Result<(), i32> {
+    mount(Some(fstype), dst, Some(fstype), flags, data)
+}
+
+pub(crate) fn mkdir_exist_ok(path: &CStr) -> Result<(), i32> {
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    match check(unsafe { libc::mkdir(path.as_ptr(), 0o755) }.into()) {
+        Err(libc::EEXIST) => Ok(()),
+        other => other,
+    }
+}
+
+pub(crate) fn create_file(path: &CStr) -> Result<(), i32> {
+    let flags = libc::O_RDONLY | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY;
+    // SAFETY: `path` is NUL-terminated; the returned fd is closed right below.
+    let fd = unsafe { libc::open(path.as_ptr(), flags, 0o644) };
+    check(fd.into())?;
+    // SAFETY: `fd` was just opened by us.
+    unsafe { libc::close(fd) };
+    Ok(())
+}
+
+pub(crate) fn symlink(target: &CStr, link: &CStr) -> Result<(), i32> {
+    // SAFETY: both strings are NUL-terminated and outlive the call.
+    check(unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) }.into())
+}
+
+fn pivot_root(new_root: &CStr, put_old: &CStr) -> Result<(), i32> {
+    // SAFETY: both strings are NUL-terminated and outlive the call.
+    check(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) })
+}
+
+fn chdir(path: &CStr) -> Result<(), i32> {
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    check(unsafe { libc::chdir(path.as_ptr()) }.into())
+}
+
+fn umount_detach(path: &CStr) -> Result<(), i32> {
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    check(unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) }.into())
+}
+
+/// Moves the root to the staging tmpfs; the host root stays at `put_old`.
+pub(crate) fn stage_pivot(stage: &CStr, put_old: &CStr) -> Result<(), i32> {
+    pivot_root(stage, put_old)?;
+    chdir(c"/")
+}
+
+/// Detaches the host root, then makes `new_root` the root. `pivot_root(".",
+/// ".")` stacks the old root on top of the new one; detaching `.` drops it.
+pub(crate) fn final_pivot(old_root: &CStr, new_root: &CStr) -> Result<(), i32> {
+    umount_detach(old_root)?;
+    chdir(new_root)?;
+    pivot_root(c".", c".")?;
+    umount_detach(c".")?;
+    chdir(c"/")
+}
+
+pub(crate) fn bind(src: &CStr, dst: &CStr, recursive: bool, attr: Attr) -> Result<(), i32> {
+    let rec = if recursive { libc::MS_REC } else { 0 };
+    mount(Some(src), dst, None, libc::MS_BIND | rec, None)?;
+    set_attr(dst, attr, recursive)
+}
+
+/// Sets mount attributes with `mount_setattr(2)`, falling back to a bind
+/// remount of the top mount on kernels older than 5.12. The remount keeps
+/// the flags the mount already has, which a user namespace may not clear.
+pub(crate) fn set_attr(path: &CStr, attr: Attr, recursive: bool) -> Result<(), i32> {
+    let args = MountAttr { attr_set: attr.0, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: `path` is NUL-terminated and `args` is a live, correctly sized mount_attr.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags | libc::AT_NO_AUTOMOUNT,
+            &args as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    match check(ret) {
+        Err(libc::ENOSYS) => remount(path, attr),
+        other => other,
+    }
+}
+
+fn remount(path: &CStr, attr: Attr) -> Result<(), i32> {
+    // SAFETY: statvfs is plain old data; all-zero is valid and the kernel fills it.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `st` is a live statvfs.
+    check(unsafe { libc::statvfs(path.as_ptr(), &mut st) }.into())?;
+    let kept = st.f_flag
+        & (libc::ST_NOSUID | libc::ST_NODEV | libc::ST_NOEXEC | libc::ST_RDONLY | libc::ST_NOATIME);
+    let flags = libc::MS_REMOUNT | libc::MS_BIND | attr.ms_flags() | kept as libc::c_ulong;
+    mount(None, path, None, flags, None)
+}
+
+/// Whether `mount_setattr(2)` exists: called with bad flags, it answers
+/// `EINVAL` when it exists and `ENOSYS` when it does not.
+pub(crate) fn mount_setattr_supported() -> bool {
+    // SAFETY: a null attribute pointer with size 0 only makes the kernel validate arguments.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_mount_setattr, -1, ptr::null::<libc::c_char>(), 0, ptr::null::<u8>(), 0)
+    };
+    ret == 0 || errno() != libc::ENOSYS
+}

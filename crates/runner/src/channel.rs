@@ -1,0 +1,107 @@
+//! The child-to-parent channel: fixed-size records over a close-on-exec pipe.
+//!
+//! Records are 16 bytes, below `PIPE_BUF`, so each write is atomic and the
+//! child never allocates to report. End of file means every writer is gone:
+//! the init exited and the workload executed (close-on-exec) or exited.
+
+use crate::stage::Stage;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+const RECORD: usize = 16;
+/// The parent reads at most this many records; a sandbox that sends more is
+/// misbehaving and the rest is ignored.
+const MAX_RECORDS: usize = 64;
+
+/// A message from the sandbox to the parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Message {
+    /// A setup stage failed with `errno`; `detail` is stage-specific (the
+    /// mount step index).
+    Failed { stage: Stage, errno: i32, detail: u32 },
+    /// The init reports the workload's wait status.
+    Exited { status: i32 },
+    /// Landlock was applied: the enforcement status (0 full, 1 partial,
+    /// 2 none) and how many optional rule paths were skipped.
+    Landlock { status: u32, skipped: u32 },
+}
+
+impl Message {
+    fn encode(self) -> [u8; RECORD] {
+        let (kind, a, b, c): (u32, u32, i32, u32) = match self {
+            Self::Failed { stage, errno, detail } => (1, stage as u32, errno, detail),
+            Self::Exited { status } => (2, 0, status, 0),
+            Self::Landlock { status, skipped } => (3, status, 0, skipped),
+        };
+        let mut out = [0u8; RECORD];
+        out[0..4].copy_from_slice(&kind.to_ne_bytes());
+        out[4..8].copy_from_slice(&a.to_ne_bytes());
+        out[8..12].copy_from_slice(&b.to_ne_bytes());
+        out[12..16].copy_from_slice(&c.to_ne_bytes());
+        out
+    }
+
+    fn decode(buf: &[u8; RECORD]) -> Option<Message> {
+        let word = |i: usize| [buf[i], buf[i + 1], buf[i + 2], buf[i + 3]];
+        let kind = u32::from_ne_bytes(word(0));
+        let a = u32::from_ne_bytes(word(4));
+        let b = i32::from_ne_bytes(word(8));
+        let c = u32::from_ne_bytes(word(12));
+        match kind {
+            1 => Some(Self::Failed { stage: Stage::from_u32(a)?, errno: b, detail: c }),
+            2 => Some(Self::Exited { status: b }),
+            3 => Some(Self::Landlock { status: a, skipped: c }),
+            _ => None,
+        }
+    }
+}
+
+/// Sends one message; used in the child, so it only calls `write(2)`.
+/// A failed send is ignored: the parent then sees the exit status alone.
+pub(crate) fn send(fd: libc::c_int, msg: Message) {
+    let buf = msg.encode();
+    // SAFETY: `buf` is a live 16-byte array; `fd` is the channel's write end.
+    unsafe { libc::write(fd, buf.as_ptr().cast(), RECORD) };
+}
+
+/// Reads whatever messages are available without blocking; returns `true`
+/// once the channel reached end of file.
+pub(crate) fn drain(fd: &OwnedFd, out: &mut Vec<Message>) -> bool {
+    let mut buf = [0u8; RECORD];
+    loop {
+        // SAFETY: `buf` is a live 16-byte array; the fd is non-blocking and ours.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), RECORD) };
+        match n {
+            0 => return true,
+            n if n as usize == RECORD => {
+                if out.len() < MAX_RECORDS {
+                    out.extend(Message::decode(&buf));
+                }
+            }
+            n if n < 0 => {
+                let err = std::io::Error::last_os_error().raw_os_error();
+                if err == Some(libc::EINTR) {
+                    continue;
+                }
+                return err != Some(libc::EAGAIN);
+            }
+            _ => return true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        for msg in [
+            Message::Failed { stage: Stage::Mount, errno: libc::ENOENT, detail: 7 },
+            Message::Exited { status: 9 },
+            Message::Landlock { status: 1, skipped: 2 },
+        ] {
+            assert_eq!(Message::decode(&msg.encode()), Some(msg));
+        }
+        assert_eq!(Message::decode(&[0xff; RECORD]), None);
+    }
+}

@@ -1,0 +1,156 @@
+//! The sandbox side of the launch: the steps of the init (PID 1), in order,
+//! then the workload. Runs between `clone` and `execve`: only system calls on
+//! data prepared by the parent, and `_exit`, never a return into parent code.
+
+use crate::channel::{self, Message};
+use crate::prepare::Prepared;
+use crate::stage::Stage;
+use crate::{exit, sys};
+use std::os::fd::RawFd;
+
+/// Reports a failed stage to the parent and leaves.
+fn fail(msg_fd: RawFd, stage: Stage, errno: i32, detail: u32) -> ! {
+    channel::send(msg_fd, Message::Failed { stage, errno, detail });
+    sys::exit(exit::SETUP_FAILED)
+}
+
+/// Runs `result`'s error through [`fail`].
+fn step<T>(msg_fd: RawFd, stage: Stage, result: Result<T, i32>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(errno) => fail(msg_fd, stage, errno, 0),
+    }
+}
+
+fn errno_of(code: Option<i32>) -> i32 {
+    code.unwrap_or(libc::EIO)
+}
+
+/// The init's setup, in launch order; each line says why it sits there.
+pub(crate) fn run(p: &Prepared, go_fd: RawFd, msg_fd: RawFd) -> ! {
+    // Die with the runner: if it is gone, nobody would reap or limit us.
+    step(msg_fd, Stage::Sync, sys::set_pdeathsig());
+    // Wait until the parent wrote the id maps; EOF means the parent died.
+    if step(msg_fd, Stage::Sync, sys::read_byte(go_fd)) == 0 {
+        sys::exit(exit::SETUP_FAILED);
+    }
+    // Root of the new user namespace builds the view: the creator's host id
+    // may be unmapped there (root-remapped), and files it made would not be.
+    if p.setup_as_root {
+        step(msg_fd, Stage::User, sys::switch_user(0, 0, p.set_groups));
+    }
+    // The filesystem view first: every later path is resolved inside it.
+    if let Some(plan) = &p.plan {
+        if let Err(e) = plan.apply() {
+            fail(msg_fd, Stage::Mount, e.errno, e.step);
+        }
+    }
+    // The working directory, inside the new view.
+    step(msg_fd, Stage::Workdir, sys::chdir(&p.workdir));
+    // Hostname and loopback need CAP_SYS_ADMIN / CAP_NET_ADMIN: before the drop.
+    if let Some(name) = &p.hostname {
+        step(msg_fd, Stage::Hostname, nucleus_ns::set_hostname(name).map_err(|e| errno_of(e.raw_os_error())));
+    }
+    if p.loopback {
+        step(msg_fd, Stage::Loopback, nucleus_ns::loopback_up().map_err(|e| errno_of(e.raw_os_error())));
+    }
+    // No inherited fd may leak host files in; a new session detaches the terminal.
+    step(msg_fd, Stage::Session, sys::close_fds_except(msg_fd));
+    step(msg_fd, Stage::Session, sys::setsid());
+    // The workload's ids, then the capability drop (which needs the final uid).
+    if p.keep_caps {
+        step(msg_fd, Stage::User, nucleus_caps::set_keepcaps(true).map_err(|e| errno_of(e.raw_os_error())));
+    }
+    step(msg_fd, Stage::User, sys::switch_user(p.uid, p.gid, p.set_groups));
+    step(msg_fd, Stage::User, sys::set_pdeathsig());
+    step(
+        msg_fd,
+        Stage::Capabilities,
+        p.caps.apply(p.uid == 0).map(drop).map_err(|e| errno_of(e.raw_os_error())),
+    );
+    // No exec may gain privileges back (setuid binaries, file capabilities).
+    step(msg_fd, Stage::NoNewPrivs, nucleus_caps::set_no_new_privs().map_err(|e| errno_of(e.raw_os_error())));
+    // Landlock after the view is final (its tmpfs mounts are covered) and
+    // before the init forks, so the init is inside the domain too.
+    if let Some(landlock) = &p.landlock {
+        restrict_landlock(landlock, msg_fd);
+    }
+    init(p, msg_fd)
+}
+
+/// Enters the Landlock domain and reports its status; on failure names the
+/// rule whose path failed (by index) when there is one.
+fn restrict_landlock(landlock: &crate::landlock::PreparedLandlock, msg_fd: RawFd) {
+    use nucleus_landlock_policy::{Enforcement, LandlockError};
+    match landlock.compiled.restrict_self() {
+        Ok(report) => {
+            let status = match report.status {
+                Enforcement::FullyEnforced => 0,
+                Enforcement::PartiallyEnforced => 1,
+                _ => 2,
+            };
+            let skipped = report.skipped_paths.len() as u32;
+            channel::send(msg_fd, Message::Landlock { status, skipped });
+        }
+        Err(err) => {
+            let rule = match &err {
+                LandlockError::MissingPath { path, .. } | LandlockError::OpenPath { path, .. } => {
+                    landlock.rule_paths.iter().position(|p| p == path).map_or(0, |i| i as u32 + 1)
+                }
+                _ => 0,
+            };
+            fail(msg_fd, Stage::Landlock, errno_of(err.raw_os_error()), rule)
+        }
+    }
+}
+
+/// PID 1: forks the workload, reaps every zombie, forwards signals, and
+/// reports the workload's status when it ends. Signals stay blocked and are
+/// taken with `sigwaitinfo`, so the init needs no handler.
+fn init(p: &Prepared, msg_fd: RawFd) -> ! {
+    let all = sys::full_sigset();
+    let saved = sys::sigmask(libc::SIG_BLOCK, &all);
+    let workload = step(msg_fd, Stage::Fork, sys::fork());
+    if workload == 0 {
+        sys::sigmask(libc::SIG_SETMASK, &saved);
+        exec_workload(p, msg_fd);
+    }
+    loop {
+        let sig = sys::sigwait(&all);
+        if sig != libc::SIGCHLD {
+            sys::kill(workload, sig);
+            continue;
+        }
+        while let Some((pid, status)) = sys::wait_any(true) {
+            if pid == workload {
+                channel::send(msg_fd, Message::Exited { status });
+                sys::exit(0);
+            }
+        }
+    }
+}
+
+/// The workload: unblock signals, restore SIGPIPE, search and execute.
+fn exec_workload(p: &Prepared, msg_fd: RawFd) -> ! {
+    let none = sys::sigset(&[]);
+    sys::sigmask(libc::SIG_SETMASK, &none);
+    sys::default_signal(libc::SIGPIPE);
+    let _ = sys::set_pdeathsig();
+    let mut denied = false;
+    let mut errno = libc::ENOENT;
+    for path in &p.exec.candidates {
+        match sys::execve(path, &p.exec.argv_ptrs, &p.exec.envp_ptrs) {
+            libc::ENOENT | libc::ENOTDIR => {}
+            libc::EACCES => denied = true,
+            other => {
+                errno = other;
+                break;
+            }
+        }
+    }
+    if denied && errno == libc::ENOENT {
+        errno = libc::EACCES;
+    }
+    channel::send(msg_fd, Message::Failed { stage: Stage::Exec, errno, detail: 0 });
+    sys::exit(if errno == libc::ENOENT { exit::NOT_FOUND } else { exit::CANNOT_EXECUTE })
+}

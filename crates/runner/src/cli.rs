@@ -1,0 +1,239 @@
+//! The command line: a thin mapping from flags to an [`Envelope`].
+
+use clap::{Args, Parser, Subcommand};
+use nucleus_idmap::{IdMapping, UsernsMode};
+use nucleus_ns::NamespaceSet;
+use nucleus_rootfs::{Base, MountSpec};
+use nucleus_runner::{parse_duration, Envelope, NetworkMode, RunError, UserSpec};
+use std::path::PathBuf;
+
+/// Run a command inside a nucleus sandbox.
+#[derive(Debug, Parser)]
+#[command(name = "nucleus-run", version, args_conflicts_with_subcommands = true)]
+#[command(override_usage = "nucleus-run [OPTIONS] -- CMD [ARGS...]\n       nucleus-run doctor [--json]")]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) sub: Option<Sub>,
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Sub {
+    /// Report what this kernel and machine support.
+    Doctor {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Read the Envelope from a TOML or JSON file; flags given too override it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Print the effective Envelope as TOML and exit.
+    #[arg(long)]
+    pub(crate) print_config: bool,
+    /// Print the result as one JSON object on stdout after the workload ends.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Write the JSON result to this file descriptor instead.
+    #[arg(long, value_name = "N")]
+    pub(crate) result_fd: Option<i32>,
+    /// Namespaces: a preset (default, all, none) or a list, `-name` removes (default,-ipc).
+    #[arg(long = "ns", value_name = "LIST")]
+    namespaces: Option<NamespaceSet>,
+    /// Network: none (own namespace, only lo) or host (needs --allow-host-network).
+    #[arg(long, value_name = "MODE", value_parser = parse_network)]
+    network: Option<NetworkMode>,
+    /// Consent to --network host.
+    #[arg(long)]
+    allow_host_network: bool,
+    /// User namespace mode: auto, rootless, keep-id, root-remapped, explicit, host.
+    #[arg(long, value_name = "MODE")]
+    userns: Option<UsernsMode>,
+    /// Shorthand for --userns rootless.
+    #[arg(long, conflicts_with = "userns")]
+    rootless: bool,
+    /// A uid map line CONTAINER:HOST:SIZE (repeatable; implies --userns explicit).
+    #[arg(long, value_name = "C:H:S")]
+    uidmap: Vec<IdMapping>,
+    /// A gid map line CONTAINER:HOST:SIZE (repeatable).
+    #[arg(long, value_name = "C:H:S")]
+    gidmap: Vec<IdMapping>,
+    /// The uid[:gid] of the workload inside.
+    #[arg(long, value_name = "UID[:GID]")]
+    user: Option<UserSpec>,
+    /// Use this host directory as the (read-only) root.
+    #[arg(long, value_name = "DIR")]
+    rootfs: Option<PathBuf>,
+    /// Bind a host path writable: SRC[:DST] (repeatable).
+    #[arg(long, value_name = "SRC[:DST]")]
+    bind: Vec<MountSpec>,
+    /// Bind a host path read-only: SRC[:DST] (repeatable).
+    #[arg(long, value_name = "SRC[:DST]")]
+    ro_bind: Vec<MountSpec>,
+    /// Mount an empty tmpfs at DST (repeatable).
+    #[arg(long, value_name = "DST")]
+    tmpfs: Vec<PathBuf>,
+    /// Working directory inside.
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<PathBuf>,
+    /// Hostname inside.
+    #[arg(long, value_name = "NAME")]
+    hostname: Option<String>,
+    /// Set an environment variable (the environment is empty otherwise).
+    #[arg(long, value_name = "K=V", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// Pass a host environment variable through (repeatable).
+    #[arg(long, value_name = "NAME")]
+    env_keep: Vec<String>,
+    /// Wall-clock limit (30s, 500ms, 2m); the whole sandbox is killed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<std::time::Duration>,
+    /// Keep a capability (repeatable; default: drop all).
+    #[arg(long, value_name = "CAP")]
+    cap_keep: Vec<nucleus_caps::Capability>,
+    /// A TOML capability policy file.
+    #[arg(long, value_name = "FILE")]
+    caps_policy: Option<PathBuf>,
+    /// Bind a host path writable and executable: SRC[:DST] (Landlock allows exec there).
+    #[arg(long, value_name = "SRC[:DST]")]
+    bind_exec: Vec<MountSpec>,
+    /// Landlock: default (the container policy) or off.
+    #[arg(long, value_name = "MODE", value_parser = parse_landlock_mode)]
+    landlock: Option<nucleus_runner::LandlockMode>,
+    /// A TOML Landlock policy file used instead of the default policy.
+    #[arg(long, value_name = "FILE")]
+    landlock_policy: Option<PathBuf>,
+    /// The SHA-256 the --landlock-policy file must have.
+    #[arg(long, value_name = "HEX")]
+    landlock_policy_sha256: Option<String>,
+    /// Landlock compatibility for the default policy: strict or best-effort.
+    #[arg(long, value_name = "MODE", value_parser = parse_compat)]
+    landlock_compat: Option<nucleus_landlock_policy::Compat>,
+    /// Allow TCP connect to PORT when the network is shared (repeatable).
+    #[arg(long, value_name = "PORT")]
+    allow_tcp_connect: Vec<u16>,
+    /// Allow TCP bind on PORT when the network is shared (repeatable).
+    #[arg(long, value_name = "PORT")]
+    allow_tcp_bind: Vec<u16>,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+fn parse_network(s: &str) -> Result<NetworkMode, String> {
+    match s {
+        "none" => Ok(NetworkMode::None),
+        "host" => Ok(NetworkMode::Host),
+        _ => Err(format!("unknown network mode {s:?}: expected none or host")),
+    }
+}
+
+fn parse_landlock_mode(s: &str) -> Result<nucleus_runner::LandlockMode, String> {
+    match s {
+        "default" => Ok(nucleus_runner::LandlockMode::Default),
+        "off" => Ok(nucleus_runner::LandlockMode::Off),
+        _ => Err(format!("unknown landlock mode {s:?}: expected default or off")),
+    }
+}
+
+fn parse_compat(s: &str) -> Result<nucleus_landlock_policy::Compat, String> {
+    match s {
+        "strict" => Ok(nucleus_landlock_policy::Compat::Strict),
+        "best-effort" => Ok(nucleus_landlock_policy::Compat::BestEffort),
+        _ => Err(format!("unknown compatibility {s:?}: expected strict or best-effort")),
+    }
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected K=V, got {s:?}"))
+}
+
+impl RunArgs {
+    /// The Envelope: the config file's (or the default), with flags applied.
+    pub(crate) fn envelope(self) -> Result<Envelope, RunError> {
+        let mut env = match &self.config {
+            Some(path) => Envelope::from_file(path)?,
+            None => Envelope::default(),
+        };
+        self.apply_userns(&mut env);
+        self.apply_landlock(&mut env);
+        if !self.command.is_empty() {
+            env.command = self.command;
+        }
+        if let Some(ns) = self.namespaces {
+            env.namespaces = ns;
+        }
+        if let Some(network) = self.network {
+            env.network = network;
+        }
+        env.allow_host_network |= self.allow_host_network;
+        if let Some(user) = self.user {
+            env.user = Some(user);
+        }
+        if let Some(dir) = self.rootfs {
+            env.rootfs.base = Base::Directory(dir);
+        }
+        env.rootfs.mounts.extend(self.bind);
+        for spec in self.bind_exec {
+            env.landlock.exec_binds.push(spec.destination.clone());
+            env.rootfs.mounts.push(spec);
+        }
+        env.rootfs.mounts.extend(self.ro_bind.into_iter().map(MountSpec::read_only));
+        env.rootfs.mounts.extend(self.tmpfs.into_iter().map(MountSpec::tmpfs));
+        if let Some(dir) = self.workdir {
+            env.workdir = dir;
+        }
+        if let Some(name) = self.hostname {
+            env.hostname = Some(name);
+        }
+        env.env.extend(self.env);
+        env.env_keep.extend(self.env_keep);
+        if let Some(t) = self.timeout {
+            env.timeout = Some(t);
+        }
+        if let Some(path) = &self.caps_policy {
+            env.caps = nucleus_caps::CapsPolicy::from_file(path)?;
+        }
+        env.caps.keep.extend(self.cap_keep);
+        Ok(env)
+    }
+
+    fn apply_landlock(&self, env: &mut Envelope) {
+        let ll = &mut env.landlock;
+        if let Some(mode) = self.landlock {
+            ll.mode = mode;
+        }
+        if let Some(path) = &self.landlock_policy {
+            ll.policy_file = Some(path.clone());
+        }
+        if let Some(pin) = &self.landlock_policy_sha256 {
+            ll.policy_sha256 = Some(pin.clone());
+        }
+        if let Some(compat) = self.landlock_compat {
+            ll.compat = compat;
+        }
+        ll.allow_tcp_connect.extend(&self.allow_tcp_connect);
+        ll.allow_tcp_bind.extend(&self.allow_tcp_bind);
+    }
+
+    fn apply_userns(&self, env: &mut Envelope) {
+        if let Some(mode) = self.userns {
+            env.userns.mode = mode;
+        }
+        if self.rootless {
+            env.userns.mode = UsernsMode::Rootless;
+        }
+        if !self.uidmap.is_empty() || !self.gidmap.is_empty() {
+            env.userns.mode = UsernsMode::Explicit;
+            env.userns.uid_map.clone_from(&self.uidmap);
+            env.userns.gid_map.clone_from(&self.gidmap);
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! `nucleus-run doctor`: what this kernel and machine support.
+
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Report {
+    kernel: String,
+    namespaces: nucleus_ns::NsProbe,
+    idmap: nucleus_idmap::IdmapProbe,
+    capabilities: nucleus_caps::CapsProbe,
+    rootfs: nucleus_rootfs::RootfsProbe,
+}
+
+/// Prints the report; returns the exit code.
+pub(crate) fn run(json: bool) -> i32 {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let report = Report {
+        kernel,
+        namespaces: nucleus_ns::probe(),
+        idmap: nucleus_idmap::probe(),
+        capabilities: nucleus_caps::probe(),
+        rootfs: nucleus_rootfs::probe(),
+    };
+    let text = if json {
+        serde_json::to_string_pretty(&report)
+    } else {
+        serde_json::to_string_pretty(&report).map(|t| t.replace(['{', '}', '"', ','], ""))
+    };
+    match text {
+        Ok(text) => {
+            println!("{}", text.trim());
+            0
+        }
+        Err(err) => {
+            eprintln!("nucleus-run: doctor: {err}");
+            nucleus_runner::exit::SETUP_FAILED
+        }
+    }
+}

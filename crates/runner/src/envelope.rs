@@ -1,0 +1,345 @@
+//! The Envelope: the whole description of one sandbox, as plain data.
+
+use crate::duration::opt_serde;
+use crate::landlock::LandlockSettings;
+use crate::RunError;
+use nucleus_caps::CapsPolicy;
+use nucleus_idmap::{IdMapPolicy, UsernsMode};
+use nucleus_ns::{Namespace, NamespaceSet};
+use nucleus_rootfs::{MountSpec, RootfsPolicy};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Whether the sandbox has its own network stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkMode {
+    /// A new network namespace with only `lo`, brought up.
+    #[default]
+    None,
+    /// The host's network; refused unless `allow_host_network` is set.
+    Host,
+}
+
+/// The uid and gid the workload runs as, inside the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    /// The uid inside.
+    pub uid: u32,
+    /// The gid inside.
+    pub gid: u32,
+}
+
+impl std::str::FromStr for UserSpec {
+    type Err = RunError;
+
+    /// `UID[:GID]`; the gid defaults to the uid.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || RunError::InvalidUser { text: s.to_owned() };
+        let (uid, gid) = s.split_once(':').unwrap_or((s, s));
+        Ok(Self {
+            uid: uid.parse().map_err(|_| bad())?,
+            gid: gid.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// Everything that describes one sandbox. Built by the CLI, read from a
+/// `--config` TOML/JSON file, or built with [`Builder`]; printed by
+/// `--print-config` so what ran can be audited and replayed.
+///
+/// ```
+/// let env = nucleus_runner::Envelope::builder(["/bin/echo", "hi"])
+///     .ro_bind("/usr/share", "/data")
+///     .env("LANG", "C.UTF-8")
+///     .timeout(std::time::Duration::from_secs(10))
+///     .build()
+///     .unwrap();
+/// assert_eq!(env.command[0], "/bin/echo");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct Envelope {
+    /// The program and its arguments.
+    pub command: Vec<String>,
+    /// The namespaces to create.
+    pub namespaces: NamespaceSet,
+    /// The network mode.
+    pub network: NetworkMode,
+    /// The explicit consent that `network = "host"` needs.
+    pub allow_host_network: bool,
+    /// How ids map between the sandbox and the host.
+    pub userns: IdMapPolicy,
+    /// The workload's uid/gid inside (default: the map's default, root
+    /// inside for rootless and root-remapped).
+    pub user: Option<UserSpec>,
+    /// The filesystem view.
+    pub rootfs: RootfsPolicy,
+    /// The working directory inside.
+    pub workdir: PathBuf,
+    /// The hostname inside (default `nucleus` when the UTS namespace is new).
+    pub hostname: Option<String>,
+    /// Environment variables set for the workload; nothing else is passed.
+    pub env: BTreeMap<String, String>,
+    /// Names of host environment variables passed through.
+    pub env_keep: Vec<String>,
+    /// Wall-clock limit; the whole sandbox is killed when it runs out.
+    #[serde(with = "opt_serde")]
+    pub timeout: Option<Duration>,
+    /// The capabilities the workload keeps (default: none).
+    pub caps: CapsPolicy,
+    /// The Landlock policy (default: the container policy).
+    pub landlock: LandlockSettings,
+}
+
+impl Default for Envelope {
+    fn default() -> Self {
+        Self {
+            command: Vec::new(),
+            namespaces: NamespaceSet::default(),
+            network: NetworkMode::None,
+            allow_host_network: false,
+            userns: IdMapPolicy::default(),
+            user: None,
+            rootfs: RootfsPolicy::default(),
+            workdir: PathBuf::from("/"),
+            hostname: None,
+            env: BTreeMap::new(),
+            env_keep: Vec::new(),
+            timeout: None,
+            caps: CapsPolicy::default(),
+            landlock: LandlockSettings::default(),
+        }
+    }
+}
+
+impl Envelope {
+    /// Starts a [`Builder`] for `command`.
+    pub fn builder<I, S>(command: I) -> Builder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Builder {
+            env: Envelope {
+                command: command.into_iter().map(Into::into).collect(),
+                ..Envelope::default()
+            },
+        }
+    }
+
+    /// Reads an Envelope from a TOML or JSON file (by extension; `.json` is
+    /// JSON, anything else TOML).
+    pub fn from_file(path: &Path) -> Result<Envelope, RunError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RunError::ReadConfig {
+            path: path.to_owned(),
+            source,
+        })?;
+        let parsed = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).map_err(|e| e.to_string())
+        } else {
+            toml::from_str(&text).map_err(|e| e.to_string())
+        };
+        parsed.map_err(|message| RunError::ParseConfig {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// The namespaces actually created: the set, with the network namespace
+    /// following [`NetworkMode`] and the user namespace following the userns
+    /// mode.
+    pub fn effective_namespaces(&self) -> NamespaceSet {
+        let mut set = self.namespaces;
+        set = match self.network {
+            NetworkMode::None => set.with(Namespace::Network),
+            NetworkMode::Host => set.without(Namespace::Network),
+        };
+        if self.userns.mode == UsernsMode::Host {
+            set = set.without(Namespace::User);
+        }
+        set
+    }
+
+    /// Checks the Envelope and runs the guards, before anything is created.
+    pub fn validate(&self) -> Result<(), RunError> {
+        if self.command.is_empty() || self.command[0].is_empty() {
+            return Err(RunError::NoCommand);
+        }
+        if self.network == NetworkMode::Host && !self.allow_host_network {
+            return Err(RunError::HostNetworkRefused);
+        }
+        if self.network == NetworkMode::None && !self.namespaces.contains(Namespace::Network) {
+            return Err(RunError::NetworkNamespaceRequired);
+        }
+        let ns = self.effective_namespaces();
+        if !ns.contains(Namespace::Mount) && self.rootfs != RootfsPolicy::default() {
+            return Err(RunError::MountNamespaceRequired);
+        }
+        if let Some(name) = &self.hostname {
+            nucleus_ns::validate_hostname(name)?;
+            if !ns.contains(Namespace::Uts) {
+                return Err(RunError::UtsNamespaceRequired);
+            }
+        }
+        if !self.workdir.is_absolute() {
+            return Err(RunError::RelativeWorkdir { path: self.workdir.clone() });
+        }
+        for (key, value) in &self.env {
+            if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
+                return Err(RunError::InvalidEnv { name: key.clone() });
+            }
+        }
+        self.rootfs.validate()?;
+        self.caps.validate()?;
+        Ok(())
+    }
+}
+
+/// Builds an [`Envelope`] from Rust; [`Builder::build`] validates it.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    env: Envelope,
+}
+
+impl Builder {
+    /// The namespaces to create.
+    pub fn namespaces(mut self, set: NamespaceSet) -> Self {
+        self.env.namespaces = set;
+        self
+    }
+
+    /// Shares the host network (needs [`Builder::allow_host_network`]).
+    pub fn host_network(mut self) -> Self {
+        self.env.network = NetworkMode::Host;
+        self
+    }
+
+    /// Consents to host networking.
+    pub fn allow_host_network(mut self) -> Self {
+        self.env.allow_host_network = true;
+        self
+    }
+
+    /// The user-namespace mode.
+    pub fn userns(mut self, mode: UsernsMode) -> Self {
+        self.env.userns.mode = mode;
+        self
+    }
+
+    /// The uid/gid inside.
+    pub fn user(mut self, uid: u32, gid: u32) -> Self {
+        self.env.user = Some(UserSpec { uid, gid });
+        self
+    }
+
+    /// A writable bind of a host path.
+    pub fn bind(self, src: impl Into<PathBuf>, dst: impl Into<PathBuf>) -> Self {
+        self.mount(nucleus_rootfs::MountKind::Bind, Some(src.into()), dst.into())
+    }
+
+    /// A read-only bind of a host path.
+    pub fn ro_bind(self, src: impl Into<PathBuf>, dst: impl Into<PathBuf>) -> Self {
+        self.mount(nucleus_rootfs::MountKind::RoBind, Some(src.into()), dst.into())
+    }
+
+    /// A tmpfs at `dst`.
+    pub fn tmpfs(self, dst: impl Into<PathBuf>) -> Self {
+        self.mount(nucleus_rootfs::MountKind::Tmpfs, None, dst.into())
+    }
+
+    fn mount(mut self, kind: nucleus_rootfs::MountKind, source: Option<PathBuf>, destination: PathBuf) -> Self {
+        self.env.rootfs.mounts.push(MountSpec { kind, source, destination });
+        self
+    }
+
+    /// The working directory inside.
+    pub fn workdir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.env.workdir = dir.into();
+        self
+    }
+
+    /// The hostname inside.
+    pub fn hostname(mut self, name: impl Into<String>) -> Self {
+        self.env.hostname = Some(name.into());
+        self
+    }
+
+    /// Sets an environment variable for the workload.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// The wall-clock limit.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.env.timeout = Some(limit);
+        self
+    }
+
+    /// The Landlock settings.
+    pub fn landlock(mut self, settings: LandlockSettings) -> Self {
+        self.env.landlock = settings;
+        self
+    }
+
+    /// The capability policy.
+    pub fn caps(mut self, caps: CapsPolicy) -> Self {
+        self.env.caps = caps;
+        self
+    }
+
+    /// Validates and returns the Envelope.
+    pub fn build(self) -> Result<Envelope, RunError> {
+        self.env.validate()?;
+        Ok(self.env)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_network_needs_consent() {
+        let err = Envelope::builder(["true"]).host_network().build().unwrap_err();
+        assert!(matches!(err, RunError::HostNetworkRefused));
+        assert!(Envelope::builder(["true"]).host_network().allow_host_network().build().is_ok());
+    }
+
+    #[test]
+    fn toml_round_trip() {
+        let env = Envelope::builder(["/bin/sh", "-c", "echo hi"])
+            .ro_bind("/usr", "/opt/usr")
+            .env("A", "1")
+            .timeout(Duration::from_millis(1500))
+            .build()
+            .unwrap();
+        let text = toml::to_string(&env).unwrap();
+        let back: Envelope = toml::from_str(&text).unwrap();
+        assert_eq!(back, env);
+        let json = serde_json::to_string(&env).unwrap();
+        assert_eq!(serde_json::from_str::<Envelope>(&json).unwrap(), env);
+    }
+
+    #[test]
+    fn unknown_config_keys_are_errors() {
+        assert!(toml::from_str::<Envelope>("commandd = [\"x\"]").is_err());
+    }
+
+    #[test]
+    fn user_spec_parsing() {
+        assert_eq!("5:6".parse::<UserSpec>().unwrap(), UserSpec { uid: 5, gid: 6 });
+        assert_eq!("7".parse::<UserSpec>().unwrap(), UserSpec { uid: 7, gid: 7 });
+        assert!("x".parse::<UserSpec>().is_err());
+    }
+
+    #[test]
+    fn empty_command_is_refused() {
+        assert!(matches!(Envelope::default().validate(), Err(RunError::NoCommand)));
+    }
+}

@@ -1,0 +1,151 @@
+//! The error type of `nucleus-runner`.
+
+use std::path::PathBuf;
+
+/// Why a launch could not happen. Each variant names what was asked and
+/// what failed; layer errors are kept as the source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// No command was given.
+    #[error("no command given: use nucleus-run [OPTIONS] -- CMD [ARGS...]")]
+    NoCommand,
+    /// Host networking without consent.
+    #[error("host networking refused: --network host needs --allow-host-network")]
+    HostNetworkRefused,
+    /// `--network none` with the network namespace switched off.
+    #[error("--network none needs the network namespace; use --network host --allow-host-network to share the host's")]
+    NetworkNamespaceRequired,
+    /// Mount options without a mount namespace.
+    #[error("filesystem options need the mount namespace")]
+    MountNamespaceRequired,
+    /// A hostname without a UTS namespace.
+    #[error("--hostname needs the uts namespace")]
+    UtsNamespaceRequired,
+    /// `--userns host` from an unprivileged user.
+    #[error("--userns host keeps host ids and needs root; run as root or use --userns rootless")]
+    HostUsernsNeedsRoot,
+    /// A `--user` that the id map does not contain.
+    #[error("user {uid}:{gid} is not mapped in the sandbox's user namespace; add it with --uidmap/--gidmap or --userns keep-id")]
+    UserNotMapped {
+        /// The uid asked for.
+        uid: u32,
+        /// The gid asked for.
+        gid: u32,
+    },
+    /// A `--user` that does not parse.
+    #[error("invalid --user {text:?}: expected UID[:GID]")]
+    InvalidUser {
+        /// What was given.
+        text: String,
+    },
+    /// A duration that does not parse.
+    #[error("invalid duration {text:?}: expected e.g. 30s, 500ms, 2m")]
+    InvalidDuration {
+        /// What was given.
+        text: String,
+    },
+    /// A relative working directory.
+    #[error("--workdir {path} must be an absolute path")]
+    RelativeWorkdir {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A bad environment variable.
+    #[error("invalid environment variable {name:?}: names must be non-empty, without '=' or NUL")]
+    InvalidEnv {
+        /// The name given.
+        name: String,
+    },
+    /// An argument or variable with a NUL byte.
+    #[error("{text:?} contains a NUL byte")]
+    NulByte {
+        /// The text.
+        text: String,
+    },
+    /// A config file that cannot be read.
+    #[error("cannot read config file {path}")]
+    ReadConfig {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A config file that does not parse.
+    #[error("invalid config file {path}: {message}")]
+    ParseConfig {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// The process has more than one thread at clone time.
+    #[error("the runner has {threads} threads; it must be single-threaded to clone a sandbox")]
+    Multithreaded {
+        /// How many.
+        threads: usize,
+    },
+    /// `/proc/self/stat` could not be read.
+    #[error("cannot count the runner's threads")]
+    ThreadCount {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A pipe could not be created or used.
+    #[error("cannot set up the sandbox channel")]
+    Pipe {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The signalfd could not be created.
+    #[error("cannot watch signals")]
+    Signalfd {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `clone3` failed.
+    #[error("cannot create the sandbox process (clone3); check that user namespaces are allowed (nucleus-run doctor)")]
+    Clone {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Waiting for the sandbox failed.
+    #[error("cannot wait for the sandbox")]
+    Wait {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A namespace option is wrong.
+    #[error(transparent)]
+    Ns(#[from] nucleus_ns::NsError),
+    /// The id maps could not be resolved or written.
+    #[error("user namespace")]
+    Idmap(#[from] nucleus_idmap::IdmapError),
+    /// The capability policy is wrong.
+    #[error("capabilities")]
+    Caps(#[from] nucleus_caps::CapsError),
+    /// A hash pin without the file it pins.
+    #[error("{what} needs the policy file it pins")]
+    PinWithoutFile {
+        /// The flag.
+        what: &'static str,
+    },
+    /// The Landlock policy is wrong or cannot be enforced here.
+    #[error("landlock")]
+    Landlock(#[from] nucleus_landlock_policy::LandlockError),
+    /// The filesystem view is wrong.
+    #[error("mount")]
+    Rootfs(#[from] nucleus_rootfs::RootfsError),
+}
+
+/// An errno as the lowercase sentence users see: `no such file or directory`.
+pub(crate) fn errno_text(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    text.split(" (os error").next().unwrap_or(&text).to_lowercase()
+}

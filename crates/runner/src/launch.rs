@@ -1,0 +1,253 @@
+//! The launch sequence, parent side: one function, steps in order.
+
+use crate::channel::{self, Message};
+use crate::prepare::Prepared;
+use crate::report::{KilledBy, Outcome};
+use crate::stage::Stage;
+use crate::{child, exit, sys, Envelope, RunError};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// Runs the Envelope's command in a new sandbox and waits for it.
+///
+/// The steps, in the order of `DESIGN.md`:
+/// 1. validate the Envelope and run the guards;
+/// 2. prepare argv/env, the mount plan, the id maps, the capability masks;
+/// 3. clone into the new namespaces, with the channel pipes;
+/// 4. write the child's id maps, then release it;
+/// 5. supervise: forward signals, enforce the timeout, collect the result.
+///
+/// The child's own steps are listed in one place, `child::run`.
+///
+/// ```no_run
+/// let env = nucleus_runner::Envelope::builder(["/bin/true"]).build().unwrap();
+/// let outcome = nucleus_runner::launch(&env).unwrap();
+/// assert_eq!(outcome.exit_code, 0);
+/// ```
+pub fn launch(env: &Envelope) -> Result<Outcome, RunError> {
+    // Validate and prepare: every configuration error surfaces here.
+    let prepared = Prepared::new(env)?;
+    // The clone copies the address space; a second thread would leave its
+    // locks held in the child forever.
+    ensure_single_threaded()?;
+    let (go_r, go_w) = sys::pipe().map_err(|source| RunError::Pipe { source })?;
+    let (msg_r, msg_w) = sys::pipe().map_err(|source| RunError::Pipe { source })?;
+    // Block forwarded signals before clone, so none is lost in between.
+    let mut watched = sys::FORWARDED.to_vec();
+    watched.push(libc::SIGCHLD);
+    let watched = sys::sigset(&watched);
+    let old_mask = sys::sigmask(libc::SIG_BLOCK, &watched);
+    let result = (|| {
+        let sigfd = sys::signalfd(&watched).map_err(|source| RunError::Signalfd { source })?;
+        let started = Instant::now();
+        let flags = prepared.namespaces.clone_flags();
+        let child = match sys::clone_child(flags, None).map_err(|source| RunError::Clone { source })? {
+            None => child::run(&prepared, go_r.as_raw_fd(), msg_w.as_raw_fd()),
+            Some(child) => child,
+        };
+        drop((go_r, msg_w));
+        // The child waits on the go pipe until its id maps exist.
+        if let Some(maps) = &prepared.maps {
+            if let Err(err) = maps.write(child.pid) {
+                sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+                let _ = sys::wait_pidfd(&child.pidfd);
+                return Err(RunError::from(err));
+            }
+        }
+        release(&go_w, &child)?;
+        drop(go_w);
+        sys::set_nonblocking(&msg_r).map_err(|source| RunError::Pipe { source })?;
+        let watch = Watch { child: &child, msg: &msg_r, sigfd: &sigfd, timeout: env.timeout };
+        let raw = watch.supervise(started)?;
+        Ok(interpret(env, &prepared, raw, started.elapsed()))
+    })();
+    sys::sigmask(libc::SIG_SETMASK, &old_mask);
+    result
+}
+
+fn ensure_single_threaded() -> Result<(), RunError> {
+    match sys::thread_count() {
+        Ok(1) => Ok(()),
+        Ok(threads) => Err(RunError::Multithreaded { threads }),
+        Err(source) => Err(RunError::ThreadCount { source }),
+    }
+}
+
+fn release(go_w: &OwnedFd, child: &sys::Child) -> Result<(), RunError> {
+    let byte = [1u8];
+    // SAFETY: writes one byte from a live array to our pipe end.
+    let n = unsafe { libc::write(go_w.as_raw_fd(), byte.as_ptr().cast(), 1) };
+    if n != 1 {
+        let source = std::io::Error::last_os_error();
+        sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+        let _ = sys::wait_pidfd(&child.pidfd);
+        return Err(RunError::Pipe { source });
+    }
+    Ok(())
+}
+
+/// What the supervision loop saw.
+pub(crate) struct Raw {
+    messages: Vec<Message>,
+    init_status: i32,
+    timed_out: bool,
+}
+
+struct Watch<'a> {
+    child: &'a sys::Child,
+    msg: &'a OwnedFd,
+    sigfd: &'a OwnedFd,
+    timeout: Option<Duration>,
+}
+
+impl Watch<'_> {
+    /// Forwards signals, enforces the deadline and waits for the init.
+    fn supervise(&self, started: Instant) -> Result<Raw, RunError> {
+        let deadline = self.timeout.map(|t| started + t);
+        let mut messages = Vec::new();
+        let mut eof = false;
+        let mut timed_out = false;
+        loop {
+            let wait_ms = match deadline {
+                Some(_) if timed_out => -1,
+                Some(d) => d.saturating_duration_since(Instant::now()).as_millis().min(i32::MAX as u128) as i32,
+                None => -1,
+            };
+            let mut fds = [
+                pollfd(self.child.pidfd.as_raw_fd()),
+                pollfd(self.sigfd.as_raw_fd()),
+                pollfd(if eof { -1 } else { self.msg.as_raw_fd() }),
+            ];
+            let ready = sys::poll(&mut fds, wait_ms).map_err(|source| RunError::Wait { source })?;
+            if fds[2].revents != 0 {
+                eof = channel::drain(self.msg, &mut messages);
+            }
+            if fds[1].revents != 0 {
+                self.forward_signals();
+            }
+            if fds[0].revents != 0 {
+                let init_status = sys::wait_pidfd(&self.child.pidfd).map_err(|source| RunError::Wait { source })?;
+                channel::drain(self.msg, &mut messages);
+                return Ok(Raw { messages, init_status, timed_out });
+            }
+            if ready == 0 && !timed_out && deadline.is_some_and(|d| Instant::now() >= d) {
+                timed_out = true;
+                self.kill_all();
+            }
+        }
+    }
+
+    fn forward_signals(&self) {
+        while let Some(sig) = sys::read_signal(self.sigfd) {
+            if sig != libc::SIGCHLD {
+                sys::pidfd_send_signal(&self.child.pidfd, sig);
+            }
+        }
+    }
+
+    /// Kills the whole sandbox: SIGKILL to a PID-namespace init takes every
+    /// process of the namespace with it; without one, the init's process
+    /// group is killed too.
+    fn kill_all(&self) {
+        sys::kill(-self.child.pid, libc::SIGKILL);
+        sys::pidfd_send_signal(&self.child.pidfd, libc::SIGKILL);
+    }
+}
+
+fn pollfd(fd: libc::c_int) -> libc::pollfd {
+    libc::pollfd { fd, events: libc::POLLIN, revents: 0 }
+}
+
+/// Turns what was seen into the outcome: exit code, signal, error sentence.
+fn interpret(env: &Envelope, p: &Prepared, raw: Raw, wall: Duration) -> Outcome {
+    let mut outcome = Outcome::new(wall, enforced(env, p, &raw.messages));
+    let failure = raw.messages.iter().find_map(|m| match m {
+        Message::Failed { stage, errno, detail } => Some((*stage, *errno, *detail)),
+        _ => None,
+    });
+    let exited = raw.messages.iter().find_map(|m| match m {
+        Message::Exited { status } => Some(*status),
+        _ => None,
+    });
+    if let Some((stage, errno, detail)) = failure {
+        outcome.error = Some(describe_failure(env, p, stage, errno, detail));
+        outcome.exit_code = match (stage, errno) {
+            (Stage::Exec, libc::ENOENT) => exit::NOT_FOUND,
+            (Stage::Exec, _) => exit::CANNOT_EXECUTE,
+            _ => exit::SETUP_FAILED,
+        };
+    } else if raw.timed_out {
+        outcome.killed_by = Some(KilledBy::Timeout);
+        outcome.exit_code = exit::TIMEOUT;
+    } else {
+        let status = exited.unwrap_or(raw.init_status);
+        outcome.set_status(status);
+    }
+    outcome
+}
+
+fn describe_failure(env: &Envelope, p: &Prepared, stage: Stage, errno: i32, detail: u32) -> String {
+    let reason = crate::error::errno_text(errno);
+    match stage {
+        Stage::Mount => match &p.plan {
+            Some(plan) => plan.describe(&nucleus_rootfs::ApplyError { step: detail, errno }),
+            None => format!("mount: {reason}"),
+        },
+        Stage::Exec if errno == libc::ENOENT => format!("exec: {}: command not found", env.command[0]),
+        Stage::Exec => format!("exec: {}: {reason}", env.command[0]),
+        Stage::Workdir => format!("workdir: {}: {reason}", env.workdir.display()),
+        Stage::Landlock if detail > 0 => {
+            let path = p.landlock.as_ref().and_then(|l| l.rule_paths.get(detail as usize - 1));
+            let shown = path.map_or_else(String::new, |p| p.display().to_string());
+            format!("landlock: rule path {shown}: {reason}")
+        }
+        other => format!("{other}: {reason}"),
+    }
+}
+
+/// What the layers enforced, for the report.
+fn enforced(env: &Envelope, p: &Prepared, messages: &[Message]) -> crate::Enforced {
+    let lines = |maps: &[nucleus_idmap::IdMapping]| maps.iter().map(ToString::to_string).collect();
+    crate::Enforced {
+        namespaces: p.namespaces.iter().map(|n| n.name().to_owned()).collect(),
+        userns: match &p.maps {
+            Some(_) => format!("{:?}", env.userns.mode),
+            None => "host".to_owned(),
+        },
+        uid_map: p.maps.as_ref().map_or_else(Vec::new, |m| lines(&m.uid)),
+        gid_map: p.maps.as_ref().map_or_else(Vec::new, |m| lines(&m.gid)),
+        uid: p.uid,
+        gid: p.gid,
+        capabilities: env.caps.keep.iter().map(ToString::to_string).collect(),
+        no_new_privs: true,
+        readonly_root: p.plan.is_some() && env.rootfs.readonly_root,
+        landlock: landlock_enforced(p, messages),
+    }
+}
+
+fn landlock_enforced(p: &Prepared, messages: &[Message]) -> crate::report::LandlockEnforced {
+    use crate::report::LandlockStatus;
+    let Some(landlock) = &p.landlock else {
+        return crate::report::LandlockEnforced::off();
+    };
+    let (status, skipped) = messages
+        .iter()
+        .find_map(|m| match m {
+            Message::Landlock { status, skipped } => Some((*status, *skipped)),
+            _ => None,
+        })
+        .map_or((LandlockStatus::NotApplied, 0), |(s, k)| {
+            let status = match s {
+                0 => LandlockStatus::FullyEnforced,
+                1 => LandlockStatus::PartiallyEnforced,
+                _ => LandlockStatus::NotEnforced,
+            };
+            (status, k)
+        });
+    crate::report::LandlockEnforced {
+        abi: landlock.compiled.kernel_abi(),
+        status,
+        dropped: landlock.compiled.dropped().to_vec(),
+        skipped_paths: skipped,
+    }
+}

@@ -1,0 +1,36 @@
+//! The nucleus runner: the [`Envelope`] that describes one sandbox, the
+//! launch sequence that builds it from the layer crates, and the
+//! `nucleus-run` binary.
+//!
+//! ```no_run
+//! use nucleus_runner::{launch, Envelope};
+//!
+//! let env = Envelope::builder(["/bin/sh", "-c", "echo hello from $(hostname)"])
+//!     .ro_bind("/srv/data", "/data")
+//!     .timeout(std::time::Duration::from_secs(30))
+//!     .build()?;
+//! let outcome = launch(&env)?;
+//! println!("exit {}", outcome.exit_code);
+//! # Ok::<(), nucleus_runner::RunError>(())
+//! ```
+
+mod channel;
+mod child;
+mod duration;
+mod envelope;
+mod error;
+pub mod exit;
+mod landlock;
+mod launch;
+mod prepare;
+mod report;
+mod stage;
+mod sys;
+
+pub use duration::parse_duration;
+pub use envelope::{Builder, Envelope, NetworkMode, UserSpec};
+pub use error::RunError;
+pub use landlock::{LandlockMode, LandlockSettings};
+pub use launch::launch;
+pub use report::{Enforced, KilledBy, LandlockEnforced, LandlockStatus, Outcome};
+pub use stage::Stage;

@@ -1,0 +1,27 @@
+//! `nucleus-run`: run a command (or report the machine) in a nucleus sandbox.
+
+mod cli;
+mod doctor;
+mod output;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(nucleus_runner::exit::SETUP_FAILED as u8);
+        }
+    };
+    let code = match cli.sub {
+        Some(cli::Sub::Doctor { json }) => doctor::run(json),
+        None => output::run(cli.run),
+    };
+    ExitCode::from(code as u8)
+}

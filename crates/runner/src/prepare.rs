@@ -1,0 +1,183 @@
+//! Parent, before clone: everything the child needs, prepared and checked,
+//! so the child only makes system calls.
+
+use crate::{Envelope, RunError};
+use nucleus_caps::CompiledCaps;
+use nucleus_idmap::{Caller, ResolvedMaps, SubIdPaths};
+use nucleus_ns::{Namespace, NamespaceSet};
+use nucleus_rootfs::MountPlan;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+
+/// The search path used to find the command inside the sandbox when the
+/// Envelope sets no `PATH`.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The hostname of a sandbox with its own UTS namespace, unless one is given.
+const DEFAULT_HOSTNAME: &str = "nucleus";
+
+/// The command line and environment as C strings, plus the pointer arrays
+/// `execve(2)` takes. The pointers point into the CStrings held alongside.
+pub(crate) struct ExecPlan {
+    /// Full paths to try in order (the `PATH` search, done in the sandbox view).
+    pub(crate) candidates: Vec<CString>,
+    _argv: Vec<CString>,
+    _envp: Vec<CString>,
+    pub(crate) argv_ptrs: Vec<*const libc::c_char>,
+    pub(crate) envp_ptrs: Vec<*const libc::c_char>,
+}
+
+/// Everything the sandbox child uses, prepared in the parent.
+pub(crate) struct Prepared {
+    pub(crate) namespaces: NamespaceSet,
+    pub(crate) maps: Option<ResolvedMaps>,
+    pub(crate) plan: Option<MountPlan>,
+    pub(crate) workdir: CString,
+    pub(crate) hostname: Option<CString>,
+    pub(crate) loopback: bool,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) set_groups: bool,
+    pub(crate) setup_as_root: bool,
+    pub(crate) caps: CompiledCaps,
+    pub(crate) keep_caps: bool,
+    pub(crate) landlock: Option<crate::landlock::PreparedLandlock>,
+    pub(crate) exec: ExecPlan,
+}
+
+fn cstring(s: impl Into<Vec<u8>>) -> Result<CString, RunError> {
+    let bytes = s.into();
+    CString::new(bytes.clone()).map_err(|_| RunError::NulByte {
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}
+
+impl Prepared {
+    /// Validates the Envelope against this host and prepares the launch.
+    pub(crate) fn new(env: &Envelope) -> Result<Prepared, RunError> {
+        env.validate()?;
+        let namespaces = env.effective_namespaces();
+        let caller = Caller::current();
+        let maps = if namespaces.contains(Namespace::User) {
+            env.userns.resolve(&caller, &SubIdPaths::default())?
+        } else {
+            None
+        };
+        if maps.is_none() && caller.uid != 0 {
+            return Err(RunError::HostUsernsNeedsRoot);
+        }
+        let (uid, gid) = workload_ids(env, maps.as_ref(), &caller)?;
+        let plan = if namespaces.contains(Namespace::Mount) {
+            let mut rootfs = env.rootfs.clone();
+            rootfs.fresh_proc &= namespaces.contains(Namespace::Pid);
+            Some(rootfs.compile()?)
+        } else {
+            None
+        };
+        let hostname = match (&env.hostname, namespaces.contains(Namespace::Uts)) {
+            (Some(name), _) => Some(cstring(name.as_str())?),
+            (None, true) => Some(cstring(DEFAULT_HOSTNAME)?),
+            (None, false) => None,
+        };
+        let caps = env.caps.compile()?;
+        let shared_network = !namespaces.contains(Namespace::Network);
+        let landlock = match env.landlock.policy(&env.rootfs, shared_network)? {
+            Some(policy) => Some(crate::landlock::PreparedLandlock::new(&policy)?),
+            None => None,
+        };
+        Ok(Prepared {
+            namespaces,
+            set_groups: maps.as_ref().is_none_or(|m| !m.deny_setgroups),
+            setup_as_root: maps.as_ref().is_some_and(|m| m.maps_uid(0) && m.maps_gid(0)),
+            maps,
+            plan,
+            workdir: cstring(env.workdir.as_os_str().as_bytes())?,
+            hostname,
+            loopback: namespaces.contains(Namespace::Network),
+            uid,
+            gid,
+            keep_caps: !env.caps.keep.is_empty() && uid != 0,
+            caps,
+            landlock,
+            exec: ExecPlan::new(env)?,
+        })
+    }
+}
+
+/// The uid/gid the workload takes: `--user`, else the map's default.
+fn workload_ids(env: &Envelope, maps: Option<&ResolvedMaps>, caller: &Caller) -> Result<(u32, u32), RunError> {
+    match (env.user, maps) {
+        (Some(user), Some(maps)) => {
+            if !maps.maps_uid(user.uid) || !maps.maps_gid(user.gid) {
+                return Err(RunError::UserNotMapped { uid: user.uid, gid: user.gid });
+            }
+            Ok((user.uid, user.gid))
+        }
+        (Some(user), None) => Ok((user.uid, user.gid)),
+        (None, Some(maps)) => Ok((maps.default_uid, maps.default_gid)),
+        (None, None) => Ok((caller.uid, caller.gid)),
+    }
+}
+
+impl ExecPlan {
+    fn new(env: &Envelope) -> Result<ExecPlan, RunError> {
+        let argv = env
+            .command
+            .iter()
+            .map(|a| cstring(a.as_str()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut vars: Vec<(String, String)> = Vec::new();
+        for name in &env.env_keep {
+            if let Ok(value) = std::env::var(name) {
+                vars.push((name.clone(), value));
+            }
+        }
+        vars.extend(env.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let envp = vars
+            .iter()
+            .map(|(k, v)| cstring(format!("{k}={v}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let path = vars
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
+        let candidates = search_candidates(&env.command[0], path)?;
+        let ptrs = |v: &[CString]| {
+            v.iter()
+                .map(|c| c.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect::<Vec<_>>()
+        };
+        Ok(ExecPlan {
+            candidates,
+            argv_ptrs: ptrs(&argv),
+            envp_ptrs: ptrs(&envp),
+            _argv: argv,
+            _envp: envp,
+        })
+    }
+}
+
+/// The paths `execvp(3)` would try, in order.
+fn search_candidates(cmd: &str, path: &str) -> Result<Vec<CString>, RunError> {
+    if cmd.contains('/') {
+        return Ok(vec![cstring(cmd)?]);
+    }
+    path.split(':')
+        .map(|dir| if dir.is_empty() { "." } else { dir })
+        .map(|dir| cstring(format!("{}/{cmd}", dir.trim_end_matches('/'))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_follows_path_order() {
+        let c = search_candidates("ls", "/a:/b/").unwrap();
+        assert_eq!(c, vec![CString::new("/a/ls").unwrap(), CString::new("/b/ls").unwrap()]);
+        let c = search_candidates("./x", "/a").unwrap();
+        assert_eq!(c, vec![CString::new("./x").unwrap()]);
+    }
+}

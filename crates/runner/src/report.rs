@@ -1,0 +1,133 @@
+//! The result of a run, as Rust data and as the `--json` object.
+
+use crate::exit;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Why the sandbox was killed by nucleus (or by the kernel for a limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KilledBy {
+    /// The wall-clock timeout ran out.
+    Timeout,
+    /// The memory limit was hit and the kernel's OOM killer struck.
+    Memory,
+    /// The pids limit was hit.
+    Pids,
+    /// A signal from outside (forwarded by the runner, or sent by a user).
+    Signal,
+}
+
+/// What happened to one run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Outcome {
+    /// The exit code `nucleus-run` exits with (see [`crate::exit`]).
+    pub exit_code: i32,
+    /// The signal that killed the workload, if one did.
+    pub signal: Option<i32>,
+    /// Why nucleus (or a limit) ended the sandbox.
+    pub killed_by: Option<KilledBy>,
+    /// The setup or exec failure, as a sentence naming the step.
+    pub error: Option<String>,
+    /// Wall-clock time from clone to the init's exit, in milliseconds.
+    pub wall_time_ms: f64,
+    /// User CPU time of every process of the sandbox, in milliseconds.
+    pub user_cpu_ms: f64,
+    /// System CPU time of every process of the sandbox, in milliseconds.
+    pub system_cpu_ms: f64,
+    /// The largest resident set of any process of the sandbox, in bytes.
+    pub peak_memory_bytes: u64,
+    /// What the layers enforced.
+    pub enforced: Enforced,
+}
+
+impl Outcome {
+    pub(crate) fn new(wall: Duration, enforced: Enforced) -> Outcome {
+        // SAFETY: rusage is plain data, filled by getrusage.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a live rusage; RUSAGE_CHILDREN covers every reaped descendant.
+        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+        let ms = |tv: libc::timeval| tv.tv_sec as f64 * 1000.0 + tv.tv_usec as f64 / 1000.0;
+        Outcome {
+            exit_code: 0,
+            signal: None,
+            killed_by: None,
+            error: None,
+            wall_time_ms: wall.as_secs_f64() * 1000.0,
+            user_cpu_ms: ms(usage.ru_utime),
+            system_cpu_ms: ms(usage.ru_stime),
+            peak_memory_bytes: (usage.ru_maxrss.max(0) as u64) * 1024,
+            enforced,
+        }
+    }
+
+    pub(crate) fn set_status(&mut self, status: i32) {
+        self.exit_code = exit::from_wait_status(status);
+        if libc::WIFSIGNALED(status) {
+            self.signal = Some(libc::WTERMSIG(status));
+        }
+    }
+}
+
+/// What the sandbox layers enforced for this run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Enforced {
+    /// The namespaces created.
+    pub namespaces: Vec<String>,
+    /// The user-namespace mode (`host` when none).
+    pub userns: String,
+    /// The uid map lines (`inside:outside:count`).
+    pub uid_map: Vec<String>,
+    /// The gid map lines.
+    pub gid_map: Vec<String>,
+    /// The workload's uid and gid inside.
+    pub uid: u32,
+    /// The workload's gid inside.
+    pub gid: u32,
+    /// The capabilities kept (empty: all dropped).
+    pub capabilities: Vec<String>,
+    /// Whether `no_new_privs` was set (always, for a started workload).
+    pub no_new_privs: bool,
+    /// Whether the root of the view is read-only.
+    pub readonly_root: bool,
+    /// What Landlock enforced.
+    pub landlock: LandlockEnforced,
+}
+
+/// Landlock's part of the result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct LandlockEnforced {
+    /// The kernel's Landlock ABI (0: none).
+    pub abi: u8,
+    /// Whether the policy was enforced in full.
+    pub status: LandlockStatus,
+    /// Rights and scopes dropped because the kernel lacks them.
+    pub dropped: Vec<String>,
+    /// How many optional rule paths did not exist in the view.
+    pub skipped_paths: u32,
+}
+
+impl LandlockEnforced {
+    pub(crate) fn off() -> Self {
+        Self { abi: 0, status: LandlockStatus::Off, dropped: Vec::new(), skipped_paths: 0 }
+    }
+}
+
+/// The Landlock status of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LandlockStatus {
+    /// Every right of the policy is enforced.
+    FullyEnforced,
+    /// Some rights were dropped (best-effort), see `dropped`.
+    PartiallyEnforced,
+    /// The kernel enforced nothing (best-effort on a kernel without Landlock).
+    NotEnforced,
+    /// The sandbox ended before it reported (a setup failure).
+    NotApplied,
+    /// Switched off with `--landlock off`.
+    Off,
+}

@@ -1,0 +1,341 @@
+//! The raw system calls of the launch sequence, each a small function.
+//! Child-side functions allocate nothing and return the errno.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// `CLONE_INTO_CGROUP` (Linux 5.7), not in every libc.
+pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+pub(crate) fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+fn check(ret: libc::c_long) -> Result<libc::c_long, i32> {
+    if ret < 0 {
+        Err(errno())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `struct clone_args` of `clone3(2)`.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// The result of [`clone_child`] in the parent.
+pub(crate) struct Child {
+    pub(crate) pid: libc::pid_t,
+    pub(crate) pidfd: OwnedFd,
+}
+
+/// Forks like `fork(2)` but into new namespaces (and a cgroup): `Ok(None)`
+/// in the child, `Ok(Some(child))` in the parent. Falls back to `clone(2)`
+/// plus `pidfd_open(2)` where `clone3` is unavailable (old kernels, some
+/// container seccomp profiles).
+pub(crate) fn clone_child(flags: u64, cgroup: Option<RawFd>) -> io::Result<Option<Child>> {
+    let mut pidfd: RawFd = -1;
+    let mut args = CloneArgs {
+        flags: flags | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: without CLONE_VM this behaves as fork(2): the child gets a copy
+    // of the address space and returns 0 here; `args` and `pidfd` are live.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
+    };
+    if ret < 0 && errno() == libc::ENOSYS && cgroup.is_none() {
+        return clone_legacy(flags);
+    }
+    match ret {
+        r if r < 0 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        pid => Ok(Some(Child {
+            pid: pid as libc::pid_t,
+            // SAFETY: the kernel stored a new pidfd that nobody else owns.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        })),
+    }
+}
+
+fn clone_legacy(flags: u64) -> io::Result<Option<Child>> {
+    if flags & libc::CLONE_NEWTIME as u64 != 0 {
+        return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+    }
+    let flags = flags as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: a null stack makes clone(2) behave as fork(2) on the same stack copy.
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    match ret {
+        r if r < 0 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        pid => {
+            // SAFETY: plain syscall on a pid we just created and have not reaped.
+            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(Some(Child {
+                pid: pid as libc::pid_t,
+                // SAFETY: the kernel returned a new fd that nobody else owns.
+                pidfd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
+            }))
+        }
+    }
+}
+
+/// A close-on-exec pipe: (read end, write end).
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` is a live array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two new fds that nobody else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+pub(crate) fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: fcntl on an fd we own.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    // SAFETY: fcntl on an fd we own.
+    if flags < 0 || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The signals the parent forwards to the sandbox.
+pub(crate) const FORWARDED: [libc::c_int; 8] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+];
+
+pub(crate) fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initializes it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a live sigset_t.
+    unsafe { libc::sigemptyset(&mut set) };
+    for &sig in signals {
+        // SAFETY: `set` is a live sigset_t and `sig` a valid signal number.
+        unsafe { libc::sigaddset(&mut set, sig) };
+    }
+    set
+}
+
+pub(crate) fn full_sigset() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigfillset initializes it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a live sigset_t.
+    unsafe { libc::sigfillset(&mut set) };
+    set
+}
+
+/// Sets the signal mask; returns the previous one.
+pub(crate) fn sigmask(how: libc::c_int, set: &libc::sigset_t) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: both sets are live; sigprocmask only fails for a bad `how`.
+    unsafe { libc::sigprocmask(how, set, &mut old) };
+    old
+}
+
+pub(crate) fn signalfd(set: &libc::sigset_t) -> io::Result<OwnedFd> {
+    // SAFETY: `set` is live; -1 asks for a new fd.
+    let fd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Reads one pending signal number from a signalfd, if any.
+pub(crate) fn read_signal(fd: &OwnedFd) -> Option<libc::c_int> {
+    // SAFETY: signalfd_siginfo is plain data.
+    let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: `info` is a live buffer of `size` bytes.
+    let n = unsafe { libc::read(fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size) };
+    (n as usize == size).then_some(info.ssi_signo as libc::c_int)
+}
+
+pub(crate) fn pidfd_send_signal(pidfd: &OwnedFd, sig: libc::c_int) {
+    // SAFETY: plain syscall on a pidfd we own; a dead target is not an error we act on.
+    unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, 0usize, 0u32) };
+}
+
+/// Waits for the child behind `pidfd` to exit; returns its wait status.
+pub(crate) fn wait_pidfd(pidfd: &OwnedFd) -> io::Result<i32> {
+    loop {
+        // SAFETY: siginfo_t is plain data.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: P_PIDFD (3) with an fd we own and a live siginfo buffer.
+        let ret = unsafe { libc::waitid(3 as libc::idtype_t, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED) };
+        if ret < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: waitid filled a CLD_* record for our child.
+        let (code, status) = unsafe { (info.si_code, info.si_status()) };
+        return Ok(if code == libc::CLD_EXITED { (status & 0xff) << 8 } else { status & 0x7f });
+    }
+}
+
+pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usize> {
+    // SAFETY: `fds` is a live slice of pollfd of the given length.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        return if err.raw_os_error() == Some(libc::EINTR) { Ok(0) } else { Err(err) };
+    }
+    Ok(n as usize)
+}
+
+pub(crate) fn kill(pid: libc::pid_t, sig: libc::c_int) {
+    // SAFETY: plain syscall; errors (a gone target) are not acted on.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// The number of threads of this process, from `/proc/self/stat`.
+pub(crate) fn thread_count() -> io::Result<usize> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    after_comm
+        .split_whitespace()
+        .nth(17)
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/self/stat"))
+}
+
+// ---- child side: no allocation, errno out ----
+
+pub(crate) fn read_byte(fd: RawFd) -> Result<usize, i32> {
+    let mut b = 0u8;
+    loop {
+        // SAFETY: reads one byte into a live stack variable.
+        let n = unsafe { libc::read(fd, (&mut b as *mut u8).cast(), 1) };
+        match check(n as libc::c_long) {
+            Err(libc::EINTR) => continue,
+            other => return other.map(|n| n as usize),
+        }
+    }
+}
+
+pub(crate) fn set_pdeathsig() -> Result<(), i32> {
+    // SAFETY: plain prctl with integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) }.into()).map(drop)
+}
+
+pub(crate) fn chdir(path: &CStr) -> Result<(), i32> {
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    check(unsafe { libc::chdir(path.as_ptr()) }.into()).map(drop)
+}
+
+/// Closes every fd from 3 up, except `keep`.
+pub(crate) fn close_fds_except(keep: RawFd) -> Result<(), i32> {
+    let close_range = |lo: libc::c_uint, hi: libc::c_uint| {
+        if lo > hi {
+            return Ok(0);
+        }
+        // SAFETY: closing fds the child inherited and does not use.
+        check(unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) })
+    };
+    close_range(3, keep as libc::c_uint - 1)?;
+    close_range(keep as libc::c_uint + 1, libc::c_uint::MAX).map(drop)
+}
+
+pub(crate) fn setsid() -> Result<(), i32> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::setsid() }.into()).map(drop)
+}
+
+pub(crate) fn switch_user(uid: u32, gid: u32, set_groups: bool) -> Result<(), i32> {
+    if set_groups {
+        // SAFETY: an empty group list.
+        check(unsafe { libc::setgroups(0, std::ptr::null()) }.into())?;
+    }
+    // SAFETY: plain syscalls with integer arguments.
+    check(unsafe { libc::setresgid(gid, gid, gid) }.into())?;
+    // SAFETY: as above.
+    check(unsafe { libc::setresuid(uid, uid, uid) }.into()).map(drop)
+}
+
+/// `fork(2)` from the single-threaded init.
+pub(crate) fn fork() -> Result<libc::pid_t, i32> {
+    // SAFETY: the init is single-threaded; the child only calls async-signal-safe functions.
+    let pid = unsafe { libc::fork() };
+    check(pid.into()).map(|p| p as libc::pid_t)
+}
+
+pub(crate) fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> i32 {
+    // SAFETY: `argv` and `envp` are null-terminated arrays of pointers into
+    // CStrings the caller keeps alive; execve only returns on failure.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    errno()
+}
+
+/// Waits for any child; returns (pid, status), or `None` when none is left
+/// (or none has exited yet with `nohang`).
+pub(crate) fn wait_any(nohang: bool) -> Option<(libc::pid_t, i32)> {
+    let mut status = 0;
+    let flags = if nohang { libc::WNOHANG } else { 0 };
+    loop {
+        // SAFETY: `status` is a live int.
+        let pid = unsafe { libc::waitpid(-1, &mut status, flags) };
+        if pid < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        return (pid > 0).then_some((pid, status));
+    }
+}
+
+/// Waits for a blocked signal.
+pub(crate) fn sigwait(set: &libc::sigset_t) -> libc::c_int {
+    loop {
+        // SAFETY: `set` is live; a null info pointer is allowed.
+        let sig = unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
+        if sig > 0 {
+            return sig;
+        }
+    }
+}
+
+pub(crate) fn exit(code: i32) -> ! {
+    // SAFETY: _exit never returns and runs no atexit handlers or destructors.
+    unsafe { libc::_exit(code) }
+}
+
+/// Restores the default action of `sig` (Rust's runtime ignores SIGPIPE,
+/// and ignored signals survive `execve`).
+pub(crate) fn default_signal(sig: libc::c_int) {
+    // SAFETY: installing SIG_DFL is always valid.
+    unsafe { libc::signal(sig, libc::SIG_DFL) };
+}

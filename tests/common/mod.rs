@@ -1,0 +1,156 @@
+//! Shared helpers of the end-to-end tests: find the binary, run it as the
+//! caller or as `nobody`, and gate on what the machine has.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// Who starts `nucleus-run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum As {
+    /// The test process's own user (root on CI).
+    Caller,
+    /// uid/gid 65534 through `setpriv` (needs root to switch).
+    Nobody,
+}
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() == 0 }
+}
+
+/// Prints `SKIPPED <test>: <why>`; with NUCLEUS_TEST_STRICT=1 a skip fails.
+pub fn skip(test: &str, why: &str) {
+    if std::env::var("NUCLEUS_TEST_STRICT").as_deref() == Ok("1") {
+        panic!("SKIPPED {test}: {why} (NUCLEUS_TEST_STRICT=1 forbids skips)");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+}
+
+/// Whether `who` can be used here; prints the skip line when not.
+pub fn can_run_as(test: &str, who: As) -> bool {
+    if who == As::Nobody && !is_root() {
+        skip(test, "running as nobody needs root to switch users");
+        return false;
+    }
+    true
+}
+
+/// The `nucleus-run` binary, copied once to a world-readable place so that
+/// `nobody` can execute it whatever the checkout's permissions.
+pub fn nucleus() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let built = PathBuf::from(env!("CARGO_BIN_EXE_nucleus-run"));
+        let meta = std::fs::metadata(&built).expect("nucleus-run is built");
+        let stamp = meta.modified().expect("mtime").duration_since(std::time::UNIX_EPOCH).expect("epoch");
+        let dir = std::env::temp_dir().join(format!("nucleus-e2e-bin-{}-{}", meta.len(), stamp.as_nanos()));
+        let bin = dir.join("nucleus-run");
+        if !bin.exists() {
+            std::fs::create_dir_all(&dir).expect("bin dir");
+            let tmp = dir.join(format!("nucleus-run.{}", std::process::id()));
+            std::fs::copy(&built, &tmp).expect("copy nucleus-run");
+            set_mode(&dir, 0o755);
+            set_mode(&tmp, 0o755);
+            std::fs::rename(&tmp, &bin).expect("rename nucleus-run");
+        }
+        bin
+    })
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A command that runs `nucleus-run ARGS` as `who`.
+pub fn command(who: As, args: &[&str]) -> Command {
+    let mut cmd = match who {
+        As::Caller => Command::new(nucleus()),
+        As::Nobody => {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+            c.arg(nucleus());
+            c
+        }
+    };
+    cmd.args(args).stdin(Stdio::null()).current_dir("/");
+    cmd
+}
+
+/// Runs `nucleus-run ARGS` as `who` and returns its output.
+pub fn run(who: As, args: &[&str]) -> Output {
+    command(who, args).output().expect("spawn nucleus-run")
+}
+
+/// stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts the exit code, showing the output when it differs.
+pub fn assert_code(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "exit status {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    );
+}
+
+/// The host's mount table, to prove nothing was left or leaked.
+pub fn host_mounts() -> String {
+    std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo")
+}
+
+/// Host processes whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            if String::from_utf8_lossy(&cmdline).contains(marker) {
+                found.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// A temporary directory removed on drop, readable by everyone.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("nucleus-e2e-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        set_mode(&dir, 0o755);
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn arg(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

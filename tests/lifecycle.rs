@@ -1,0 +1,102 @@
+//! End to end: exit codes, signals, the timeout, reaping, and the JSON result.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+const WHO: [As; 2] = [As::Caller, As::Nobody];
+
+#[test]
+fn exit_codes_and_signals_propagate() {
+    for who in WHO {
+        if !can_run_as("exit_codes", who) {
+            continue;
+        }
+        assert_code(&run(who, &["--", "/bin/sh", "-c", "exit 7"]), 7);
+        assert_code(&run(who, &["--", "/bin/true"]), 0);
+        let out = run(who, &["--json", "--", "/bin/sh", "-c", "kill -TERM $$"]);
+        assert_code(&out, 128 + libc::SIGTERM);
+        let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        assert_eq!(json["signal"], libc::SIGTERM);
+        assert_eq!(json["exit_code"], 143);
+        assert_eq!(json["killed_by"], serde_json::Value::Null);
+    }
+}
+
+#[test]
+fn timeout_kills_the_whole_tree_including_a_double_forked_grandchild() {
+    for who in WHO {
+        if !can_run_as("timeout_kills_tree", who) {
+            continue;
+        }
+        let marker = format!("{}.{}", 4000 + std::process::id() % 1000, who as u8);
+        let script = format!("(setsid /bin/sleep {marker} &) ; /bin/sleep {marker}");
+        let started = Instant::now();
+        let out = run(who, &["--timeout", "1s", "--json", "--", "/bin/sh", "-c", &script]);
+        let took = started.elapsed();
+        assert_code(&out, 124);
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+        let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        assert_eq!(json["killed_by"], "timeout");
+        // The pid namespace died with its init: no sleeper survives.
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(processes_with(&marker), Vec::<u32>::new(), "a sandbox process survived");
+    }
+}
+
+#[test]
+fn zombies_are_reaped_by_the_init() {
+    for who in WHO {
+        if !can_run_as("zombies_reaped", who) {
+            continue;
+        }
+        // The inner shell exits at once, orphaning its sleep to PID 1; when
+        // that sleep ends, only the init can reap it.
+        let script = "/bin/sh -c '/bin/sleep 0.1 &'; /bin/sleep 0.6; cat /proc/[0-9]*/stat";
+        let out = run(who, &["--", "/bin/sh", "-c", script]);
+        assert_code(&out, 0);
+        let zombies: Vec<&str> = stdout(&out)
+            .lines()
+            .filter(|l| l.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+            .collect();
+        assert!(zombies.is_empty(), "zombies left: {zombies:?}");
+    }
+}
+
+#[test]
+fn signals_sent_to_the_runner_reach_the_workload() {
+    for who in WHO {
+        if !can_run_as("signals_forwarded", who) {
+            continue;
+        }
+        let script = "trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.05; done";
+        let mut child = command(who, &["--", "/bin/sh", "-c", script])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut buf = [0u8; 6];
+        std::io::Read::read_exact(&mut stdout, &mut buf).unwrap();
+        assert_eq!(&buf, b"ready\n");
+        // setpriv execs nucleus-run, so the child pid is the runner's.
+        // SAFETY: plain kill of our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = child.wait().unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        assert_eq!(rest, "got-term\n");
+        assert_eq!(status.code(), Some(3));
+    }
+}
+
+#[test]
+fn json_result_has_the_documented_fields() {
+    let out = run(As::Caller, &["--json", "--", "/bin/true"]);
+    assert_code(&out, 0);
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    for key in ["exit_code", "signal", "killed_by", "wall_time_ms", "user_cpu_ms", "system_cpu_ms", "peak_memory_bytes", "enforced"] {
+        assert!(json.get(key).is_some(), "missing {key}: {json}");
+    }
+    assert_eq!(json["enforced"]["capabilities"], serde_json::json!([]));
+    assert_eq!(json["enforced"]["no_new_privs"], true);
+}

@@ -1,0 +1,203 @@
+//! End to end: the isolation of a default sandbox, proven from inside, as
+//! root (root-remapped) and as nobody (rootless).
+
+mod common;
+use common::*;
+
+const WHO: [As; 2] = [As::Caller, As::Nobody];
+
+#[test]
+fn pid1_is_the_init_and_no_host_process_is_visible() {
+    for who in WHO {
+        if !can_run_as("pid1_is_the_init", who) {
+            continue;
+        }
+        let out = run(who, &["--", "/bin/sh", "-c", "echo $$; cat /proc/1/comm; ls -d /proc/[0-9]*"]);
+        assert_code(&out, 0);
+        let text = stdout(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "2", "the workload is the init's child: {text}");
+        assert_eq!(lines[1], "nucleus-run", "pid 1 is the nucleus init: {text}");
+        // Only the init, the shell and ls itself exist.
+        assert_eq!(&lines[2..], ["/proc/1", "/proc/2", "/proc/3"], "{text}");
+    }
+}
+
+#[test]
+fn hostname_is_private() {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    for who in WHO {
+        if !can_run_as("hostname_is_private", who) {
+            continue;
+        }
+        let out = run(who, &["--hostname", "box-1", "--", "/bin/cat", "/proc/sys/kernel/hostname"]);
+        assert_code(&out, 0);
+        assert_eq!(stdout(&out), "box-1\n");
+        let out = run(who, &["--", "/bin/cat", "/proc/sys/kernel/hostname"]);
+        assert_eq!(stdout(&out), "nucleus\n");
+        // The workload cannot change it either (CAP_SYS_ADMIN is gone).
+        let out = run(who, &["--", "/bin/hostname", "changed"]);
+        assert_ne!(out.status.code(), Some(0));
+        assert!(stderr(&out).contains("Operation not permitted"), "{}", stderr(&out));
+    }
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host);
+}
+
+#[test]
+fn only_loopback_exists_and_it_is_up() {
+    for who in WHO {
+        if !can_run_as("only_loopback", who) {
+            continue;
+        }
+        let out = run(who, &["--", "/bin/cat", "/proc/net/dev"]);
+        assert_code(&out, 0);
+        let ifaces: Vec<String> = stdout(&out)
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split(':').next().map(|s| s.trim().to_owned()))
+            .collect();
+        assert_eq!(ifaces, ["lo"]);
+        // A TCP round trip over 127.0.0.1 works only when lo is up.
+        let script = "import socket\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen()\nc=socket.create_connection(s.getsockname())\nprint('up')";
+        let out = run(who, &["--", "/usr/bin/python3", "-c", script]);
+        assert_code(&out, 0);
+        assert_eq!(stdout(&out), "up\n");
+        // And nothing else is reachable.
+        let out = run(who, &["--", "/usr/bin/python3", "-c", "import socket\ntry:\n socket.create_connection(('10.0.0.1',80),timeout=2)\nexcept OSError as e:\n print(e.errno)"]);
+        assert_eq!(stdout(&out).trim(), libc::ENETUNREACH.to_string());
+    }
+}
+
+#[test]
+fn mounts_made_inside_never_reach_the_host() {
+    let scratch = TempDir::new("mounts");
+    let before = host_mounts();
+    for who in WHO {
+        if !can_run_as("mounts_never_reach_host", who) {
+            continue;
+        }
+        let dst = format!("{}:/data", scratch.arg());
+        let mut child = command(who, &["--bind", &dst, "--tmpfs", "/scratch", "--", "/bin/sleep", "0.5"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let during = host_mounts();
+        assert!(child.wait().unwrap().success());
+        assert_eq!(during, before, "the sandbox's mounts showed up on the host");
+    }
+    assert_eq!(host_mounts(), before);
+}
+
+#[test]
+fn read_only_bind_gives_erofs_and_bind_writes_through() {
+    let dir = TempDir::new("robind");
+    std::fs::write(dir.path().join("f"), "data").unwrap();
+    set_mode(dir.path(), 0o777);
+    for who in WHO {
+        if !can_run_as("read_only_bind", who) {
+            continue;
+        }
+        let ro = format!("{}:/data", dir.arg());
+        let out = run(who, &["--ro-bind", &ro, "--", "/bin/sh", "-c", "cat /data/f; echo x > /data/new"]);
+        assert_code(&out, 2);
+        assert_eq!(stdout(&out), "data");
+        assert!(stderr(&out).contains("Read-only file system"), "{}", stderr(&out));
+        let out = run(who, &["--bind", &ro, "--", "/bin/sh", "-c", "echo x > /data/new"]);
+        assert_code(&out, 0);
+        assert_eq!(std::fs::read_to_string(dir.path().join("new")).unwrap(), "x\n");
+        std::fs::remove_file(dir.path().join("new")).unwrap();
+        // The root itself and the host directories are read-only too.
+        let out = run(who, &["--", "/bin/sh", "-c", "echo x > /usr/f || echo x > /f"]);
+        assert!(stderr(&out).contains("Read-only file system"), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn tmp_is_private_and_empty() {
+    let marker = std::env::temp_dir().join(format!("nucleus-e2e-marker-{}", std::process::id()));
+    std::fs::write(&marker, "host").unwrap();
+    for who in WHO {
+        if !can_run_as("tmp_is_private", who) {
+            continue;
+        }
+        let out = run(who, &["--", "/bin/sh", "-c", "ls -A /tmp | wc -l; echo hi > /tmp/inside && cat /tmp/inside"]);
+        assert_code(&out, 0);
+        assert_eq!(stdout(&out), "0\nhi\n");
+    }
+    assert!(!std::env::temp_dir().join("inside").exists());
+    std::fs::remove_file(marker).unwrap();
+}
+
+#[test]
+fn capabilities_are_all_dropped_and_no_new_privs_is_set() {
+    for who in WHO {
+        if !can_run_as("capabilities_dropped", who) {
+            continue;
+        }
+        let out = run(who, &["--", "/bin/grep", "-E", "^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs)", "/proc/self/status"]);
+        assert_code(&out, 0);
+        let text = stdout(&out);
+        for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            assert!(text.contains(&format!("{set}:\t0000000000000000")), "{set} not empty:\n{text}");
+        }
+        assert!(text.contains("NoNewPrivs:\t1"), "{text}");
+    }
+}
+
+#[test]
+fn ids_inside_follow_the_map() {
+    // Root on the host is remapped; nobody is rootless; keep-id keeps the uid.
+    let cases: [(As, &[&str], &str, &str); 3] = [
+        (As::Caller, &[], "0 0", "100000"),
+        (As::Nobody, &[], "0 0", "65534"),
+        (As::Nobody, &["--userns", "keep-id"], "65534 65534", "65534"),
+    ];
+    for (who, extra, ids, host_base) in cases {
+        if !can_run_as("ids_inside_follow_the_map", who) || (who == As::Caller && !is_root()) {
+            continue;
+        }
+        let mut args: Vec<&str> = extra.to_vec();
+        args.extend(["--", "/bin/sh", "-c", "echo $(id -u) $(id -g); cat /proc/self/uid_map"]);
+        let out = run(who, &args);
+        assert_code(&out, 0);
+        let text = stdout(&out);
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some(ids), "{text}");
+        let map: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
+        assert_eq!(map.get(1), Some(&host_base), "{text}");
+    }
+}
+
+#[test]
+fn root_inside_is_not_host_root() {
+    if !is_root() {
+        return skip("root_inside_is_not_host_root", "needs root to create a root-owned file");
+    }
+    let dir = TempDir::new("secret");
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "top secret").unwrap();
+    set_mode(&secret, 0o600);
+    let bind = format!("{}:/secret", secret.display());
+    let out = run(As::Caller, &["--ro-bind", &bind, "--", "/bin/cat", "/secret"]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("Permission denied"), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("secret"));
+}
+
+#[test]
+fn environment_holds_only_what_was_passed() {
+    for who in WHO {
+        if !can_run_as("environment", who) {
+            continue;
+        }
+        let out = command(who, &["--env", "A=1", "--env-keep", "KEEP_ME", "--", "/usr/bin/env"])
+            .env("KEEP_ME", "yes")
+            .env("SECRET_TOKEN", "leak")
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        let mut vars: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+        vars.sort();
+        assert_eq!(vars, ["A=1", "KEEP_ME=yes"]);
+    }
+}

@@ -1,0 +1,119 @@
+//! `cargo xtask bench`: start-up figures, side by side, in one run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One contender: a name and the command line it runs.
+struct Case {
+    name: &'static str,
+    argv: Vec<String>,
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The benchmark: builds the release binary and times every case `runs`
+/// times, interleaved so that machine noise hits them alike.
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let runs = match args {
+        [flag, n] if flag == "--runs" => n.parse().map_err(|_| format!("bad --runs {n}"))?,
+        [] => 200,
+        _ => return Err("usage: cargo xtask bench [--runs N]".to_owned()),
+    };
+    crate::cargo(&["build", "--release", "--quiet", "-p", "nucleus-runner", "--bin", "nucleus-run"])?;
+    let nucleus = workspace_root().join("target/release/nucleus-run");
+    let nucleus = nucleus.display().to_string();
+    let truebin = "/bin/true";
+    let mut cases = vec![
+        Case { name: "bare /bin/true", argv: strings(&[truebin]) },
+        Case { name: "nucleus-run -- /bin/true", argv: strings(&[&nucleus, "--", truebin]) },
+    ];
+    if let Some(bwrap) = which("bwrap") {
+        let argv = [&bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--unshare-all", "--die-with-parent", truebin];
+        cases.push(Case { name: "bwrap --unshare-all true", argv: strings(&argv) });
+    } else {
+        eprintln!("bench: bwrap not found (apt-get install bubblewrap); its column is missing");
+    }
+    let samples = measure(&cases, runs)?;
+    report(&cases, &samples, runs);
+    Ok(())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_owned).unwrap_or_default()
+}
+
+fn which(name: &str) -> Option<String> {
+    std::env::var("PATH").ok()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.exists()).map(|p| p.display().to_string())
+}
+
+/// Wall time and peak RSS (KiB) of each run of each case.
+struct Samples {
+    wall: Vec<Vec<Duration>>,
+    rss_kib: Vec<Vec<i64>>,
+}
+
+fn measure(cases: &[Case], runs: usize) -> Result<Samples, String> {
+    let mut s = Samples { wall: vec![Vec::new(); cases.len()], rss_kib: vec![Vec::new(); cases.len()] };
+    for i in 0..runs + 5 {
+        for (n, case) in cases.iter().enumerate() {
+            let (wall, rss) = time_once(case)?;
+            if i >= 5 {
+                s.wall[n].push(wall);
+                s.rss_kib[n].push(rss);
+            }
+        }
+    }
+    Ok(s)
+}
+
+fn time_once(case: &Case) -> Result<(Duration, i64), String> {
+    let start = Instant::now();
+    let child = Command::new(&case.argv[0])
+        .args(&case.argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", case.name))?;
+    let mut status = 0;
+    // SAFETY: rusage is plain data filled by wait4.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child with live out-parameters.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let wall = start.elapsed();
+    if pid < 0 || status != 0 {
+        return Err(format!("{} failed (wait status {status})", case.name));
+    }
+    Ok((wall, usage.ru_maxrss))
+}
+
+fn median<T: Copy + Ord>(v: &[T]) -> T {
+    let mut v = v.to_vec();
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn report(cases: &[Case], s: &Samples, runs: usize) {
+    println!("start-up, {runs} runs each, interleaved (median wall time; peak RSS of the process tree's largest member)");
+    let base = median(&s.wall[0]).as_secs_f64();
+    let bwrap = cases.iter().position(|c| c.name.starts_with("bwrap")).map(|i| median(&s.wall[i]).as_secs_f64());
+    println!("{:<32} {:>10} {:>10} {:>10} {:>10} {:>9}", "case", "median", "p90", "x bare", "x bwrap", "rss");
+    for (n, case) in cases.iter().enumerate() {
+        let med = median(&s.wall[n]).as_secs_f64();
+        let mut sorted = s.wall[n].clone();
+        sorted.sort();
+        let p90 = sorted[sorted.len() * 9 / 10].as_secs_f64();
+        let vs_bwrap = bwrap.map_or("-".to_owned(), |b| format!("{:.2}", med / b));
+        println!(
+            "{:<32} {:>8.3}ms {:>8.3}ms {:>10.2} {:>10} {:>6.1}MiB",
+            case.name,
+            med * 1e3,
+            p90 * 1e3,
+            med / base,
+            vs_bwrap,
+            median(&s.rss_kib[n]) as f64 / 1024.0
+        );
+    }
+}
