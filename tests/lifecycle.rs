@@ -55,7 +55,8 @@ fn zombies_are_reaped_by_the_init() {
         let script = "/bin/sh -c '/bin/sleep 0.1 &'; /bin/sleep 0.6; cat /proc/[0-9]*/stat";
         let out = run(who, &["--", "/bin/sh", "-c", script]);
         assert_code(&out, 0);
-        let zombies: Vec<&str> = stdout(&out)
+        let text = stdout(&out);
+        let zombies: Vec<&str> = text
             .lines()
             .filter(|l| l.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
             .collect();

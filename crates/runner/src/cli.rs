@@ -121,7 +121,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "PORT")]
     allow_tcp_bind: Vec<u16>,
     /// The command and its arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    #[arg(trailing_var_arg = true, value_name = "CMD")]
     command: Vec<String>,
 }
 

@@ -95,7 +95,7 @@ impl Prepared {
             loopback: namespaces.contains(Namespace::Network),
             uid,
             gid,
-            keep_caps: !env.caps.keep.is_empty() && uid != 0,
+            keep_caps: uid != 0,
             caps,
             landlock,
             exec: ExecPlan::new(env)?,
