@@ -23,6 +23,8 @@ pub(crate) enum Message {
     /// Landlock was applied: the enforcement status (0 full, 1 partial,
     /// 2 none) and how many optional rule paths were skipped.
     Landlock { status: u32, skipped: u32 },
+    /// Record mode: the number of the seccomp listener fd in the init.
+    Listener { fd: i32 },
 }
 
 impl Message {
@@ -31,6 +33,7 @@ impl Message {
             Self::Failed { stage, errno, detail } => (1, stage as u32, errno, detail),
             Self::Exited { status } => (2, 0, status, 0),
             Self::Landlock { status, skipped } => (3, status, 0, skipped),
+            Self::Listener { fd } => (4, 0, fd, 0),
         };
         let mut out = [0u8; RECORD];
         out[0..4].copy_from_slice(&kind.to_ne_bytes());
@@ -50,6 +53,7 @@ impl Message {
             1 => Some(Self::Failed { stage: Stage::from_u32(a)?, errno: b, detail: c }),
             2 => Some(Self::Exited { status: b }),
             3 => Some(Self::Landlock { status: a, skipped: c }),
+            4 => Some(Self::Listener { fd: b }),
             _ => None,
         }
     }

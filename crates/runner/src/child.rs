@@ -54,6 +54,8 @@ pub(crate) fn run(p: &Prepared, go_fd: RawFd, msg_fd: RawFd) -> ! {
     if p.loopback {
         step(msg_fd, Stage::Loopback, nucleus_ns::loopback_up().map_err(|e| errno_of(e.raw_os_error())));
     }
+    // Resource limits before anything of the workload runs.
+    step(msg_fd, Stage::Rlimits, p.rlimit_policy.apply().map_err(|e| errno_of(e.raw_os_error())));
     // No inherited fd may leak host files in; a new session detaches the terminal.
     step(msg_fd, Stage::Session, sys::close_fds_except(msg_fd));
     step(msg_fd, Stage::Session, sys::setsid());
@@ -74,6 +76,18 @@ pub(crate) fn run(p: &Prepared, go_fd: RawFd, msg_fd: RawFd) -> ! {
     // before the init forks, so the init is inside the domain too.
     if let Some(landlock) = &p.landlock {
         restrict_landlock(landlock, msg_fd);
+    }
+    // The filter last: every earlier step needed syscalls it may forbid. The
+    // init installs it before forking, so the init is covered too.
+    if let Some(filter) = &p.seccomp {
+        if p.seccomp_listener {
+            // Record mode: the listener stays open in the init until it exits,
+            // so the parent can always take its copy.
+            let fd = step(msg_fd, Stage::Seccomp, filter.apply_with_listener().map_err(|e| errno_of(e.raw_os_error())));
+            channel::send(msg_fd, Message::Listener { fd });
+        } else {
+            step(msg_fd, Stage::Seccomp, filter.apply().map_err(|e| errno_of(e.raw_os_error())));
+        }
     }
     init(p, msg_fd)
 }

@@ -20,12 +20,32 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Sub {
+    /// seccomp tools.
+    Seccomp {
+        #[command(subcommand)]
+        cmd: SeccompCmd,
+    },
     /// Report what this kernel and machine support.
     Doctor {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SeccompCmd {
+    /// Run CMD in the envelope with every syscall allowed but recorded, and
+    /// write the minimal allowlist profile (OCI JSON) that lets it run again.
+    Record {
+        /// Where to write the profile.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Print the default agent profile as OCI JSON.
+    Default,
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +140,42 @@ pub(crate) struct RunArgs {
     /// Allow TCP bind on PORT when the network is shared (repeatable).
     #[arg(long, value_name = "PORT")]
     allow_tcp_bind: Vec<u16>,
+    /// seccomp: default (the agent profile) or off.
+    #[arg(long, value_name = "MODE", value_parser = parse_seccomp_mode)]
+    seccomp: Option<nucleus_runner::SeccompMode>,
+    /// An OCI seccomp profile (JSON) used instead of the default profile.
+    #[arg(long, value_name = "FILE")]
+    seccomp_profile: Option<PathBuf>,
+    /// The SHA-256 the --seccomp-profile file must have.
+    #[arg(long, value_name = "HEX")]
+    seccomp_profile_sha256: Option<String>,
+    /// Have the kernel log every denied syscall (still denied).
+    #[arg(long)]
+    seccomp_log_denied: bool,
+    /// Memory limit of the whole sandbox (512M, 2G); the kernel kills on excess.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory: Option<u64>,
+    /// Memory plus swap limit (at least --memory; equal means no swap).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory_swap: Option<u64>,
+    /// CPU limit in cores (0.5, 1.5), at most the machine's online cores.
+    #[arg(long, value_name = "N", value_parser = parse_cpus)]
+    cpus: Option<f64>,
+    /// Maximum number of processes and threads in the sandbox.
+    #[arg(long, value_name = "N", value_parser = parse_pids)]
+    pids: Option<u64>,
+    /// An io.max line "MAJ:MIN rbps=1M,wiops=100" (repeatable).
+    #[arg(long, value_name = "SPEC")]
+    io_max: Vec<nucleus_cgroup::IoMax>,
+    /// Run even when some limit cannot be set; the result lists what was not applied.
+    #[arg(long)]
+    best_effort_limits: bool,
+    /// An rlimit NAME=SOFT[:HARD] (core, nofile, nproc, as, ...; repeatable).
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    rlimit: Vec<nucleus_cgroup::rlimit::Rlimit>,
+    /// CPU time limit of each process (RLIMIT_CPU), e.g. 10s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    cpu_time: Option<std::time::Duration>,
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, value_name = "CMD")]
     command: Vec<String>,
@@ -149,6 +205,26 @@ fn parse_compat(s: &str) -> Result<nucleus_landlock_policy::Compat, String> {
     }
 }
 
+fn parse_seccomp_mode(s: &str) -> Result<nucleus_runner::SeccompMode, String> {
+    match s {
+        "default" => Ok(nucleus_runner::SeccompMode::Default),
+        "off" => Ok(nucleus_runner::SeccompMode::Off),
+        _ => Err(format!("unknown seccomp mode {s:?}: expected default or off")),
+    }
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    nucleus_cgroup::parse_size(s).map_err(|e| e.to_string())
+}
+
+fn parse_cpus(s: &str) -> Result<f64, String> {
+    nucleus_cgroup::parse_cpus(s, nucleus_cgroup::online_cpus()).map_err(|e| e.to_string())
+}
+
+fn parse_pids(s: &str) -> Result<u64, String> {
+    nucleus_cgroup::parse_count(s, nucleus_cgroup::PIDS_MAX).map_err(|e| e.to_string())
+}
+
 fn parse_env(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -164,6 +240,8 @@ impl RunArgs {
         };
         self.apply_userns(&mut env);
         self.apply_landlock(&mut env);
+        self.apply_seccomp(&mut env);
+        self.apply_limits(&mut env);
         if !self.command.is_empty() {
             env.command = self.command;
         }
@@ -221,6 +299,38 @@ impl RunArgs {
         }
         ll.allow_tcp_connect.extend(&self.allow_tcp_connect);
         ll.allow_tcp_bind.extend(&self.allow_tcp_bind);
+    }
+
+    fn apply_seccomp(&self, env: &mut Envelope) {
+        let sc = &mut env.seccomp;
+        if let Some(mode) = self.seccomp {
+            sc.mode = mode;
+        }
+        if let Some(path) = &self.seccomp_profile {
+            sc.profile_file = Some(path.clone());
+        }
+        if let Some(pin) = &self.seccomp_profile_sha256 {
+            sc.profile_sha256 = Some(pin.clone());
+        }
+        sc.log_denied |= self.seccomp_log_denied;
+    }
+
+    fn apply_limits(&self, env: &mut Envelope) {
+        let l = &mut env.limits;
+        l.memory = self.memory.or(l.memory);
+        l.memory_swap = self.memory_swap.or(l.memory_swap);
+        l.cpus = self.cpus.or(l.cpus);
+        l.pids = self.pids.or(l.pids);
+        l.io_max.extend(self.io_max.iter().cloned());
+        if self.best_effort_limits {
+            env.limit_mode = nucleus_cgroup::LimitMode::BestEffort;
+        }
+        for r in &self.rlimit {
+            env.rlimits.set(r.clone());
+        }
+        if let Some(t) = self.cpu_time {
+            env.rlimits.set(nucleus_cgroup::rlimit::cpu_time(t.as_secs_f64().ceil() as u64));
+        }
     }
 
     fn apply_userns(&self, env: &mut Envelope) {

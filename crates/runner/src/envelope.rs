@@ -2,6 +2,7 @@
 
 use crate::duration::opt_serde;
 use crate::landlock::LandlockSettings;
+use crate::seccomp::SeccompSettings;
 use crate::RunError;
 use nucleus_caps::CapsPolicy;
 use nucleus_idmap::{IdMapPolicy, UsernsMode};
@@ -94,6 +95,15 @@ pub struct Envelope {
     pub caps: CapsPolicy,
     /// The Landlock policy (default: the container policy).
     pub landlock: LandlockSettings,
+    /// The seccomp filter (default: the agent profile).
+    pub seccomp: SeccompSettings,
+    /// cgroup limits (memory, cpus, pids, io); none by default.
+    pub limits: nucleus_cgroup::Limits,
+    /// Whether a limit that cannot be set fails the launch (default) or is
+    /// reported as not applied.
+    pub limit_mode: nucleus_cgroup::LimitMode,
+    /// Resource limits of the workload (default: no core dumps, sane nofile).
+    pub rlimits: nucleus_cgroup::rlimit::RlimitPolicy,
 }
 
 impl Default for Envelope {
@@ -113,6 +123,10 @@ impl Default for Envelope {
             timeout: None,
             caps: CapsPolicy::default(),
             landlock: LandlockSettings::default(),
+            seccomp: SeccompSettings::default(),
+            limits: nucleus_cgroup::Limits::default(),
+            limit_mode: nucleus_cgroup::LimitMode::Required,
+            rlimits: nucleus_cgroup::rlimit::RlimitPolicy::default(),
         }
     }
 }
@@ -195,6 +209,8 @@ impl Envelope {
             }
         }
         self.rootfs.validate()?;
+        self.limits.validate()?;
+        self.rlimits.validate()?;
         self.caps.validate()?;
         Ok(())
     }
@@ -284,6 +300,18 @@ impl Builder {
     /// The Landlock settings.
     pub fn landlock(mut self, settings: LandlockSettings) -> Self {
         self.env.landlock = settings;
+        self
+    }
+
+    /// The seccomp settings.
+    pub fn seccomp(mut self, settings: SeccompSettings) -> Self {
+        self.env.seccomp = settings;
+        self
+    }
+
+    /// cgroup limits.
+    pub fn limits(mut self, limits: nucleus_cgroup::Limits) -> Self {
+        self.env.limits = limits;
         self
     }
 

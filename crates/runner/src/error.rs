@@ -139,6 +139,24 @@ pub enum RunError {
     /// The Landlock policy is wrong or cannot be enforced here.
     #[error("landlock")]
     Landlock(#[from] nucleus_landlock_policy::LandlockError),
+    /// The seccomp profile is wrong or cannot be compiled.
+    #[error("seccomp")]
+    Seccomp(#[from] nucleus_seccomp::SeccompError),
+    /// A limit is wrong or could not be set.
+    #[error("limits")]
+    Cgroup(#[from] nucleus_cgroup::CgroupError),
+    /// Recording ended before the init reported its seccomp listener.
+    #[error("seccomp record: the sandbox ended before recording started")]
+    RecordIncomplete,
+    /// An output file could not be written.
+    #[error("cannot write {path}")]
+    WriteOutput {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The filesystem view is wrong.
     #[error("mount")]
     Rootfs(#[from] nucleus_rootfs::RootfsError),

@@ -5,17 +5,21 @@ use crate::prepare::Prepared;
 use crate::report::{KilledBy, Outcome};
 use crate::stage::Stage;
 use crate::{child, exit, sys, Envelope, RunError};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 /// Runs the Envelope's command in a new sandbox and waits for it.
 ///
 /// The steps, in the order of `DESIGN.md`:
 /// 1. validate the Envelope and run the guards;
-/// 2. prepare argv/env, the mount plan, the id maps, the capability masks;
-/// 3. clone into the new namespaces, with the channel pipes;
-/// 4. write the child's id maps, then release it;
-/// 5. supervise: forward signals, enforce the timeout, collect the result.
+/// 2. prepare argv/env, the mount plan, the id maps, the capability masks,
+///    the Landlock rules and the compiled seccomp filter;
+/// 3. create the cgroup and write its limits (when limits are asked);
+/// 4. clone into the new namespaces (and straight into the cgroup on v2),
+///    with the channel pipes;
+/// 5. write the child's id maps, attach it to v1 cgroups, then release it;
+/// 6. supervise: forward signals, enforce the timeout, collect the result,
+///    kill what is left and remove the cgroup.
 ///
 /// The child's own steps are listed in one place, `child::run`.
 ///
@@ -25,13 +29,52 @@ use std::time::{Duration, Instant};
 /// assert_eq!(outcome.exit_code, 0);
 /// ```
 pub fn launch(env: &Envelope) -> Result<Outcome, RunError> {
-    // Validate and prepare: every configuration error surfaces here.
     let prepared = Prepared::new(env)?;
+    run_prepared(env, prepared, Mode::Run).map(|(outcome, _)| outcome)
+}
+
+/// Runs the Envelope's command with every syscall allowed but recorded, and
+/// returns the minimal allowlist profile that lets it run again.
+///
+/// The init installs a filter that turns every syscall into a user
+/// notification; the parent answers each with "continue" and notes its
+/// number (see `nucleus_seccomp::record`). The wall-clock timeout is not
+/// enforced while recording.
+pub fn record(env: &Envelope) -> Result<(Outcome, nucleus_seccomp::Profile), RunError> {
+    let mut env = env.clone();
+    env.seccomp.mode = crate::SeccompMode::Off;
+    env.seccomp.profile_file = None;
+    env.seccomp.profile_sha256 = None;
+    let prepared = Prepared::new(&env)?;
+    let (outcome, profile) = run_prepared(&env, prepared, Mode::Record)?;
+    let profile = profile.ok_or(RunError::RecordIncomplete)?;
+    Ok((outcome, profile))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Run,
+    Record,
+}
+
+fn run_prepared(
+    env: &Envelope,
+    mut prepared: Prepared,
+    mode: Mode,
+) -> Result<(Outcome, Option<nucleus_seccomp::Profile>), RunError> {
     // The clone copies the address space; a second thread would leave its
     // locks held in the child forever.
     ensure_single_threaded()?;
     let (go_r, go_w) = sys::pipe().map_err(|source| RunError::Pipe { source })?;
     let (msg_r, msg_w) = sys::pipe().map_err(|source| RunError::Pipe { source })?;
+    if mode == Mode::Record {
+        // The one syscall the record filter lets through: reporting the listener fd.
+        let filter = nucleus_seccomp::Profile::record_filter(msg_w.as_raw_fd()).compile()?;
+        prepared.seccomp = Some(filter);
+        prepared.seccomp_listener = true;
+    }
+    // Limits before clone: the child must never run outside its cgroup.
+    let cgroup = create_cgroup(env)?;
     // Block forwarded signals before clone, so none is lost in between.
     let mut watched = sys::FORWARDED.to_vec();
     watched.push(libc::SIGCHLD);
@@ -41,28 +84,77 @@ pub fn launch(env: &Envelope) -> Result<Outcome, RunError> {
         let sigfd = sys::signalfd(&watched).map_err(|source| RunError::Signalfd { source })?;
         let started = Instant::now();
         let flags = prepared.namespaces.clone_flags();
-        let child = match sys::clone_child(flags, None).map_err(|source| RunError::Clone { source })? {
+        let into = cgroup.as_ref().and_then(nucleus_cgroup::Cgroup::clone_into_fd);
+        let child = match sys::clone_child(flags, into).map_err(|source| RunError::Clone { source })? {
             None => child::run(&prepared, go_r.as_raw_fd(), msg_w.as_raw_fd()),
             Some(child) => child,
         };
         drop((go_r, msg_w));
         // The child waits on the go pipe until its id maps exist.
-        if let Some(maps) = &prepared.maps {
-            if let Err(err) = maps.write(child.pid) {
-                sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
-                let _ = sys::wait_pidfd(&child.pidfd);
-                return Err(RunError::from(err));
-            }
+        if let Err(err) = admit(&prepared, cgroup.as_ref(), &child, into.is_some()) {
+            sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+            let _ = sys::wait_pidfd(&child.pidfd);
+            return Err(err);
         }
         release(&go_w, &child)?;
         drop(go_w);
         sys::set_nonblocking(&msg_r).map_err(|source| RunError::Pipe { source })?;
-        let watch = Watch { child: &child, msg: &msg_r, sigfd: &sigfd, timeout: env.timeout };
+        let watch = Watch { child: &child, msg: &msg_r, sigfd: &sigfd, timeout: env.timeout, cgroup: cgroup.as_ref(), record: mode == Mode::Record };
         let raw = watch.supervise(started)?;
-        Ok(interpret(env, &prepared, raw, started.elapsed()))
+        let mut outcome = interpret(env, &prepared, &raw, started.elapsed());
+        if let Some(cg) = &cgroup {
+            let _ = cg.kill_all();
+            add_cgroup_usage(&mut outcome, cg, raw.timed_out);
+        }
+        Ok((outcome, raw.recorded))
     })();
     sys::sigmask(libc::SIG_SETMASK, &old_mask);
+    if let Some(cg) = cgroup {
+        cg.remove()?;
+    }
     result
+}
+
+/// Creates the sandbox's cgroup when limits are asked.
+fn create_cgroup(env: &Envelope) -> Result<Option<nucleus_cgroup::Cgroup>, RunError> {
+    if env.limits.is_empty() {
+        return Ok(None);
+    }
+    let cfg = nucleus_cgroup::CgroupConfig { mode: env.limit_mode, ..nucleus_cgroup::CgroupConfig::default() };
+    Ok(Some(nucleus_cgroup::Cgroup::create(&env.limits, &cfg)?))
+}
+
+/// Parent, after clone: the id maps, and the v1 cgroup attach.
+fn admit(
+    p: &Prepared,
+    cgroup: Option<&nucleus_cgroup::Cgroup>,
+    child: &sys::Child,
+    cloned_into: bool,
+) -> Result<(), RunError> {
+    if let Some(maps) = &p.maps {
+        maps.write(child.pid)?;
+    }
+    if let Some(cg) = cgroup {
+        if cg.needs_attach(cloned_into) {
+            cg.attach(child.pid)?;
+        }
+    }
+    Ok(())
+}
+
+fn add_cgroup_usage(outcome: &mut Outcome, cg: &nucleus_cgroup::Cgroup, timed_out: bool) {
+    let usage = cg.usage();
+    if let Some(peak) = usage.memory_peak {
+        outcome.peak_memory_bytes = outcome.peak_memory_bytes.max(peak);
+    }
+    if !timed_out && outcome.killed_by.is_none() {
+        if usage.oom_killed {
+            outcome.killed_by = Some(KilledBy::Memory);
+        } else if usage.pids_limit_hit && outcome.exit_code != 0 {
+            outcome.killed_by = Some(KilledBy::Pids);
+        }
+    }
+    outcome.enforced.limits = Some(crate::report::LimitsEnforced { applied: cg.applied().clone(), usage });
 }
 
 fn ensure_single_threaded() -> Result<(), RunError> {
@@ -91,6 +183,7 @@ pub(crate) struct Raw {
     messages: Vec<Message>,
     init_status: i32,
     timed_out: bool,
+    recorded: Option<nucleus_seccomp::Profile>,
 }
 
 struct Watch<'a> {
@@ -98,6 +191,8 @@ struct Watch<'a> {
     msg: &'a OwnedFd,
     sigfd: &'a OwnedFd,
     timeout: Option<Duration>,
+    cgroup: Option<&'a nucleus_cgroup::Cgroup>,
+    record: bool,
 }
 
 impl Watch<'_> {
@@ -107,6 +202,7 @@ impl Watch<'_> {
         let mut messages = Vec::new();
         let mut eof = false;
         let mut timed_out = false;
+        let mut recorded = None;
         loop {
             let wait_ms = match deadline {
                 Some(_) if timed_out => -1,
@@ -121,6 +217,9 @@ impl Watch<'_> {
             let ready = sys::poll(&mut fds, wait_ms).map_err(|source| RunError::Wait { source })?;
             if fds[2].revents != 0 {
                 eof = channel::drain(self.msg, &mut messages);
+                if self.record && recorded.is_none() {
+                    recorded = self.record_syscalls(&messages)?;
+                }
             }
             if fds[1].revents != 0 {
                 self.forward_signals();
@@ -128,13 +227,28 @@ impl Watch<'_> {
             if fds[0].revents != 0 {
                 let init_status = sys::wait_pidfd(&self.child.pidfd).map_err(|source| RunError::Wait { source })?;
                 channel::drain(self.msg, &mut messages);
-                return Ok(Raw { messages, init_status, timed_out });
+                return Ok(Raw { messages, init_status, timed_out, recorded });
             }
             if ready == 0 && !timed_out && deadline.is_some_and(|d| Instant::now() >= d) {
                 timed_out = true;
                 self.kill_all();
             }
         }
+    }
+
+    /// Once the init reported its listener fd: takes it and answers every
+    /// notification until the sandbox is gone.
+    fn record_syscalls(&self, messages: &[Message]) -> Result<Option<nucleus_seccomp::Profile>, RunError> {
+        let Some(fd) = messages.iter().find_map(|m| match m {
+            Message::Listener { fd } => Some(*fd),
+            _ => None,
+        }) else {
+            return Ok(None);
+        };
+        let listener = nucleus_seccomp::record::take_listener(self.child.pid, fd)?;
+        let mut recorder = nucleus_seccomp::record::Recorder::new(listener);
+        recorder.run(Some(self.child.pidfd.as_fd()))?;
+        Ok(Some(recorder.into_profile()))
     }
 
     fn forward_signals(&self) {
@@ -149,6 +263,9 @@ impl Watch<'_> {
     /// process of the namespace with it; without one, the init's process
     /// group is killed too.
     fn kill_all(&self) {
+        if let Some(cg) = self.cgroup {
+            let _ = cg.kill_all();
+        }
         sys::kill(-self.child.pid, libc::SIGKILL);
         sys::pidfd_send_signal(&self.child.pidfd, libc::SIGKILL);
     }
@@ -159,7 +276,7 @@ fn pollfd(fd: libc::c_int) -> libc::pollfd {
 }
 
 /// Turns what was seen into the outcome: exit code, signal, error sentence.
-fn interpret(env: &Envelope, p: &Prepared, raw: Raw, wall: Duration) -> Outcome {
+fn interpret(env: &Envelope, p: &Prepared, raw: &Raw, wall: Duration) -> Outcome {
     let mut outcome = Outcome::new(wall, enforced(env, p, &raw.messages));
     let failure = raw.messages.iter().find_map(|m| match m {
         Message::Failed { stage, errno, detail } => Some((*stage, *errno, *detail)),
@@ -222,6 +339,9 @@ fn enforced(env: &Envelope, p: &Prepared, messages: &[Message]) -> crate::Enforc
         no_new_privs: true,
         readonly_root: p.plan.is_some() && env.rootfs.readonly_root,
         landlock: landlock_enforced(p, messages),
+        seccomp: p.seccomp.as_ref().filter(|_| !p.seccomp_listener).map(|f| f.report().clone()),
+        limits: None,
+        rlimits: p.rlimits.clone(),
     }
 }
 

@@ -24,6 +24,7 @@ mod landlock;
 mod launch;
 mod prepare;
 mod report;
+mod seccomp;
 mod stage;
 mod sys;
 
@@ -31,6 +32,7 @@ pub use duration::parse_duration;
 pub use envelope::{Builder, Envelope, NetworkMode, UserSpec};
 pub use error::RunError;
 pub use landlock::{LandlockMode, LandlockSettings};
-pub use launch::launch;
-pub use report::{Enforced, KilledBy, LandlockEnforced, LandlockStatus, Outcome};
+pub use launch::{launch, record};
+pub use seccomp::{SeccompMode, SeccompSettings};
+pub use report::{Enforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced, Outcome};
 pub use stage::Stage;

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     };
     let code = match cli.sub {
         Some(cli::Sub::Doctor { json }) => doctor::run(json),
+        Some(cli::Sub::Seccomp { cmd }) => output::seccomp(cmd),
         None => output::run(cli.run),
     };
     ExitCode::from(code as u8)

@@ -1,6 +1,6 @@
 //! Runs the Envelope and reports: error chains on stderr, JSON on request.
 
-use crate::cli::RunArgs;
+use crate::cli::{RunArgs, SeccompCmd};
 use nucleus_runner::{exit, launch, Outcome, RunError};
 use std::io::Write;
 use std::os::fd::FromRawFd;
@@ -35,6 +35,57 @@ pub(crate) fn run(args: RunArgs) -> i32 {
         write_json(&outcome, result_fd);
     }
     outcome.exit_code
+}
+
+/// `nucleus-run seccomp ...`: record a profile, or print the default one.
+pub(crate) fn seccomp(cmd: SeccompCmd) -> i32 {
+    let (output, args) = match cmd {
+        SeccompCmd::Default => {
+            return match nucleus_seccomp::Profile::default_agent().to_oci_json() {
+                Ok(json) => {
+                    println!("{json}");
+                    0
+                }
+                Err(err) => fail(&RunError::from(err)),
+            };
+        }
+        SeccompCmd::Record { output, run } => (output, run),
+    };
+    let json = args.json;
+    let env = match args.envelope() {
+        Ok(env) => env,
+        Err(err) => return fail(&err),
+    };
+    let (outcome, profile) = match nucleus_runner::record(&env) {
+        Ok(done) => done,
+        Err(err) => return fail(&err),
+    };
+    if let Some(error) = &outcome.error {
+        eprintln!("nucleus-run: {error}");
+    }
+    let written = profile
+        .to_oci_json()
+        .map_err(RunError::from)
+        .and_then(|text| write_atomically(&output, &text));
+    if let Err(err) = written {
+        return fail(&err);
+    }
+    if json {
+        write_json(&outcome, None);
+    }
+    outcome.exit_code
+}
+
+/// Writes `text` to a temporary file beside `path` and renames it over
+/// `path`: a reader sees the old profile or the new one, never half.
+fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), RunError> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let io = |source| RunError::WriteOutput { path: path.to_owned(), source };
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        io(source)
+    })
 }
 
 /// Prints the error and its chain of causes, once, and gives code 125.

@@ -41,6 +41,10 @@ pub(crate) struct Prepared {
     pub(crate) caps: CompiledCaps,
     pub(crate) keep_caps: bool,
     pub(crate) landlock: Option<crate::landlock::PreparedLandlock>,
+    pub(crate) seccomp: Option<nucleus_seccomp::CompiledFilter>,
+    pub(crate) seccomp_listener: bool,
+    pub(crate) rlimit_policy: nucleus_cgroup::rlimit::RlimitPolicy,
+    pub(crate) rlimits: Vec<nucleus_cgroup::rlimit::Rlimit>,
     pub(crate) exec: ExecPlan,
 }
 
@@ -98,6 +102,10 @@ impl Prepared {
             keep_caps: uid != 0,
             caps,
             landlock,
+            seccomp: env.seccomp.compile(env.caps.keep.iter().map(ToString::to_string).collect())?,
+            seccomp_listener: false,
+            rlimit_policy: env.rlimits.clone(),
+            rlimits: env.rlimits.effective()?,
             exec: ExecPlan::new(env)?,
         })
     }

@@ -94,6 +94,22 @@ pub struct Enforced {
     pub readonly_root: bool,
     /// What Landlock enforced.
     pub landlock: LandlockEnforced,
+    /// The seccomp filter installed (`null`: none, `--seccomp off`).
+    pub seccomp: Option<nucleus_seccomp::SeccompReport>,
+    /// The cgroup limits applied and the usage read (`null`: no limits asked).
+    pub limits: Option<LimitsEnforced>,
+    /// The rlimits the workload got.
+    pub rlimits: Vec<nucleus_cgroup::rlimit::Rlimit>,
+}
+
+/// The cgroup part of the result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct LimitsEnforced {
+    /// Which limits were applied, which not (best effort) and why.
+    pub applied: nucleus_cgroup::AppliedLimits,
+    /// What the sandbox used, read from the cgroup.
+    pub usage: nucleus_cgroup::Usage,
 }
 
 /// Landlock's part of the result.

@@ -15,6 +15,8 @@ pub enum Stage {
     Hostname,
     /// The loopback interface is brought up.
     Loopback,
+    /// Resource limits (rlimits) are set.
+    Rlimits,
     /// Stray file descriptors are closed and a new session started.
     Session,
     /// The workload's uid and gid are taken.
@@ -25,6 +27,8 @@ pub enum Stage {
     NoNewPrivs,
     /// The Landlock domain is entered.
     Landlock,
+    /// The seccomp filter is installed.
+    Seccomp,
     /// The init forks the workload.
     Fork,
     /// The workload program is executed.
@@ -40,11 +44,13 @@ impl Stage {
             Self::Workdir => "workdir",
             Self::Hostname => "hostname",
             Self::Loopback => "loopback",
+            Self::Rlimits => "rlimits",
             Self::Session => "session",
             Self::User => "user",
             Self::Capabilities => "capabilities",
             Self::NoNewPrivs => "no_new_privs",
             Self::Landlock => "landlock",
+            Self::Seccomp => "seccomp",
             Self::Fork => "fork",
             Self::Exec => "exec",
         }
@@ -52,17 +58,19 @@ impl Stage {
 
     /// The stage with this wire number.
     pub(crate) fn from_u32(n: u32) -> Option<Stage> {
-        const ALL: [Stage; 12] = [
+        const ALL: [Stage; 14] = [
             Stage::Sync,
             Stage::Mount,
             Stage::Workdir,
             Stage::Hostname,
             Stage::Loopback,
+            Stage::Rlimits,
             Stage::Session,
             Stage::User,
             Stage::Capabilities,
             Stage::NoNewPrivs,
             Stage::Landlock,
+            Stage::Seccomp,
             Stage::Fork,
             Stage::Exec,
         ];

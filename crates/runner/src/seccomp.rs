@@ -1,0 +1,50 @@
+//! The seccomp settings of an Envelope and their translation into a
+//! compiled filter: the default agent profile or a pinned OCI profile.
+
+use crate::RunError;
+use nucleus_seccomp::{CompiledFilter, OciContext, Profile};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Which seccomp filter a sandbox gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SeccompMode {
+    /// The default agent profile (an allowlist with argument filters).
+    #[default]
+    Default,
+    /// No filter (explicit opt-out; the result says so).
+    Off,
+}
+
+/// The seccomp part of an Envelope.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct SeccompSettings {
+    /// Default profile or none; ignored when `profile_file` is set.
+    pub mode: SeccompMode,
+    /// An OCI `linux.seccomp` JSON profile used instead (`--seccomp-profile`).
+    pub profile_file: Option<PathBuf>,
+    /// The SHA-256 the profile file must have (`--seccomp-profile-sha256`).
+    pub profile_sha256: Option<String>,
+    /// Have the kernel log denials (`--seccomp-log-denied`); still enforced.
+    pub log_denied: bool,
+}
+
+impl SeccompSettings {
+    /// The compiled filter, or `None` when seccomp is off. `kept_caps`
+    /// decides the `includes`/`excludes` of OCI profiles.
+    pub(crate) fn compile(&self, kept_caps: Vec<String>) -> Result<Option<CompiledFilter>, RunError> {
+        let profile = match (&self.profile_file, self.mode) {
+            (Some(path), _) => Profile::from_file(path, self.profile_sha256.as_deref(), &OciContext::native(kept_caps))?,
+            (None, _) if self.profile_sha256.is_some() => {
+                return Err(RunError::PinWithoutFile { what: "--seccomp-profile-sha256" });
+            }
+            (None, SeccompMode::Off) => return Ok(None),
+            (None, SeccompMode::Default) => Profile::default_agent(),
+        };
+        let profile = if self.log_denied { profile.with_log_denied() } else { profile };
+        Ok(Some(profile.compile()?))
+    }
+}
