@@ -1,6 +1,8 @@
 //! End to end: bad input gets a clear message and code 125 (126/127 for the
 //! command), and leaves no mount, temp dir or process behind.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 
@@ -10,7 +12,10 @@ fn assert_clean_failure(args: &[&str], code: i32, message: &str) {
     let out = run(As::Caller, args);
     assert_code(&out, code);
     let err = stderr(&out);
-    assert!(err.contains(message), "expected {message:?} in stderr:\n{err}");
+    assert!(
+        err.contains(message),
+        "expected {message:?} in stderr:\n{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(host_mounts(), mounts, "a mount was left behind");
     assert_eq!(tmp_entries(), tmp_before, "a temp entry was left behind");
@@ -29,30 +34,72 @@ fn tmp_entries() -> Vec<String> {
 
 #[test]
 fn unknown_flag() {
-    assert_clean_failure(&["--frobnicate", "--", "/bin/true"], 125, "unexpected argument '--frobnicate'");
+    assert_clean_failure(
+        &["--frobnicate", "--", "/bin/true"],
+        125,
+        "unexpected argument '--frobnicate'",
+    );
 }
 
 #[test]
 fn missing_bind_source() {
-    assert_clean_failure(&["--bind", "/nonexistent/nucleus:/data", "--", "/bin/true"], 125, "/nonexistent/nucleus: No such file or directory");
+    assert_clean_failure(
+        &["--bind", "/nonexistent/nucleus:/data", "--", "/bin/true"],
+        125,
+        "/nonexistent/nucleus: No such file or directory",
+    );
 }
 
 #[test]
 fn relative_or_dotdot_destination() {
-    assert_clean_failure(&["--bind", "/tmp:data", "--", "/bin/true"], 125, "invalid mount destination data");
-    assert_clean_failure(&["--bind", "/tmp:/a/../../etc", "--", "/bin/true"], 125, "invalid mount destination /a/../../etc");
+    assert_clean_failure(
+        &["--bind", "/tmp:data", "--", "/bin/true"],
+        125,
+        "invalid mount destination data",
+    );
+    assert_clean_failure(
+        &["--bind", "/tmp:/a/../../etc", "--", "/bin/true"],
+        125,
+        "invalid mount destination /a/../../etc",
+    );
 }
 
 #[test]
 fn invalid_maps() {
-    assert_clean_failure(&["--uidmap", "0:1000:0", "--gidmap", "0:1000:1", "--", "/bin/true"], 125, "0:1000:0");
+    assert_clean_failure(
+        &[
+            "--uidmap",
+            "0:1000:0",
+            "--gidmap",
+            "0:1000:1",
+            "--",
+            "/bin/true",
+        ],
+        125,
+        "0:1000:0",
+    );
     assert_clean_failure(&["--uidmap", "0:x:1", "--", "/bin/true"], 125, "0:x:1");
-    assert_clean_failure(&["--uidmap", "0:4294967295:2", "--gidmap", "0:1000:1", "--", "/bin/true"], 125, "0:4294967295:2 runs past the largest id");
+    assert_clean_failure(
+        &[
+            "--uidmap",
+            "0:4294967295:2",
+            "--gidmap",
+            "0:1000:1",
+            "--",
+            "/bin/true",
+        ],
+        125,
+        "0:4294967295:2 runs past the largest id",
+    );
 }
 
 #[test]
 fn command_not_found_is_127() {
-    assert_clean_failure(&["--", "no-such-command-nucleus"], 127, "exec: no-such-command-nucleus: command not found");
+    assert_clean_failure(
+        &["--", "no-such-command-nucleus"],
+        127,
+        "exec: no-such-command-nucleus: command not found",
+    );
 }
 
 #[test]
@@ -62,7 +109,11 @@ fn command_not_executable_is_126() {
     std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
     set_mode(&script, 0o644);
     let bind = format!("{}:/work", dir.arg());
-    assert_clean_failure(&["--ro-bind", &bind, "--", "/work/script.sh"], 126, "exec: /work/script.sh: permission denied");
+    assert_clean_failure(
+        &["--ro-bind", &bind, "--", "/work/script.sh"],
+        126,
+        "exec: /work/script.sh: permission denied",
+    );
 }
 
 #[test]
@@ -70,14 +121,26 @@ fn broken_config_file() {
     let dir = TempDir::new("config");
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, "command = [\"/bin/true\"]\nnetwork = \"sideways\"\n").unwrap();
-    assert_clean_failure(&["--config", &path.display().to_string()], 125, "invalid config file");
+    assert_clean_failure(
+        &["--config", &path.display().to_string()],
+        125,
+        "invalid config file",
+    );
     let missing = dir.path().join("missing.toml");
-    assert_clean_failure(&["--config", &missing.display().to_string()], 125, "cannot read config file");
+    assert_clean_failure(
+        &["--config", &missing.display().to_string()],
+        125,
+        "cannot read config file",
+    );
 }
 
 #[test]
 fn host_network_needs_consent() {
-    assert_clean_failure(&["--network", "host", "--", "/bin/true"], 125, "--allow-host-network");
+    assert_clean_failure(
+        &["--network", "host", "--", "/bin/true"],
+        125,
+        "--allow-host-network",
+    );
 }
 
 #[test]
@@ -85,17 +148,37 @@ fn mount_failure_inside_names_the_step() {
     // A destination under a read-only host bind cannot be created.
     let dir = TempDir::new("mntfail");
     let bind = format!("{}:/usr/nucleus-not-here/x", dir.arg());
-    assert_clean_failure(&["--bind", &bind, "--", "/bin/true"], 125, "mount: /usr/nucleus-not-here: read-only file system");
+    assert_clean_failure(
+        &["--bind", &bind, "--", "/bin/true"],
+        125,
+        "mount: /usr/nucleus-not-here: read-only file system",
+    );
 }
 
 #[test]
 fn workdir_that_does_not_exist() {
-    assert_clean_failure(&["--workdir", "/nonexistent", "--", "/bin/true"], 125, "workdir: /nonexistent: no such file or directory");
+    assert_clean_failure(
+        &["--workdir", "/nonexistent", "--", "/bin/true"],
+        125,
+        "workdir: /nonexistent: no such file or directory",
+    );
 }
 
 #[test]
 fn config_file_round_trips_through_print_config() {
-    let out = run(As::Caller, &["--print-config", "--ro-bind", "/usr:/opt/usr", "--timeout", "5s", "--", "/bin/echo", "hi"]);
+    let out = run(
+        As::Caller,
+        &[
+            "--print-config",
+            "--ro-bind",
+            "/usr:/opt/usr",
+            "--timeout",
+            "5s",
+            "--",
+            "/bin/echo",
+            "hi",
+        ],
+    );
     assert_code(&out, 0);
     let dir = TempDir::new("printcfg");
     let path = dir.path().join("env.toml");

@@ -1,5 +1,7 @@
 //! End to end: exit codes, signals, the timeout, reaping, and the JSON result.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 use std::time::{Duration, Instant};
@@ -32,7 +34,10 @@ fn timeout_kills_the_whole_tree_including_a_double_forked_grandchild() {
         let marker = format!("{}.{}", 4000 + std::process::id() % 1000, who as u8);
         let script = format!("(setsid /bin/sleep {marker} &) ; /bin/sleep {marker}");
         let started = Instant::now();
-        let out = run(who, &["--timeout", "1s", "--json", "--", "/bin/sh", "-c", &script]);
+        let out = run(
+            who,
+            &["--timeout", "1s", "--json", "--", "/bin/sh", "-c", &script],
+        );
         let took = started.elapsed();
         assert_code(&out, 124);
         assert!(took < Duration::from_secs(10), "took {took:?}");
@@ -40,7 +45,11 @@ fn timeout_kills_the_whole_tree_including_a_double_forked_grandchild() {
         assert_eq!(json["killed_by"], "timeout");
         // The pid namespace died with its init: no sleeper survives.
         std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(processes_with(&marker), Vec::<u32>::new(), "a sandbox process survived");
+        assert_eq!(
+            processes_with(&marker),
+            Vec::<u32>::new(),
+            "a sandbox process survived"
+        );
     }
 }
 
@@ -58,7 +67,10 @@ fn zombies_are_reaped_by_the_init() {
         let text = stdout(&out);
         let zombies: Vec<&str> = text
             .lines()
-            .filter(|l| l.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+            .filter(|l| {
+                l.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
             .collect();
         assert!(zombies.is_empty(), "zombies left: {zombies:?}");
     }
@@ -95,7 +107,16 @@ fn json_result_has_the_documented_fields() {
     let out = run(As::Caller, &["--json", "--", "/bin/true"]);
     assert_code(&out, 0);
     let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    for key in ["exit_code", "signal", "killed_by", "wall_time_ms", "user_cpu_ms", "system_cpu_ms", "peak_memory_bytes", "enforced"] {
+    for key in [
+        "exit_code",
+        "signal",
+        "killed_by",
+        "wall_time_ms",
+        "user_cpu_ms",
+        "system_cpu_ms",
+        "peak_memory_bytes",
+        "enforced",
+    ] {
         assert!(json.get(key).is_some(), "missing {key}: {json}");
     }
     assert_eq!(json["enforced"]["capabilities"], serde_json::json!([]));

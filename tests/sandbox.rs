@@ -1,6 +1,8 @@
 //! End to end: the isolation of a default sandbox, proven from inside, as
 //! root (root-remapped) and as nobody (rootless).
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 
@@ -12,7 +14,15 @@ fn pid1_is_the_init_and_no_host_process_is_visible() {
         if !can_run_as("pid1_is_the_init", who) {
             continue;
         }
-        let out = run(who, &["--", "/bin/sh", "-c", "echo $$; cat /proc/1/comm; ls -d /proc/[0-9]*"]);
+        let out = run(
+            who,
+            &[
+                "--",
+                "/bin/sh",
+                "-c",
+                "echo $$; cat /proc/1/comm; ls -d /proc/[0-9]*",
+            ],
+        );
         assert_code(&out, 0);
         let text = stdout(&out);
         let lines: Vec<&str> = text.lines().collect();
@@ -31,7 +41,16 @@ fn hostname_is_private() {
         if !can_run_as("hostname_is_private", who) {
             continue;
         }
-        let out = run(who, &["--hostname", "box-1", "--", "/bin/cat", "/proc/sys/kernel/hostname"]);
+        let out = run(
+            who,
+            &[
+                "--hostname",
+                "box-1",
+                "--",
+                "/bin/cat",
+                "/proc/sys/kernel/hostname",
+            ],
+        );
         assert_code(&out, 0);
         assert_eq!(stdout(&out), "box-1\n");
         let out = run(who, &["--", "/bin/cat", "/proc/sys/kernel/hostname"]);
@@ -41,7 +60,10 @@ fn hostname_is_private() {
         assert_code(&out, 0);
         assert_eq!(stdout(&out).trim(), libc::EPERM.to_string());
     }
-    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host
+    );
 }
 
 #[test]
@@ -78,9 +100,20 @@ fn mounts_made_inside_never_reach_the_host() {
             continue;
         }
         let dst = format!("{}:/data", scratch.arg());
-        let mut child = command(who, &["--bind", &dst, "--tmpfs", "/scratch", "--", "/bin/sleep", "0.5"])
-            .spawn()
-            .unwrap();
+        let mut child = command(
+            who,
+            &[
+                "--bind",
+                &dst,
+                "--tmpfs",
+                "/scratch",
+                "--",
+                "/bin/sleep",
+                "0.5",
+            ],
+        )
+        .spawn()
+        .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(250));
         let during = host_mounts();
         assert!(child.wait().unwrap().success());
@@ -99,17 +132,44 @@ fn read_only_bind_gives_erofs_and_bind_writes_through() {
             continue;
         }
         let ro = format!("{}:/data", dir.arg());
-        let out = run(who, &["--ro-bind", &ro, "--", "/bin/sh", "-c", "cat /data/f; echo x > /data/new"]);
+        let out = run(
+            who,
+            &[
+                "--ro-bind",
+                &ro,
+                "--",
+                "/bin/sh",
+                "-c",
+                "cat /data/f; echo x > /data/new",
+            ],
+        );
         assert_code(&out, 2);
         assert_eq!(stdout(&out), "data");
-        assert!(stderr(&out).contains("Read-only file system"), "{}", stderr(&out));
-        let out = run(who, &["--bind", &ro, "--", "/bin/sh", "-c", "echo x > /data/new"]);
+        assert!(
+            stderr(&out).contains("Read-only file system"),
+            "{}",
+            stderr(&out)
+        );
+        let out = run(
+            who,
+            &["--bind", &ro, "--", "/bin/sh", "-c", "echo x > /data/new"],
+        );
         assert_code(&out, 0);
-        assert_eq!(std::fs::read_to_string(dir.path().join("new")).unwrap(), "x\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("new")).unwrap(),
+            "x\n"
+        );
         std::fs::remove_file(dir.path().join("new")).unwrap();
         // The root itself and the host directories are read-only too.
-        let out = run(who, &["--", "/bin/sh", "-c", "echo x > /usr/f || echo x > /f"]);
-        assert!(stderr(&out).contains("Read-only file system"), "{}", stderr(&out));
+        let out = run(
+            who,
+            &["--", "/bin/sh", "-c", "echo x > /usr/f || echo x > /f"],
+        );
+        assert!(
+            stderr(&out).contains("Read-only file system"),
+            "{}",
+            stderr(&out)
+        );
     }
 }
 
@@ -121,7 +181,15 @@ fn tmp_is_private_and_empty() {
         if !can_run_as("tmp_is_private", who) {
             continue;
         }
-        let out = run(who, &["--", "/bin/sh", "-c", "ls -A /tmp | wc -l; echo hi > /tmp/inside && cat /tmp/inside"]);
+        let out = run(
+            who,
+            &[
+                "--",
+                "/bin/sh",
+                "-c",
+                "ls -A /tmp | wc -l; echo hi > /tmp/inside && cat /tmp/inside",
+            ],
+        );
         assert_code(&out, 0);
         assert_eq!(stdout(&out), "0\nhi\n");
     }
@@ -135,11 +203,23 @@ fn capabilities_are_all_dropped_and_no_new_privs_is_set() {
         if !can_run_as("capabilities_dropped", who) {
             continue;
         }
-        let out = run(who, &["--", "/bin/grep", "-E", "^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs)", "/proc/self/status"]);
+        let out = run(
+            who,
+            &[
+                "--",
+                "/bin/grep",
+                "-E",
+                "^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs)",
+                "/proc/self/status",
+            ],
+        );
         assert_code(&out, 0);
         let text = stdout(&out);
         for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-            assert!(text.contains(&format!("{set}:\t0000000000000000")), "{set} not empty:\n{text}");
+            assert!(
+                text.contains(&format!("{set}:\t0000000000000000")),
+                "{set} not empty:\n{text}"
+            );
         }
         assert!(text.contains("NoNewPrivs:\t1"), "{text}");
     }
@@ -158,13 +238,22 @@ fn ids_inside_follow_the_map() {
             continue;
         }
         let mut args: Vec<&str> = extra.to_vec();
-        args.extend(["--", "/bin/sh", "-c", "echo $(id -u) $(id -g); cat /proc/self/uid_map"]);
+        args.extend([
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo $(id -u) $(id -g); cat /proc/self/uid_map",
+        ]);
         let out = run(who, &args);
         assert_code(&out, 0);
         let text = stdout(&out);
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some(ids), "{text}");
-        let map: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
+        let map: Vec<&str> = lines
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
         assert_eq!(map.get(1), Some(&host_base), "{text}");
     }
 }
@@ -172,16 +261,26 @@ fn ids_inside_follow_the_map() {
 #[test]
 fn root_inside_is_not_host_root() {
     if !is_root() {
-        return skip("root_inside_is_not_host_root", "needs root to create a root-owned file");
+        return skip(
+            "root_inside_is_not_host_root",
+            "needs root to create a root-owned file",
+        );
     }
     let dir = TempDir::new("secret");
     let secret = dir.path().join("secret");
     std::fs::write(&secret, "top secret").unwrap();
     set_mode(&secret, 0o600);
     let bind = format!("{}:/secret", secret.display());
-    let out = run(As::Caller, &["--ro-bind", &bind, "--", "/bin/cat", "/secret"]);
+    let out = run(
+        As::Caller,
+        &["--ro-bind", &bind, "--", "/bin/cat", "/secret"],
+    );
     assert_code(&out, 1);
-    assert!(stderr(&out).contains("Permission denied"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Permission denied"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!stdout(&out).contains("secret"));
 }
 
@@ -191,11 +290,21 @@ fn environment_holds_only_what_was_passed() {
         if !can_run_as("environment", who) {
             continue;
         }
-        let out = command(who, &["--env", "A=1", "--env-keep", "KEEP_ME", "--", "/usr/bin/env"])
-            .env("KEEP_ME", "yes")
-            .env("SECRET_TOKEN", "leak")
-            .output()
-            .unwrap();
+        let out = command(
+            who,
+            &[
+                "--env",
+                "A=1",
+                "--env-keep",
+                "KEEP_ME",
+                "--",
+                "/usr/bin/env",
+            ],
+        )
+        .env("KEEP_ME", "yes")
+        .env("SECRET_TOKEN", "leak")
+        .output()
+        .unwrap();
         assert_code(&out, 0);
         let mut vars: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
         vars.sort();

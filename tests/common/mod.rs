@@ -45,8 +45,16 @@ pub fn nucleus() -> &'static Path {
     BIN.get_or_init(|| {
         let built = PathBuf::from(env!("CARGO_BIN_EXE_nucleus-run"));
         let meta = std::fs::metadata(&built).expect("nucleus-run is built");
-        let stamp = meta.modified().expect("mtime").duration_since(std::time::UNIX_EPOCH).expect("epoch");
-        let dir = std::env::temp_dir().join(format!("nucleus-e2e-bin-{}-{}", meta.len(), stamp.as_nanos()));
+        let stamp = meta
+            .modified()
+            .expect("mtime")
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("epoch");
+        let dir = std::env::temp_dir().join(format!(
+            "nucleus-e2e-bin-{}-{}",
+            meta.len(),
+            stamp.as_nanos()
+        ));
         let bin = dir.join("nucleus-run");
         if !bin.exists() {
             std::fs::create_dir_all(&dir).expect("bin dir");
@@ -116,7 +124,9 @@ pub fn host_mounts() -> String {
 pub fn processes_with(marker: &str) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
             if String::from_utf8_lossy(&cmdline).contains(marker) {
                 found.push(pid);
@@ -133,7 +143,8 @@ impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("nucleus-e2e-{tag}-{}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("nucleus-e2e-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
         set_mode(&dir, 0o755);

@@ -22,17 +22,48 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         [] => 200,
         _ => return Err("usage: cargo xtask bench [--runs N]".to_owned()),
     };
-    crate::cargo(&["build", "--release", "--quiet", "-p", "nucleus-runner", "--bin", "nucleus-run"])?;
+    crate::cargo(&[
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "nucleus-runner",
+        "--bin",
+        "nucleus-run",
+    ])?;
     let nucleus = workspace_root().join("target/release/nucleus-run");
     let nucleus = nucleus.display().to_string();
     let truebin = "/bin/true";
     let mut cases = vec![
-        Case { name: "bare /bin/true", argv: strings(&[truebin]) },
-        Case { name: "nucleus-run -- /bin/true", argv: strings(&[&nucleus, "--", truebin]) },
+        Case {
+            name: "bare /bin/true",
+            argv: strings(&[truebin]),
+        },
+        Case {
+            name: "nucleus-run -- /bin/true",
+            argv: strings(&[&nucleus, "--", truebin]),
+        },
     ];
     if let Some(bwrap) = which("bwrap") {
-        let argv = [&bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--unshare-all", "--die-with-parent", truebin];
-        cases.push(Case { name: "bwrap --unshare-all true", argv: strings(&argv) });
+        let argv = [
+            &bwrap,
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+            "--unshare-all",
+            "--die-with-parent",
+            truebin,
+        ];
+        cases.push(Case {
+            name: "bwrap --unshare-all true",
+            argv: strings(&argv),
+        });
     } else {
         eprintln!("bench: bwrap not found (apt-get install bubblewrap); its column is missing");
     }
@@ -42,11 +73,19 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_owned).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_default()
 }
 
 fn which(name: &str) -> Option<String> {
-    std::env::var("PATH").ok()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.exists()).map(|p| p.display().to_string())
+    std::env::var("PATH")
+        .ok()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
+        .map(|p| p.display().to_string())
 }
 
 /// Wall time and peak RSS (KiB) of each run of each case.
@@ -56,7 +95,10 @@ struct Samples {
 }
 
 fn measure(cases: &[Case], runs: usize) -> Result<Samples, String> {
-    let mut s = Samples { wall: vec![Vec::new(); cases.len()], rss_kib: vec![Vec::new(); cases.len()] };
+    let mut s = Samples {
+        wall: vec![Vec::new(); cases.len()],
+        rss_kib: vec![Vec::new(); cases.len()],
+    };
     for i in 0..runs + 5 {
         for (n, case) in cases.iter().enumerate() {
             let (wall, rss) = time_once(case)?;
@@ -98,8 +140,14 @@ fn median<T: Copy + Ord>(v: &[T]) -> T {
 fn report(cases: &[Case], s: &Samples, runs: usize) {
     println!("start-up, {runs} runs each, interleaved (median wall time; peak RSS of the process tree's largest member)");
     let base = median(&s.wall[0]).as_secs_f64();
-    let bwrap = cases.iter().position(|c| c.name.starts_with("bwrap")).map(|i| median(&s.wall[i]).as_secs_f64());
-    println!("{:<32} {:>10} {:>10} {:>10} {:>10} {:>9}", "case", "median", "p90", "x bare", "x bwrap", "rss");
+    let bwrap = cases
+        .iter()
+        .position(|c| c.name.starts_with("bwrap"))
+        .map(|i| median(&s.wall[i]).as_secs_f64());
+    println!(
+        "{:<32} {:>10} {:>10} {:>10} {:>10} {:>9}",
+        "case", "median", "p90", "x bare", "x bwrap", "rss"
+    );
     for (n, case) in cases.iter().enumerate() {
         let med = median(&s.wall[n]).as_secs_f64();
         let mut sorted = s.wall[n].clone();

@@ -50,7 +50,14 @@ fn ci() -> Result<(), String> {
     // SAFETY: single-threaded at this point; no other thread reads the environment.
     unsafe { std::env::set_var("NUCLEUS_TEST_STRICT", "1") };
     cargo(&["fmt", "--all", "--check"])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     if has_nextest() {
         // Each test in its own process: tests that change the process (Landlock,
         // seccomp, capabilities) cannot disturb each other.

@@ -173,12 +173,15 @@ impl NamespaceSet {
 
     /// The members, in [`Namespace::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = Namespace> {
-        Namespace::ALL.into_iter().filter(move |ns| self.contains(*ns))
+        Namespace::ALL
+            .into_iter()
+            .filter(move |ns| self.contains(*ns))
     }
 
     /// The `CLONE_NEW*` flags for `clone3`.
     pub fn clone_flags(self) -> u64 {
-        self.iter().fold(0u64, |acc, ns| acc | ns.clone_flag() as u64)
+        self.iter()
+            .fold(0u64, |acc, ns| acc | ns.clone_flag() as u64)
     }
 }
 

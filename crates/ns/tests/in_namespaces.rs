@@ -41,7 +41,11 @@ fn hostname_is_set_in_a_new_uts_namespace() {
         // SAFETY: buf is live and its length is passed.
         unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
         let name = CStr::from_bytes_until_nul(&buf).map(|c| c.to_bytes().to_vec());
-        if name.as_deref() == Ok(b"inside-test") { 0 } else { 12 }
+        if name.as_deref() == Ok(b"inside-test") {
+            0
+        } else {
+            12
+        }
     });
     assert_eq!(code, 0);
 }
@@ -56,8 +60,12 @@ fn loopback_comes_up_in_a_new_network_namespace() {
             return 11;
         }
         // A TCP round trip on 127.0.0.1 only works with lo up.
-        let Ok(listener) = std::net::TcpListener::bind("127.0.0.1:0") else { return 12 };
-        let Ok(addr) = listener.local_addr() else { return 13 };
+        let Ok(listener) = std::net::TcpListener::bind("127.0.0.1:0") else {
+            return 12;
+        };
+        let Ok(addr) = listener.local_addr() else {
+            return 13;
+        };
         if std::net::TcpStream::connect(addr).is_err() {
             return 14;
         }
@@ -69,7 +77,10 @@ fn loopback_comes_up_in_a_new_network_namespace() {
 #[test]
 fn join_refuses_a_namespace_of_another_kind() {
     let code = in_child(|| {
-        match nucleus_ns::join(std::path::Path::new("/proc/self/ns/uts"), nucleus_ns::Namespace::Network) {
+        match nucleus_ns::join(
+            std::path::Path::new("/proc/self/ns/uts"),
+            nucleus_ns::Namespace::Network,
+        ) {
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => 0,
             _ => 1,
         }
@@ -79,6 +90,10 @@ fn join_refuses_a_namespace_of_another_kind() {
 
 #[test]
 fn join_of_a_missing_file_names_it() {
-    let err = nucleus_ns::join(std::path::Path::new("/nonexistent/ns"), nucleus_ns::Namespace::Uts).unwrap_err();
+    let err = nucleus_ns::join(
+        std::path::Path::new("/nonexistent/ns"),
+        nucleus_ns::Namespace::Uts,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/ns"), "{err}");
 }

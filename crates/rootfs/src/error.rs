@@ -25,7 +25,9 @@ pub enum RootfsError {
         path: PathBuf,
     },
     /// A destination that the runtime itself manages.
-    #[error("mount destination {path} is reserved by the sandbox (/proc, /dev and their subtrees)")]
+    #[error(
+        "mount destination {path} is reserved by the sandbox (/proc, /dev and their subtrees)"
+    )]
     ReservedDestination {
         /// The destination given.
         path: PathBuf,

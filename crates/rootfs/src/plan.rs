@@ -32,15 +32,39 @@ const PROC_READONLY: [&str; 4] = ["sys", "sysrq-trigger", "irq", "bus"];
 #[derive(Debug)]
 enum Step {
     MakePrivate,
-    Tmpfs { dst: CString, flags: libc::c_ulong, data: CString },
-    Mkdir { path: CString },
-    CreateFile { path: CString },
+    Tmpfs {
+        dst: CString,
+        flags: libc::c_ulong,
+        data: CString,
+    },
+    Mkdir {
+        path: CString,
+    },
+    CreateFile {
+        path: CString,
+    },
     StagePivot,
-    Bind { src: CString, dst: CString, recursive: bool, attr: Attr, optional: bool },
-    Proc { dst: CString },
-    Devpts { dst: CString },
-    Symlink { target: CString, link: CString },
-    SetAttr { path: CString, attr: Attr },
+    Bind {
+        src: CString,
+        dst: CString,
+        recursive: bool,
+        attr: Attr,
+        optional: bool,
+    },
+    Proc {
+        dst: CString,
+    },
+    Devpts {
+        dst: CString,
+    },
+    Symlink {
+        target: CString,
+        link: CString,
+    },
+    SetAttr {
+        path: CString,
+        attr: Attr,
+    },
     FinalPivot,
 }
 
@@ -72,7 +96,11 @@ impl RootfsPolicy {
         self.validate()?;
         let mut b = Builder::default();
         b.push(Step::MakePrivate);
-        b.tmpfs(Path::new(STAGE), sys::MS_NOSUID | sys::MS_NODEV, "mode=0755")?;
+        b.tmpfs(
+            Path::new(STAGE),
+            sys::MS_NOSUID | sys::MS_NODEV,
+            "mode=0755",
+        )?;
         b.mkdir(Path::new(STAGE).join("oldroot"))?;
         b.mkdir(Path::new(STAGE).join("newroot"))?;
         b.push(Step::StagePivot);
@@ -90,10 +118,16 @@ impl RootfsPolicy {
             self.compile_user_mount(&mut b, spec)?;
         }
         if self.dev {
-            b.push(Step::SetAttr { path: cstr(under(NEW, Path::new("/dev")))?, attr: Attr::RDONLY });
+            b.push(Step::SetAttr {
+                path: cstr(under(NEW, Path::new("/dev")))?,
+                attr: Attr::RDONLY,
+            });
         }
         if self.readonly_root {
-            b.push(Step::SetAttr { path: cstr(NEW)?, attr: Attr::RDONLY });
+            b.push(Step::SetAttr {
+                path: cstr(NEW)?,
+                attr: Attr::RDONLY,
+            });
         }
         b.push(Step::FinalPivot);
         Ok(MountPlan { steps: b.steps })
@@ -151,7 +185,11 @@ impl RootfsPolicy {
         Ok(())
     }
 
-    fn compile_user_mount(&self, b: &mut Builder, spec: &crate::MountSpec) -> Result<(), RootfsError> {
+    fn compile_user_mount(
+        &self,
+        b: &mut Builder,
+        spec: &crate::MountSpec,
+    ) -> Result<(), RootfsError> {
         let dst = normalize_destination(&spec.destination)?;
         let inside = under(NEW, &dst);
         let mut is_dir = true;
@@ -166,17 +204,24 @@ impl RootfsPolicy {
         if is_dir {
             b.mkdir(&inside)?;
         } else {
-            b.push(Step::CreateFile { path: cstr(&inside)? });
+            b.push(Step::CreateFile {
+                path: cstr(&inside)?,
+            });
         }
         match (spec.kind, &spec.source) {
             (MountKind::Tmpfs, _) | (_, None) => {
                 let data = self.tmpfs_data("mode=0755");
                 b.tmpfs(&inside, sys::MS_NOSUID | sys::MS_NODEV, &data)
             }
-            (MountKind::Bind, Some(src)) => b.bind(&under(OLD, src), &inside, Attr::NOSUID_NODEV, false),
-            (MountKind::RoBind, Some(src)) => {
-                b.bind(&under(OLD, src), &inside, Attr::RDONLY.union(Attr::NOSUID_NODEV), false)
+            (MountKind::Bind, Some(src)) => {
+                b.bind(&under(OLD, src), &inside, Attr::NOSUID_NODEV, false)
             }
+            (MountKind::RoBind, Some(src)) => b.bind(
+                &under(OLD, src),
+                &inside,
+                Attr::RDONLY.union(Attr::NOSUID_NODEV),
+                false,
+            ),
         }
     }
 }
@@ -191,10 +236,18 @@ fn compile_host_dir(b: &mut Builder, dir: &Path) -> Result<(), RootfsError> {
             path: dir.to_owned(),
             source,
         })?;
-        b.push(Step::Symlink { target: cstr(target)?, link: cstr(&inside)? });
+        b.push(Step::Symlink {
+            target: cstr(target)?,
+            link: cstr(&inside)?,
+        });
     } else if meta.is_dir() {
         b.mkdir(&inside)?;
-        b.bind(&under(OLD, dir), &inside, Attr::RDONLY.union(Attr::NOSUID_NODEV), false)?;
+        b.bind(
+            &under(OLD, dir),
+            &inside,
+            Attr::RDONLY.union(Attr::NOSUID_NODEV),
+            false,
+        )?;
     }
     Ok(())
 }
@@ -210,11 +263,16 @@ fn compile_dev(b: &mut Builder) -> Result<(), RootfsError> {
         b.bind(&Path::new("/oldroot/dev").join(node), &path, attr, true)?;
     }
     b.mkdir(dev.join("pts"))?;
-    b.push(Step::Devpts { dst: cstr(dev.join("pts"))? });
+    b.push(Step::Devpts {
+        dst: cstr(dev.join("pts"))?,
+    });
     b.mkdir(dev.join("shm"))?;
     b.tmpfs(&dev.join("shm"), sys::NOEXEC_FLAGS, "mode=1777")?;
     for (target, name) in DEV_LINKS {
-        b.push(Step::Symlink { target: cstr(target)?, link: cstr(dev.join(name))? });
+        b.push(Step::Symlink {
+            target: cstr(target)?,
+            link: cstr(dev.join(name))?,
+        });
     }
     Ok(())
 }
@@ -246,11 +304,21 @@ impl Builder {
 
     fn tmpfs(&mut self, dst: &Path, flags: libc::c_ulong, data: &str) -> Result<(), RootfsError> {
         let data = CString::new(data).map_err(|_| RootfsError::NulByte { path: data.into() })?;
-        self.push(Step::Tmpfs { dst: cstr(dst)?, flags, data });
+        self.push(Step::Tmpfs {
+            dst: cstr(dst)?,
+            flags,
+            data,
+        });
         Ok(())
     }
 
-    fn bind(&mut self, src: &Path, dst: &Path, attr: Attr, single: bool) -> Result<(), RootfsError> {
+    fn bind(
+        &mut self,
+        src: &Path,
+        dst: &Path,
+        attr: Attr,
+        single: bool,
+    ) -> Result<(), RootfsError> {
         self.push(Step::Bind {
             src: cstr(src)?,
             dst: cstr(dst)?,
@@ -272,7 +340,10 @@ impl MountPlan {
     /// root. Runs only system calls on prepared data.
     pub fn apply(&self) -> Result<(), ApplyError> {
         for (index, step) in self.steps.iter().enumerate() {
-            run_step(step).map_err(|errno| ApplyError { step: index as u32, errno })?;
+            run_step(step).map_err(|errno| ApplyError {
+                step: index as u32,
+                errno,
+            })?;
         }
         Ok(())
     }
@@ -296,7 +367,11 @@ impl MountPlan {
             .map(step_target)
             .unwrap_or_default();
         let reason = std::io::Error::from_raw_os_error(err.errno).to_string();
-        let reason = reason.split(" (os error").next().unwrap_or(&reason).to_lowercase();
+        let reason = reason
+            .split(" (os error")
+            .next()
+            .unwrap_or(&reason)
+            .to_lowercase();
         format!("mount: {what}: {reason}")
     }
 }
@@ -307,7 +382,11 @@ fn step_target(step: &Step) -> String {
         let s = c.to_string_lossy();
         for root in [NEW, OLD] {
             if let Some(rest) = s.strip_prefix(root) {
-                return if rest.is_empty() { "/".to_owned() } else { rest.to_owned() };
+                return if rest.is_empty() {
+                    "/".to_owned()
+                } else {
+                    rest.to_owned()
+                };
             }
         }
         s.into_owned()
@@ -316,7 +395,9 @@ fn step_target(step: &Step) -> String {
         Step::MakePrivate => "/ (make private)".to_owned(),
         Step::StagePivot | Step::FinalPivot => "pivot_root".to_owned(),
         Step::Tmpfs { dst, .. } | Step::Proc { dst } | Step::Devpts { dst } => shown(dst),
-        Step::Mkdir { path } | Step::CreateFile { path } | Step::SetAttr { path, .. } => shown(path),
+        Step::Mkdir { path } | Step::CreateFile { path } | Step::SetAttr { path, .. } => {
+            shown(path)
+        }
         Step::Bind { src, dst, .. } => format!("{} on {}", shown(src), shown(dst)),
         Step::Symlink { link, .. } => shown(link),
     }
@@ -329,7 +410,13 @@ fn run_step(step: &Step) -> Result<(), i32> {
         Step::Mkdir { path } => sys::mkdir_exist_ok(path),
         Step::CreateFile { path } => sys::create_file(path),
         Step::StagePivot => sys::stage_pivot(c"/tmp", c"/tmp/oldroot"),
-        Step::Bind { src, dst, recursive, attr, optional } => match sys::bind(src, dst, *recursive, *attr) {
+        Step::Bind {
+            src,
+            dst,
+            recursive,
+            attr,
+            optional,
+        } => match sys::bind(src, dst, *recursive, *attr) {
             Err(libc::ENOENT) if *optional => Ok(()),
             other => other,
         },
@@ -363,13 +450,18 @@ mod tests {
             .map(step_target)
             .collect();
         assert!(binds.contains(&"/usr on /usr".to_owned()), "{binds:?}");
-        assert!(binds.contains(&"/dev/null on /dev/null".to_owned()), "{binds:?}");
+        assert!(
+            binds.contains(&"/dev/null on /dev/null".to_owned()),
+            "{binds:?}"
+        );
     }
 
     #[test]
     fn missing_bind_source_names_the_path() {
         let mut policy = RootfsPolicy::default();
-        policy.mounts.push("/definitely/not/here:/data".parse::<MountSpec>().unwrap());
+        policy
+            .mounts
+            .push("/definitely/not/here:/data".parse::<MountSpec>().unwrap());
         let err = policy.compile().unwrap_err();
         assert_eq!(err.to_string(), "/definitely/not/here");
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
@@ -394,9 +486,14 @@ mod tests {
         let step = plan
             .steps
             .iter()
-            .position(|s| matches!(s, Step::Tmpfs { dst, .. } if dst.as_bytes() == b"/newroot/data"))
+            .position(
+                |s| matches!(s, Step::Tmpfs { dst, .. } if dst.as_bytes() == b"/newroot/data"),
+            )
             .unwrap();
-        let msg = plan.describe(&ApplyError { step: step as u32, errno: libc::ENOENT });
+        let msg = plan.describe(&ApplyError {
+            step: step as u32,
+            errno: libc::ENOENT,
+        });
         assert_eq!(msg, "mount: /data: no such file or directory");
     }
 }

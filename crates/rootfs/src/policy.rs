@@ -139,10 +139,12 @@ impl Default for RootfsPolicy {
     fn default() -> Self {
         Self {
             base: Base::Host,
-            host_dirs: ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]
-                .into_iter()
-                .map(PathBuf::from)
-                .collect(),
+            host_dirs: [
+                "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
+            ]
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
             mounts: Vec::new(),
             fresh_proc: true,
             dev: true,

@@ -52,7 +52,9 @@ struct MountAttr {
 }
 
 fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 fn check(ret: libc::c_long) -> Result<(), i32> {
@@ -153,7 +155,12 @@ pub(crate) fn bind(src: &CStr, dst: &CStr, recursive: bool, attr: Attr) -> Resul
 /// remount of the top mount on kernels older than 5.12. The remount keeps
 /// the flags the mount already has, which a user namespace may not clear.
 pub(crate) fn set_attr(path: &CStr, attr: Attr, recursive: bool) -> Result<(), i32> {
-    let args = MountAttr { attr_set: attr.0, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let args = MountAttr {
+        attr_set: attr.0,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
     let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: `path` is NUL-terminated and `args` is a live, correctly sized mount_attr.
     let ret = unsafe {
@@ -188,7 +195,14 @@ fn remount(path: &CStr, attr: Attr) -> Result<(), i32> {
 pub(crate) fn mount_setattr_supported() -> bool {
     // SAFETY: a null attribute pointer with size 0 only makes the kernel validate arguments.
     let ret = unsafe {
-        libc::syscall(libc::SYS_mount_setattr, -1, ptr::null::<libc::c_char>(), 0, ptr::null::<u8>(), 0)
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            -1,
+            ptr::null::<libc::c_char>(),
+            0,
+            ptr::null::<u8>(),
+            0,
+        )
     };
     ret == 0 || errno() != libc::ENOSYS
 }

@@ -17,7 +17,11 @@ const MAX_RECORDS: usize = 64;
 pub(crate) enum Message {
     /// A setup stage failed with `errno`; `detail` is stage-specific (the
     /// mount step index).
-    Failed { stage: Stage, errno: i32, detail: u32 },
+    Failed {
+        stage: Stage,
+        errno: i32,
+        detail: u32,
+    },
     /// The init reports the workload's wait status.
     Exited { status: i32 },
     /// Landlock was applied: the enforcement status (0 full, 1 partial,
@@ -30,7 +34,11 @@ pub(crate) enum Message {
 impl Message {
     fn encode(self) -> [u8; RECORD] {
         let (kind, a, b, c): (u32, u32, i32, u32) = match self {
-            Self::Failed { stage, errno, detail } => (1, stage as u32, errno, detail),
+            Self::Failed {
+                stage,
+                errno,
+                detail,
+            } => (1, stage as u32, errno, detail),
             Self::Exited { status } => (2, 0, status, 0),
             Self::Landlock { status, skipped } => (3, status, 0, skipped),
             Self::Listener { fd } => (4, 0, fd, 0),
@@ -50,9 +58,16 @@ impl Message {
         let b = i32::from_ne_bytes(word(8));
         let c = u32::from_ne_bytes(word(12));
         match kind {
-            1 => Some(Self::Failed { stage: Stage::from_u32(a)?, errno: b, detail: c }),
+            1 => Some(Self::Failed {
+                stage: Stage::from_u32(a)?,
+                errno: b,
+                detail: c,
+            }),
             2 => Some(Self::Exited { status: b }),
-            3 => Some(Self::Landlock { status: a, skipped: c }),
+            3 => Some(Self::Landlock {
+                status: a,
+                skipped: c,
+            }),
             4 => Some(Self::Listener { fd: b }),
             _ => None,
         }
@@ -100,9 +115,16 @@ mod tests {
     #[test]
     fn records_round_trip() {
         for msg in [
-            Message::Failed { stage: Stage::Mount, errno: libc::ENOENT, detail: 7 },
+            Message::Failed {
+                stage: Stage::Mount,
+                errno: libc::ENOENT,
+                detail: 7,
+            },
             Message::Exited { status: 9 },
-            Message::Landlock { status: 1, skipped: 2 },
+            Message::Landlock {
+                status: 1,
+                skipped: 2,
+            },
         ] {
             assert_eq!(Message::decode(&msg.encode()), Some(msg));
         }

@@ -10,7 +10,14 @@ use std::os::fd::RawFd;
 
 /// Reports a failed stage to the parent and leaves.
 fn fail(msg_fd: RawFd, stage: Stage, errno: i32, detail: u32) -> ! {
-    channel::send(msg_fd, Message::Failed { stage, errno, detail });
+    channel::send(
+        msg_fd,
+        Message::Failed {
+            stage,
+            errno,
+            detail,
+        },
+    );
     sys::exit(exit::SETUP_FAILED)
 }
 
@@ -49,29 +56,58 @@ pub(crate) fn run(p: &Prepared, go_fd: RawFd, msg_fd: RawFd) -> ! {
     step(msg_fd, Stage::Workdir, sys::chdir(&p.workdir));
     // Hostname and loopback need CAP_SYS_ADMIN / CAP_NET_ADMIN: before the drop.
     if let Some(name) = &p.hostname {
-        step(msg_fd, Stage::Hostname, nucleus_ns::set_hostname(name).map_err(|e| errno_of(e.raw_os_error())));
+        step(
+            msg_fd,
+            Stage::Hostname,
+            nucleus_ns::set_hostname(name).map_err(|e| errno_of(e.raw_os_error())),
+        );
     }
     if p.loopback {
-        step(msg_fd, Stage::Loopback, nucleus_ns::loopback_up().map_err(|e| errno_of(e.raw_os_error())));
+        step(
+            msg_fd,
+            Stage::Loopback,
+            nucleus_ns::loopback_up().map_err(|e| errno_of(e.raw_os_error())),
+        );
     }
     // Resource limits before anything of the workload runs.
-    step(msg_fd, Stage::Rlimits, p.rlimit_policy.apply().map_err(|e| errno_of(e.raw_os_error())));
+    step(
+        msg_fd,
+        Stage::Rlimits,
+        p.rlimit_policy
+            .apply()
+            .map_err(|e| errno_of(e.raw_os_error())),
+    );
     // No inherited fd may leak host files in; a new session detaches the terminal.
     step(msg_fd, Stage::Session, sys::close_fds_except(msg_fd));
     step(msg_fd, Stage::Session, sys::setsid());
     // The workload's ids, then the capability drop (which needs the final uid).
     if p.keep_caps {
-        step(msg_fd, Stage::User, nucleus_caps::set_keepcaps(true).map_err(|e| errno_of(e.raw_os_error())));
+        step(
+            msg_fd,
+            Stage::User,
+            nucleus_caps::set_keepcaps(true).map_err(|e| errno_of(e.raw_os_error())),
+        );
     }
-    step(msg_fd, Stage::User, sys::switch_user(p.uid, p.gid, p.set_groups));
+    step(
+        msg_fd,
+        Stage::User,
+        sys::switch_user(p.uid, p.gid, p.set_groups),
+    );
     step(msg_fd, Stage::User, sys::set_pdeathsig());
     step(
         msg_fd,
         Stage::Capabilities,
-        p.caps.apply(p.uid == 0).map(drop).map_err(|e| errno_of(e.raw_os_error())),
+        p.caps
+            .apply(p.uid == 0)
+            .map(drop)
+            .map_err(|e| errno_of(e.raw_os_error())),
     );
     // No exec may gain privileges back (setuid binaries, file capabilities).
-    step(msg_fd, Stage::NoNewPrivs, nucleus_caps::set_no_new_privs().map_err(|e| errno_of(e.raw_os_error())));
+    step(
+        msg_fd,
+        Stage::NoNewPrivs,
+        nucleus_caps::set_no_new_privs().map_err(|e| errno_of(e.raw_os_error())),
+    );
     // Landlock after the view is final (its tmpfs mounts are covered) and
     // before the init forks, so the init is inside the domain too.
     if let Some(landlock) = &p.landlock {
@@ -83,10 +119,20 @@ pub(crate) fn run(p: &Prepared, go_fd: RawFd, msg_fd: RawFd) -> ! {
         if p.seccomp_listener {
             // Record mode: the listener stays open in the init until it exits,
             // so the parent can always take its copy.
-            let fd = step(msg_fd, Stage::Seccomp, filter.apply_with_listener().map_err(|e| errno_of(e.raw_os_error())));
+            let fd = step(
+                msg_fd,
+                Stage::Seccomp,
+                filter
+                    .apply_with_listener()
+                    .map_err(|e| errno_of(e.raw_os_error())),
+            );
             channel::send(msg_fd, Message::Listener { fd });
         } else {
-            step(msg_fd, Stage::Seccomp, filter.apply().map_err(|e| errno_of(e.raw_os_error())));
+            step(
+                msg_fd,
+                Stage::Seccomp,
+                filter.apply().map_err(|e| errno_of(e.raw_os_error())),
+            );
         }
     }
     init(p, msg_fd)
@@ -109,7 +155,11 @@ fn restrict_landlock(landlock: &crate::landlock::PreparedLandlock, msg_fd: RawFd
         Err(err) => {
             let rule = match &err {
                 LandlockError::MissingPath { path, .. } | LandlockError::OpenPath { path, .. } => {
-                    landlock.rule_paths.iter().position(|p| p == path).map_or(0, |i| i as u32 + 1)
+                    landlock
+                        .rule_paths
+                        .iter()
+                        .position(|p| p == path)
+                        .map_or(0, |i| i as u32 + 1)
                 }
                 _ => 0,
             };
@@ -165,6 +215,17 @@ fn exec_workload(p: &Prepared, msg_fd: RawFd) -> ! {
     if denied && errno == libc::ENOENT {
         errno = libc::EACCES;
     }
-    channel::send(msg_fd, Message::Failed { stage: Stage::Exec, errno, detail: 0 });
-    sys::exit(if errno == libc::ENOENT { exit::NOT_FOUND } else { exit::CANNOT_EXECUTE })
+    channel::send(
+        msg_fd,
+        Message::Failed {
+            stage: Stage::Exec,
+            errno,
+            detail: 0,
+        },
+    );
+    sys::exit(if errno == libc::ENOENT {
+        exit::NOT_FOUND
+    } else {
+        exit::CANNOT_EXECUTE
+    })
 }

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 /// Run a command inside a nucleus sandbox.
 #[derive(Debug, Parser)]
 #[command(name = "nucleus-run", version, args_conflicts_with_subcommands = true)]
-#[command(override_usage = "nucleus-run [OPTIONS] -- CMD [ARGS...]\n       nucleus-run doctor [--json]")]
+#[command(
+    override_usage = "nucleus-run [OPTIONS] -- CMD [ARGS...]\n       nucleus-run doctor [--json]"
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) sub: Option<Sub>,
@@ -18,6 +20,8 @@ pub(crate) struct Cli {
     pub(crate) run: RunArgs,
 }
 
+// Parsed once per process; boxing the flags would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub(crate) enum Sub {
     /// seccomp tools.
@@ -33,6 +37,7 @@ pub(crate) enum Sub {
     },
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub(crate) enum SeccompCmd {
     /// Run CMD in the envelope with every syscall allowed but recorded, and
@@ -193,7 +198,9 @@ fn parse_landlock_mode(s: &str) -> Result<nucleus_runner::LandlockMode, String> 
     match s {
         "default" => Ok(nucleus_runner::LandlockMode::Default),
         "off" => Ok(nucleus_runner::LandlockMode::Off),
-        _ => Err(format!("unknown landlock mode {s:?}: expected default or off")),
+        _ => Err(format!(
+            "unknown landlock mode {s:?}: expected default or off"
+        )),
     }
 }
 
@@ -201,7 +208,9 @@ fn parse_compat(s: &str) -> Result<nucleus_landlock_policy::Compat, String> {
     match s {
         "strict" => Ok(nucleus_landlock_policy::Compat::Strict),
         "best-effort" => Ok(nucleus_landlock_policy::Compat::BestEffort),
-        _ => Err(format!("unknown compatibility {s:?}: expected strict or best-effort")),
+        _ => Err(format!(
+            "unknown compatibility {s:?}: expected strict or best-effort"
+        )),
     }
 }
 
@@ -209,7 +218,9 @@ fn parse_seccomp_mode(s: &str) -> Result<nucleus_runner::SeccompMode, String> {
     match s {
         "default" => Ok(nucleus_runner::SeccompMode::Default),
         "off" => Ok(nucleus_runner::SeccompMode::Off),
-        _ => Err(format!("unknown seccomp mode {s:?}: expected default or off")),
+        _ => Err(format!(
+            "unknown seccomp mode {s:?}: expected default or off"
+        )),
     }
 }
 
@@ -263,8 +274,12 @@ impl RunArgs {
             env.landlock.exec_binds.push(spec.destination.clone());
             env.rootfs.mounts.push(spec);
         }
-        env.rootfs.mounts.extend(self.ro_bind.into_iter().map(MountSpec::read_only));
-        env.rootfs.mounts.extend(self.tmpfs.into_iter().map(MountSpec::tmpfs));
+        env.rootfs
+            .mounts
+            .extend(self.ro_bind.into_iter().map(MountSpec::read_only));
+        env.rootfs
+            .mounts
+            .extend(self.tmpfs.into_iter().map(MountSpec::tmpfs));
         if let Some(dir) = self.workdir {
             env.workdir = dir;
         }
@@ -326,10 +341,12 @@ impl RunArgs {
             env.limit_mode = nucleus_cgroup::LimitMode::BestEffort;
         }
         for r in &self.rlimit {
-            env.rlimits.set(r.clone());
+            env.rlimits.set(*r);
         }
         if let Some(t) = self.cpu_time {
-            env.rlimits.set(nucleus_cgroup::rlimit::cpu_time(t.as_secs_f64().ceil() as u64));
+            env.rlimits.set(nucleus_cgroup::rlimit::cpu_time(
+                t.as_secs_f64().ceil() as u64
+            ));
         }
     }
 

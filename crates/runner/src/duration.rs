@@ -12,9 +12,13 @@ use std::time::Duration;
 /// assert!(nucleus_runner::parse_duration("0s").is_err());
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, RunError> {
-    let bad = || RunError::InvalidDuration { text: text.to_owned() };
+    let bad = || RunError::InvalidDuration {
+        text: text.to_owned(),
+    };
     let s = text.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let value: f64 = num.parse().map_err(|_| bad())?;
     let scale = match unit {
@@ -53,7 +57,9 @@ pub(crate) mod opt_serde {
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Form {
@@ -62,7 +68,9 @@ pub(crate) mod opt_serde {
         }
         match Option::<Form>::deserialize(d)? {
             None => Ok(None),
-            Some(Form::Text(t)) => super::parse_duration(&t).map(Some).map_err(serde::de::Error::custom),
+            Some(Form::Text(t)) => super::parse_duration(&t)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
             Some(Form::Seconds(s)) => super::parse_duration(&s.to_string())
                 .map(Some)
                 .map_err(serde::de::Error::custom),

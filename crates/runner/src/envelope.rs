@@ -201,7 +201,9 @@ impl Envelope {
             }
         }
         if !self.workdir.is_absolute() {
-            return Err(RunError::RelativeWorkdir { path: self.workdir.clone() });
+            return Err(RunError::RelativeWorkdir {
+                path: self.workdir.clone(),
+            });
         }
         for (key, value) in &self.env {
             if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
@@ -255,12 +257,20 @@ impl Builder {
 
     /// A writable bind of a host path.
     pub fn bind(self, src: impl Into<PathBuf>, dst: impl Into<PathBuf>) -> Self {
-        self.mount(nucleus_rootfs::MountKind::Bind, Some(src.into()), dst.into())
+        self.mount(
+            nucleus_rootfs::MountKind::Bind,
+            Some(src.into()),
+            dst.into(),
+        )
     }
 
     /// A read-only bind of a host path.
     pub fn ro_bind(self, src: impl Into<PathBuf>, dst: impl Into<PathBuf>) -> Self {
-        self.mount(nucleus_rootfs::MountKind::RoBind, Some(src.into()), dst.into())
+        self.mount(
+            nucleus_rootfs::MountKind::RoBind,
+            Some(src.into()),
+            dst.into(),
+        )
     }
 
     /// A tmpfs at `dst`.
@@ -268,8 +278,17 @@ impl Builder {
         self.mount(nucleus_rootfs::MountKind::Tmpfs, None, dst.into())
     }
 
-    fn mount(mut self, kind: nucleus_rootfs::MountKind, source: Option<PathBuf>, destination: PathBuf) -> Self {
-        self.env.rootfs.mounts.push(MountSpec { kind, source, destination });
+    fn mount(
+        mut self,
+        kind: nucleus_rootfs::MountKind,
+        source: Option<PathBuf>,
+        destination: PathBuf,
+    ) -> Self {
+        self.env.rootfs.mounts.push(MountSpec {
+            kind,
+            source,
+            destination,
+        });
         self
     }
 
@@ -334,9 +353,16 @@ mod tests {
 
     #[test]
     fn host_network_needs_consent() {
-        let err = Envelope::builder(["true"]).host_network().build().unwrap_err();
+        let err = Envelope::builder(["true"])
+            .host_network()
+            .build()
+            .unwrap_err();
         assert!(matches!(err, RunError::HostNetworkRefused));
-        assert!(Envelope::builder(["true"]).host_network().allow_host_network().build().is_ok());
+        assert!(Envelope::builder(["true"])
+            .host_network()
+            .allow_host_network()
+            .build()
+            .is_ok());
     }
 
     #[test]
@@ -361,13 +387,22 @@ mod tests {
 
     #[test]
     fn user_spec_parsing() {
-        assert_eq!("5:6".parse::<UserSpec>().unwrap(), UserSpec { uid: 5, gid: 6 });
-        assert_eq!("7".parse::<UserSpec>().unwrap(), UserSpec { uid: 7, gid: 7 });
+        assert_eq!(
+            "5:6".parse::<UserSpec>().unwrap(),
+            UserSpec { uid: 5, gid: 6 }
+        );
+        assert_eq!(
+            "7".parse::<UserSpec>().unwrap(),
+            UserSpec { uid: 7, gid: 7 }
+        );
         assert!("x".parse::<UserSpec>().is_err());
     }
 
     #[test]
     fn empty_command_is_refused() {
-        assert!(matches!(Envelope::default().validate(), Err(RunError::NoCommand)));
+        assert!(matches!(
+            Envelope::default().validate(),
+            Err(RunError::NoCommand)
+        ));
     }
 }

@@ -126,10 +126,10 @@ pub enum RunError {
     Ns(#[from] nucleus_ns::NsError),
     /// The id maps could not be resolved or written.
     #[error("user namespace")]
-    Idmap(#[from] nucleus_idmap::IdmapError),
+    Idmap(#[source] Box<nucleus_idmap::IdmapError>),
     /// The capability policy is wrong.
     #[error("capabilities")]
-    Caps(#[from] nucleus_caps::CapsError),
+    Caps(#[source] Box<nucleus_caps::CapsError>),
     /// A hash pin without the file it pins.
     #[error("{what} needs the policy file it pins")]
     PinWithoutFile {
@@ -138,13 +138,13 @@ pub enum RunError {
     },
     /// The Landlock policy is wrong or cannot be enforced here.
     #[error("landlock")]
-    Landlock(#[from] nucleus_landlock_policy::LandlockError),
+    Landlock(#[source] Box<nucleus_landlock_policy::LandlockError>),
     /// The seccomp profile is wrong or cannot be compiled.
     #[error("seccomp")]
-    Seccomp(#[from] nucleus_seccomp::SeccompError),
+    Seccomp(#[source] Box<nucleus_seccomp::SeccompError>),
     /// A limit is wrong or could not be set.
     #[error("limits")]
-    Cgroup(#[from] nucleus_cgroup::CgroupError),
+    Cgroup(#[source] Box<nucleus_cgroup::CgroupError>),
     /// Recording ended before the init reported its seccomp listener.
     #[error("seccomp record: the sandbox ended before recording started")]
     RecordIncomplete,
@@ -159,11 +159,34 @@ pub enum RunError {
     },
     /// The filesystem view is wrong.
     #[error("mount")]
-    Rootfs(#[from] nucleus_rootfs::RootfsError),
+    Rootfs(#[source] Box<nucleus_rootfs::RootfsError>),
+}
+
+/// Layer errors are boxed: they are large, and `RunError` travels by value.
+macro_rules! boxed_from {
+    ($($variant:ident: $ty:ty),* $(,)?) => {$(
+        impl From<$ty> for RunError {
+            fn from(err: $ty) -> Self {
+                RunError::$variant(Box::new(err))
+            }
+        }
+    )*};
+}
+
+boxed_from! {
+    Idmap: nucleus_idmap::IdmapError,
+    Caps: nucleus_caps::CapsError,
+    Rootfs: nucleus_rootfs::RootfsError,
+    Landlock: nucleus_landlock_policy::LandlockError,
+    Seccomp: nucleus_seccomp::SeccompError,
+    Cgroup: nucleus_cgroup::CgroupError,
 }
 
 /// An errno as the lowercase sentence users see: `no such file or directory`.
 pub(crate) fn errno_text(errno: i32) -> String {
     let text = std::io::Error::from_raw_os_error(errno).to_string();
-    text.split(" (os error").next().unwrap_or(&text).to_lowercase()
+    text.split(" (os error")
+        .next()
+        .unwrap_or(&text)
+        .to_lowercase()
 }

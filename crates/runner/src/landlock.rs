@@ -57,12 +57,21 @@ impl Default for LandlockSettings {
 
 impl LandlockSettings {
     /// The policy to enforce, or `None` when Landlock is off.
-    pub(crate) fn policy(&self, rootfs: &RootfsPolicy, shared_network: bool) -> Result<Option<Policy>, RunError> {
+    pub(crate) fn policy(
+        &self,
+        rootfs: &RootfsPolicy,
+        shared_network: bool,
+    ) -> Result<Option<Policy>, RunError> {
         if let Some(path) = &self.policy_file {
-            return Ok(Some(Policy::from_file(path, self.policy_sha256.as_deref())?));
+            return Ok(Some(Policy::from_file(
+                path,
+                self.policy_sha256.as_deref(),
+            )?));
         }
         if self.policy_sha256.is_some() {
-            return Err(RunError::PinWithoutFile { what: "--landlock-policy-sha256" });
+            return Err(RunError::PinWithoutFile {
+                what: "--landlock-policy-sha256",
+            });
         }
         if self.mode == LandlockMode::Off {
             return Ok(None);
@@ -73,7 +82,11 @@ impl LandlockSettings {
             match spec.kind {
                 MountKind::RoBind => opts.readonly_binds.push(dst),
                 MountKind::Bind | MountKind::Tmpfs => {
-                    let exec = if self.exec_binds.contains(&dst) { Exec::Exec } else { Exec::NoExec };
+                    let exec = if self.exec_binds.contains(&dst) {
+                        Exec::Exec
+                    } else {
+                        Exec::NoExec
+                    };
                     opts.writable_binds.push((dst, exec));
                 }
             }

@@ -84,11 +84,14 @@ fn run_prepared(
         let sigfd = sys::signalfd(&watched).map_err(|source| RunError::Signalfd { source })?;
         let started = Instant::now();
         let flags = prepared.namespaces.clone_flags();
-        let into = cgroup.as_ref().and_then(nucleus_cgroup::Cgroup::clone_into_fd);
-        let child = match sys::clone_child(flags, into).map_err(|source| RunError::Clone { source })? {
-            None => child::run(&prepared, go_r.as_raw_fd(), msg_w.as_raw_fd()),
-            Some(child) => child,
-        };
+        let into = cgroup
+            .as_ref()
+            .and_then(nucleus_cgroup::Cgroup::clone_into_fd);
+        let child =
+            match sys::clone_child(flags, into).map_err(|source| RunError::Clone { source })? {
+                None => child::run(&prepared, go_r.as_raw_fd(), msg_w.as_raw_fd()),
+                Some(child) => child,
+            };
         drop((go_r, msg_w));
         // The child waits on the go pipe until its id maps exist.
         if let Err(err) = admit(&prepared, cgroup.as_ref(), &child, into.is_some()) {
@@ -99,7 +102,14 @@ fn run_prepared(
         release(&go_w, &child)?;
         drop(go_w);
         sys::set_nonblocking(&msg_r).map_err(|source| RunError::Pipe { source })?;
-        let watch = Watch { child: &child, msg: &msg_r, sigfd: &sigfd, timeout: env.timeout, cgroup: cgroup.as_ref(), record: mode == Mode::Record };
+        let watch = Watch {
+            child: &child,
+            msg: &msg_r,
+            sigfd: &sigfd,
+            timeout: env.timeout,
+            cgroup: cgroup.as_ref(),
+            record: mode == Mode::Record,
+        };
         let raw = watch.supervise(started)?;
         let mut outcome = interpret(env, &prepared, &raw, started.elapsed());
         if let Some(cg) = &cgroup {
@@ -120,7 +130,10 @@ fn create_cgroup(env: &Envelope) -> Result<Option<nucleus_cgroup::Cgroup>, RunEr
     if env.limits.is_empty() {
         return Ok(None);
     }
-    let cfg = nucleus_cgroup::CgroupConfig { mode: env.limit_mode, ..nucleus_cgroup::CgroupConfig::default() };
+    let cfg = nucleus_cgroup::CgroupConfig {
+        mode: env.limit_mode,
+        ..nucleus_cgroup::CgroupConfig::default()
+    };
     Ok(Some(nucleus_cgroup::Cgroup::create(&env.limits, &cfg)?))
 }
 
@@ -154,7 +167,10 @@ fn add_cgroup_usage(outcome: &mut Outcome, cg: &nucleus_cgroup::Cgroup, timed_ou
             outcome.killed_by = Some(KilledBy::Pids);
         }
     }
-    outcome.enforced.limits = Some(crate::report::LimitsEnforced { applied: cg.applied().clone(), usage });
+    outcome.enforced.limits = Some(crate::report::LimitsEnforced {
+        applied: cg.applied().clone(),
+        usage,
+    });
 }
 
 fn ensure_single_threaded() -> Result<(), RunError> {
@@ -206,7 +222,10 @@ impl Watch<'_> {
         loop {
             let wait_ms = match deadline {
                 Some(_) if timed_out => -1,
-                Some(d) => d.saturating_duration_since(Instant::now()).as_millis().min(i32::MAX as u128) as i32,
+                Some(d) => d
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(i32::MAX as u128) as i32,
                 None => -1,
             };
             let mut fds = [
@@ -225,9 +244,15 @@ impl Watch<'_> {
                 self.forward_signals();
             }
             if fds[0].revents != 0 {
-                let init_status = sys::wait_pidfd(&self.child.pidfd).map_err(|source| RunError::Wait { source })?;
+                let init_status = sys::wait_pidfd(&self.child.pidfd)
+                    .map_err(|source| RunError::Wait { source })?;
                 channel::drain(self.msg, &mut messages);
-                return Ok(Raw { messages, init_status, timed_out, recorded });
+                return Ok(Raw {
+                    messages,
+                    init_status,
+                    timed_out,
+                    recorded,
+                });
             }
             if ready == 0 && !timed_out && deadline.is_some_and(|d| Instant::now() >= d) {
                 timed_out = true;
@@ -238,7 +263,10 @@ impl Watch<'_> {
 
     /// Once the init reported its listener fd: takes it and answers every
     /// notification until the sandbox is gone.
-    fn record_syscalls(&self, messages: &[Message]) -> Result<Option<nucleus_seccomp::Profile>, RunError> {
+    fn record_syscalls(
+        &self,
+        messages: &[Message],
+    ) -> Result<Option<nucleus_seccomp::Profile>, RunError> {
         let Some(fd) = messages.iter().find_map(|m| match m {
             Message::Listener { fd } => Some(*fd),
             _ => None,
@@ -272,14 +300,22 @@ impl Watch<'_> {
 }
 
 fn pollfd(fd: libc::c_int) -> libc::pollfd {
-    libc::pollfd { fd, events: libc::POLLIN, revents: 0 }
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
 }
 
 /// Turns what was seen into the outcome: exit code, signal, error sentence.
 fn interpret(env: &Envelope, p: &Prepared, raw: &Raw, wall: Duration) -> Outcome {
     let mut outcome = Outcome::new(wall, enforced(env, p, &raw.messages));
     let failure = raw.messages.iter().find_map(|m| match m {
-        Message::Failed { stage, errno, detail } => Some((*stage, *errno, *detail)),
+        Message::Failed {
+            stage,
+            errno,
+            detail,
+        } => Some((*stage, *errno, *detail)),
         _ => None,
     });
     let exited = raw.messages.iter().find_map(|m| match m {
@@ -307,14 +343,22 @@ fn describe_failure(env: &Envelope, p: &Prepared, stage: Stage, errno: i32, deta
     let reason = crate::error::errno_text(errno);
     match stage {
         Stage::Mount => match &p.plan {
-            Some(plan) => plan.describe(&nucleus_rootfs::ApplyError { step: detail, errno }),
+            Some(plan) => plan.describe(&nucleus_rootfs::ApplyError {
+                step: detail,
+                errno,
+            }),
             None => format!("mount: {reason}"),
         },
-        Stage::Exec if errno == libc::ENOENT => format!("exec: {}: command not found", env.command[0]),
+        Stage::Exec if errno == libc::ENOENT => {
+            format!("exec: {}: command not found", env.command[0])
+        }
         Stage::Exec => format!("exec: {}: {reason}", env.command[0]),
         Stage::Workdir => format!("workdir: {}: {reason}", env.workdir.display()),
         Stage::Landlock if detail > 0 => {
-            let path = p.landlock.as_ref().and_then(|l| l.rule_paths.get(detail as usize - 1));
+            let path = p
+                .landlock
+                .as_ref()
+                .and_then(|l| l.rule_paths.get(detail as usize - 1));
             let shown = path.map_or_else(String::new, |p| p.display().to_string());
             format!("landlock: rule path {shown}: {reason}")
         }
@@ -339,7 +383,11 @@ fn enforced(env: &Envelope, p: &Prepared, messages: &[Message]) -> crate::Enforc
         no_new_privs: true,
         readonly_root: p.plan.is_some() && env.rootfs.readonly_root,
         landlock: landlock_enforced(p, messages),
-        seccomp: p.seccomp.as_ref().filter(|_| !p.seccomp_listener).map(|f| f.report().clone()),
+        seccomp: p
+            .seccomp
+            .as_ref()
+            .filter(|_| !p.seccomp_listener)
+            .map(|f| f.report().clone()),
         limits: None,
         rlimits: p.rlimits.clone(),
     }

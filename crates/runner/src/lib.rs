@@ -33,6 +33,6 @@ pub use envelope::{Builder, Envelope, NetworkMode, UserSpec};
 pub use error::RunError;
 pub use landlock::{LandlockMode, LandlockSettings};
 pub use launch::{launch, record};
-pub use seccomp::{SeccompMode, SeccompSettings};
 pub use report::{Enforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced, Outcome};
+pub use seccomp::{SeccompMode, SeccompSettings};
 pub use stage::Stage;

@@ -80,7 +80,10 @@ pub(crate) fn seccomp(cmd: SeccompCmd) -> i32 {
 /// `path`: a reader sees the old profile or the new one, never half.
 fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), RunError> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let io = |source| RunError::WriteOutput { path: path.to_owned(), source };
+    let io = |source| RunError::WriteOutput {
+        path: path.to_owned(),
+        source,
+    };
     std::fs::write(&tmp, text).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(|source| {
         let _ = std::fs::remove_file(&tmp);

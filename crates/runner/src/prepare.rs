@@ -91,7 +91,9 @@ impl Prepared {
         Ok(Prepared {
             namespaces,
             set_groups: maps.as_ref().is_none_or(|m| !m.deny_setgroups),
-            setup_as_root: maps.as_ref().is_some_and(|m| m.maps_uid(0) && m.maps_gid(0)),
+            setup_as_root: maps
+                .as_ref()
+                .is_some_and(|m| m.maps_uid(0) && m.maps_gid(0)),
             maps,
             plan,
             workdir: cstring(env.workdir.as_os_str().as_bytes())?,
@@ -102,7 +104,9 @@ impl Prepared {
             keep_caps: uid != 0,
             caps,
             landlock,
-            seccomp: env.seccomp.compile(env.caps.keep.iter().map(ToString::to_string).collect())?,
+            seccomp: env
+                .seccomp
+                .compile(env.caps.keep.iter().map(ToString::to_string).collect())?,
             seccomp_listener: false,
             rlimit_policy: env.rlimits.clone(),
             rlimits: env.rlimits.effective()?,
@@ -112,11 +116,18 @@ impl Prepared {
 }
 
 /// The uid/gid the workload takes: `--user`, else the map's default.
-fn workload_ids(env: &Envelope, maps: Option<&ResolvedMaps>, caller: &Caller) -> Result<(u32, u32), RunError> {
+fn workload_ids(
+    env: &Envelope,
+    maps: Option<&ResolvedMaps>,
+    caller: &Caller,
+) -> Result<(u32, u32), RunError> {
     match (env.user, maps) {
         (Some(user), Some(maps)) => {
             if !maps.maps_uid(user.uid) || !maps.maps_gid(user.gid) {
-                return Err(RunError::UserNotMapped { uid: user.uid, gid: user.gid });
+                return Err(RunError::UserNotMapped {
+                    uid: user.uid,
+                    gid: user.gid,
+                });
             }
             Ok((user.uid, user.gid))
         }
@@ -184,7 +195,13 @@ mod tests {
     #[test]
     fn search_follows_path_order() {
         let c = search_candidates("ls", "/a:/b/").unwrap();
-        assert_eq!(c, vec![CString::new("/a/ls").unwrap(), CString::new("/b/ls").unwrap()]);
+        assert_eq!(
+            c,
+            vec![
+                CString::new("/a/ls").unwrap(),
+                CString::new("/b/ls").unwrap()
+            ]
+        );
         let c = search_candidates("./x", "/a").unwrap();
         assert_eq!(c, vec![CString::new("./x").unwrap()]);
     }

@@ -128,7 +128,12 @@ pub struct LandlockEnforced {
 
 impl LandlockEnforced {
     pub(crate) fn off() -> Self {
-        Self { abi: 0, status: LandlockStatus::Off, dropped: Vec::new(), skipped_paths: 0 }
+        Self {
+            abi: 0,
+            status: LandlockStatus::Off,
+            dropped: Vec::new(),
+            skipped_paths: 0,
+        }
     }
 }
 

@@ -35,16 +35,29 @@ pub struct SeccompSettings {
 impl SeccompSettings {
     /// The compiled filter, or `None` when seccomp is off. `kept_caps`
     /// decides the `includes`/`excludes` of OCI profiles.
-    pub(crate) fn compile(&self, kept_caps: Vec<String>) -> Result<Option<CompiledFilter>, RunError> {
+    pub(crate) fn compile(
+        &self,
+        kept_caps: Vec<String>,
+    ) -> Result<Option<CompiledFilter>, RunError> {
         let profile = match (&self.profile_file, self.mode) {
-            (Some(path), _) => Profile::from_file(path, self.profile_sha256.as_deref(), &OciContext::native(kept_caps))?,
+            (Some(path), _) => Profile::from_file(
+                path,
+                self.profile_sha256.as_deref(),
+                &OciContext::native(kept_caps),
+            )?,
             (None, _) if self.profile_sha256.is_some() => {
-                return Err(RunError::PinWithoutFile { what: "--seccomp-profile-sha256" });
+                return Err(RunError::PinWithoutFile {
+                    what: "--seccomp-profile-sha256",
+                });
             }
             (None, SeccompMode::Off) => return Ok(None),
             (None, SeccompMode::Default) => Profile::default_agent(),
         };
-        let profile = if self.log_denied { profile.with_log_denied() } else { profile };
+        let profile = if self.log_denied {
+            profile.with_log_denied()
+        } else {
+            profile
+        };
         Ok(Some(profile.compile()?))
     }
 }

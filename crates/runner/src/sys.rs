@@ -9,7 +9,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 pub(crate) fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 fn check(ret: libc::c_long) -> Result<libc::c_long, i32> {
@@ -62,7 +64,11 @@ pub(crate) fn clone_child(flags: u64, cgroup: Option<RawFd>) -> io::Result<Optio
     // SAFETY: without CLONE_VM this behaves as fork(2): the child gets a copy
     // of the address space and returns 0 here; `args` and `pidfd` are live.
     let ret = unsafe {
-        libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
     };
     if ret < 0 && errno() == libc::ENOSYS && cgroup.is_none() {
         return clone_legacy(flags);
@@ -117,8 +123,12 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 pub(crate) fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
     // SAFETY: fcntl on an fd we own.
     let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
     // SAFETY: fcntl on an fd we own.
-    if flags < 0 || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+    let ret = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) };
+    if ret < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -181,13 +191,27 @@ pub(crate) fn read_signal(fd: &OwnedFd) -> Option<libc::c_int> {
     let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::signalfd_siginfo>();
     // SAFETY: `info` is a live buffer of `size` bytes.
-    let n = unsafe { libc::read(fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size) };
+    let n = unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            (&mut info as *mut libc::signalfd_siginfo).cast(),
+            size,
+        )
+    };
     (n as usize == size).then_some(info.ssi_signo as libc::c_int)
 }
 
 pub(crate) fn pidfd_send_signal(pidfd: &OwnedFd, sig: libc::c_int) {
     // SAFETY: plain syscall on a pidfd we own; a dead target is not an error we act on.
-    unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, 0usize, 0u32) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            0usize,
+            0u32,
+        )
+    };
 }
 
 /// Waits for the child behind `pidfd` to exit; returns its wait status.
@@ -196,7 +220,14 @@ pub(crate) fn wait_pidfd(pidfd: &OwnedFd) -> io::Result<i32> {
         // SAFETY: siginfo_t is plain data.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: P_PIDFD (3) with an fd we own and a live siginfo buffer.
-        let ret = unsafe { libc::waitid(3 as libc::idtype_t, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED) };
+        let ret = unsafe {
+            libc::waitid(
+                3 as libc::idtype_t,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED,
+            )
+        };
         if ret < 0 {
             if errno() == libc::EINTR {
                 continue;
@@ -205,7 +236,11 @@ pub(crate) fn wait_pidfd(pidfd: &OwnedFd) -> io::Result<i32> {
         }
         // SAFETY: waitid filled a CLD_* record for our child.
         let (code, status) = unsafe { (info.si_code, info.si_status()) };
-        return Ok(if code == libc::CLD_EXITED { (status & 0xff) << 8 } else { status & 0x7f });
+        return Ok(if code == libc::CLD_EXITED {
+            (status & 0xff) << 8
+        } else {
+            status & 0x7f
+        });
     }
 }
 
@@ -214,7 +249,11 @@ pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Res
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
     if n < 0 {
         let err = io::Error::last_os_error();
-        return if err.raw_os_error() == Some(libc::EINTR) { Ok(0) } else { Err(err) };
+        return if err.raw_os_error() == Some(libc::EINTR) {
+            Ok(0)
+        } else {
+            Err(err)
+        };
     }
     Ok(n as usize)
 }
@@ -251,7 +290,19 @@ pub(crate) fn read_byte(fd: RawFd) -> Result<usize, i32> {
 
 pub(crate) fn set_pdeathsig() -> Result<(), i32> {
     // SAFETY: plain prctl with integer arguments.
-    check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) }.into()).map(drop)
+    check(
+        unsafe {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+        }
+        .into(),
+    )
+    .map(drop)
 }
 
 pub(crate) fn chdir(path: &CStr) -> Result<(), i32> {
@@ -295,7 +346,11 @@ pub(crate) fn fork() -> Result<libc::pid_t, i32> {
     check(pid.into()).map(|p| p as libc::pid_t)
 }
 
-pub(crate) fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> i32 {
+pub(crate) fn execve(
+    path: &CStr,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> i32 {
     // SAFETY: `argv` and `envp` are null-terminated arrays of pointers into
     // CStrings the caller keeps alive; execve only returns on failure.
     unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };

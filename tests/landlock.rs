@@ -1,0 +1,3 @@
+//! End to end: the Landlock layer through nucleus-run.
+
+mod common;
