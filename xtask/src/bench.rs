@@ -67,8 +67,57 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     } else {
         eprintln!("bench: bwrap not found (apt-get install bubblewrap); its column is missing");
     }
+    let variants = [
+        ("nucleus-run --landlock off", vec!["--landlock", "off"]),
+        ("nucleus-run --seccomp off", vec!["--seccomp", "off"]),
+        ("nucleus-run + limits", vec!["--memory", "1G", "--pids", "1024", "--cpus", "1"]),
+    ];
+    for (name, flags) in variants {
+        if name.ends_with("limits") && !is_root() {
+            eprintln!("bench: {name} needs root (cgroups); skipped");
+            continue;
+        }
+        let mut argv = vec![nucleus.clone()];
+        argv.extend(flags.iter().map(|f| (*f).to_owned()));
+        argv.extend(strings(&["--", truebin]));
+        cases.push(Case { name, argv });
+    }
     let samples = measure(&cases, runs)?;
     report(&cases, &samples, runs);
+    syscall_heavy(&nucleus)
+}
+
+fn is_root() -> bool {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() == 0 }
+}
+
+/// Syscall-heavy workloads bare and inside the default envelope (seccomp
+/// filter and Landlock included), timed as whole runs, 3 runs each.
+fn syscall_heavy(nucleus: &str) -> Result<(), String> {
+    crate::cargo(&["build", "--release", "--quiet", "-p", "xtask", "--bin", "syscall-loop"])?;
+    let dir = workspace_root().join("target/release");
+    let bare_bin = dir.join("syscall-loop").display().to_string();
+    let bind = format!("{}:/bench", dir.display());
+    let scratch = std::env::temp_dir().display().to_string();
+    println!();
+    println!("syscall-heavy workloads (median of 3 whole runs)");
+    println!("{:<36} {:>10} {:>10} {:>8}", "workload", "bare", "nucleus", "ratio");
+    for (name, args, dir_in) in [
+        ("10M getppid", vec!["getppid", "10000000"], None),
+        ("200k open/close in /tmp", vec!["open-close", "200000"], Some("/tmp")),
+    ] {
+        let mut bare = vec![bare_bin.clone()];
+        bare.extend(args.iter().map(|a| (*a).to_owned()));
+        bare.extend(dir_in.map(|_| scratch.clone()));
+        let mut inside = strings(&[nucleus, "--ro-bind", &bind, "--", "/bench/syscall-loop"]);
+        inside.extend(args.iter().map(|a| (*a).to_owned()));
+        inside.extend(dir_in.map(str::to_owned));
+        let cases = [Case { name: "bare", argv: bare }, Case { name: "nucleus", argv: inside }];
+        let s = measure_n(&cases, 3, 0)?;
+        let (b, n) = (median(&s.wall[0]).as_secs_f64(), median(&s.wall[1]).as_secs_f64());
+        println!("{:<36} {:>9.3}s {:>9.3}s {:>8.3}", name, b, n, n / b);
+    }
     Ok(())
 }
 
@@ -95,14 +144,18 @@ struct Samples {
 }
 
 fn measure(cases: &[Case], runs: usize) -> Result<Samples, String> {
+    measure_n(cases, runs, 5)
+}
+
+fn measure_n(cases: &[Case], runs: usize, warmup: usize) -> Result<Samples, String> {
     let mut s = Samples {
         wall: vec![Vec::new(); cases.len()],
         rss_kib: vec![Vec::new(); cases.len()],
     };
-    for i in 0..runs + 5 {
+    for i in 0..runs + warmup {
         for (n, case) in cases.iter().enumerate() {
             let (wall, rss) = time_once(case)?;
-            if i >= 5 {
+            if i >= warmup {
                 s.wall[n].push(wall);
                 s.rss_kib[n].push(rss);
             }
