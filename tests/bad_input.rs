@@ -46,7 +46,7 @@ fn missing_bind_source() {
     assert_clean_failure(
         &["--bind", "/nonexistent/nucleus:/data", "--", "/bin/true"],
         125,
-        "/nonexistent/nucleus: No such file or directory",
+        "/nonexistent/nucleus: no such file or directory",
     );
 }
 
@@ -186,4 +186,29 @@ fn config_file_round_trips_through_print_config() {
     let out = run(As::Caller, &["--config", &path.display().to_string()]);
     assert_code(&out, 0);
     assert_eq!(stdout(&out), "hi\n");
+}
+
+#[test]
+fn contradictory_landlock_flags_are_refused() {
+    let dir = TempDir::new("llconflict");
+    let policy = dir.path().join("p.toml");
+    std::fs::write(&policy, "[[fs]]\npath = \"/usr\"\naccess = [\"read\"]\n").unwrap();
+    let policy = policy.display().to_string();
+    assert_clean_failure(
+        &[
+            "--landlock",
+            "off",
+            "--landlock-policy",
+            &policy,
+            "--",
+            "/bin/true",
+        ],
+        125,
+        "conflicting landlock settings",
+    );
+    assert_clean_failure(
+        &["--allow-tcp-connect", "80", "--", "/bin/true"],
+        125,
+        "without a shared network",
+    );
 }

@@ -70,7 +70,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let variants = [
         ("nucleus-run --landlock off", vec!["--landlock", "off"]),
         ("nucleus-run --seccomp off", vec!["--seccomp", "off"]),
-        ("nucleus-run + limits", vec!["--memory", "1G", "--pids", "1024", "--cpus", "1"]),
+        (
+            "nucleus-run + limits",
+            vec!["--memory", "1G", "--pids", "1024", "--cpus", "1"],
+        ),
     ];
     for (name, flags) in variants {
         if name.ends_with("limits") && !is_root() {
@@ -95,17 +98,32 @@ fn is_root() -> bool {
 /// Syscall-heavy workloads bare and inside the default envelope (seccomp
 /// filter and Landlock included), timed as whole runs, 3 runs each.
 fn syscall_heavy(nucleus: &str) -> Result<(), String> {
-    crate::cargo(&["build", "--release", "--quiet", "-p", "xtask", "--bin", "syscall-loop"])?;
+    crate::cargo(&[
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "xtask",
+        "--bin",
+        "syscall-loop",
+    ])?;
     let dir = workspace_root().join("target/release");
     let bare_bin = dir.join("syscall-loop").display().to_string();
     let bind = format!("{}:/bench", dir.display());
     let scratch = std::env::temp_dir().display().to_string();
     println!();
     println!("syscall-heavy workloads (median of 3 whole runs)");
-    println!("{:<36} {:>10} {:>10} {:>8}", "workload", "bare", "nucleus", "ratio");
+    println!(
+        "{:<36} {:>10} {:>10} {:>8}",
+        "workload", "bare", "nucleus", "ratio"
+    );
     for (name, args, dir_in) in [
         ("10M getppid", vec!["getppid", "10000000"], None),
-        ("200k open/close in /tmp", vec!["open-close", "200000"], Some("/tmp")),
+        (
+            "200k open/close in /tmp",
+            vec!["open-close", "200000"],
+            Some("/tmp"),
+        ),
     ] {
         let mut bare = vec![bare_bin.clone()];
         bare.extend(args.iter().map(|a| (*a).to_owned()));
@@ -113,9 +131,21 @@ fn syscall_heavy(nucleus: &str) -> Result<(), String> {
         let mut inside = strings(&[nucleus, "--ro-bind", &bind, "--", "/bench/syscall-loop"]);
         inside.extend(args.iter().map(|a| (*a).to_owned()));
         inside.extend(dir_in.map(str::to_owned));
-        let cases = [Case { name: "bare", argv: bare }, Case { name: "nucleus", argv: inside }];
+        let cases = [
+            Case {
+                name: "bare",
+                argv: bare,
+            },
+            Case {
+                name: "nucleus",
+                argv: inside,
+            },
+        ];
         let s = measure_n(&cases, 3, 0)?;
-        let (b, n) = (median(&s.wall[0]).as_secs_f64(), median(&s.wall[1]).as_secs_f64());
+        let (b, n) = (
+            median(&s.wall[0]).as_secs_f64(),
+            median(&s.wall[1]).as_secs_f64(),
+        );
         println!("{:<36} {:>9.3}s {:>9.3}s {:>8.3}", name, b, n, n / b);
     }
     Ok(())

@@ -136,9 +136,15 @@ pub enum RunError {
         /// The flag.
         what: &'static str,
     },
+    /// Landlock settings that contradict each other.
+    #[error("conflicting landlock settings: {what}")]
+    LandlockConflict {
+        /// The combination.
+        what: &'static str,
+    },
     /// The Landlock policy is wrong or cannot be enforced here.
-    #[error("landlock")]
-    Landlock(#[source] Box<nucleus_landlock_policy::LandlockError>),
+    #[error(transparent)]
+    Landlock(Box<nucleus_landlock_policy::LandlockError>),
     /// The seccomp profile is wrong or cannot be compiled.
     #[error("seccomp")]
     Seccomp(#[source] Box<nucleus_seccomp::SeccompError>),

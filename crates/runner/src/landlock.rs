@@ -62,6 +62,7 @@ impl LandlockSettings {
         rootfs: &RootfsPolicy,
         shared_network: bool,
     ) -> Result<Option<Policy>, RunError> {
+        self.check_consistent(shared_network)?;
         if let Some(path) = &self.policy_file {
             return Ok(Some(Policy::from_file(
                 path,
@@ -99,6 +100,33 @@ impl LandlockSettings {
         // Landlock must exist at all; what a newer ABI adds may be negotiated.
         policy.min_abi = Some(policy.min_abi.unwrap_or(1).max(1));
         Ok(Some(policy))
+    }
+}
+
+impl LandlockSettings {
+    /// Refuses settings that would be silently ignored.
+    fn check_consistent(&self, shared_network: bool) -> Result<(), RunError> {
+        let conflict = |what: &'static str| Err(RunError::LandlockConflict { what });
+        let ports = !self.allow_tcp_connect.is_empty() || !self.allow_tcp_bind.is_empty();
+        if self.policy_file.is_some() {
+            if self.mode == LandlockMode::Off {
+                return conflict("--landlock off and --landlock-policy");
+            }
+            if !self.exec_binds.is_empty() {
+                return conflict(
+                    "--bind-exec with --landlock-policy (grant execute in the policy file)",
+                );
+            }
+            if ports {
+                return conflict(
+                    "--allow-tcp-* with --landlock-policy (add net rules to the policy file)",
+                );
+            }
+        }
+        if ports && !shared_network {
+            return conflict("--allow-tcp-* without a shared network (only with --network host)");
+        }
+        Ok(())
     }
 }
 

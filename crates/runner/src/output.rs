@@ -96,11 +96,24 @@ fn fail(err: &RunError) -> i32 {
     let mut text = format!("nucleus-run: {err}");
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
+        text.push_str(": ");
+        text.push_str(&plain(&cause.to_string()));
         source = cause.source();
     }
     eprintln!("{text}");
     exit::SETUP_FAILED
+}
+
+/// An OS error as the rest of our messages read: lowercase, no "(os error N)".
+fn plain(cause: &str) -> String {
+    let text = cause.split(" (os error").next().unwrap_or(cause);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
+            first.to_lowercase().chain(chars).collect()
+        }
+        _ => text.to_owned(),
+    }
 }
 
 fn write_json(outcome: &Outcome, fd: Option<i32>) {

@@ -116,13 +116,14 @@ pub struct LimitsEnforced {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct LandlockEnforced {
-    /// The kernel's Landlock ABI (0: none).
+    /// The kernel's Landlock ABI (0 when Landlock is off or absent).
     pub abi: u8,
     /// Whether the policy was enforced in full.
     pub status: LandlockStatus,
     /// Rights and scopes dropped because the kernel lacks them.
     pub dropped: Vec<String>,
-    /// How many optional rule paths did not exist in the view.
+    /// How many rule paths did not exist in the view and were skipped
+    /// (optional rules, or any rule in best-effort mode).
     pub skipped_paths: u32,
 }
 
