@@ -311,3 +311,62 @@ fn environment_holds_only_what_was_passed() {
         assert_eq!(vars, ["A=1", "KEEP_ME=yes"]);
     }
 }
+
+#[test]
+fn a_directory_can_be_the_read_only_root() {
+    let root = TempDir::new("rootfs");
+    for (link, target) in [
+        ("bin", "usr/bin"),
+        ("lib", "usr/lib"),
+        ("lib64", "usr/lib64"),
+    ] {
+        std::os::unix::fs::symlink(target, root.path().join(link)).unwrap();
+    }
+    for dir in ["usr", "proc", "dev", "tmp"] {
+        std::fs::create_dir(root.path().join(dir)).unwrap();
+    }
+    std::fs::write(root.path().join("hello"), "from the image\n").unwrap();
+    for who in WHO {
+        if !can_run_as("a_directory_can_be_the_read_only_root", who) {
+            continue;
+        }
+        let args = [
+            "--rootfs",
+            &root.arg(),
+            "--ro-bind",
+            "/usr:/usr",
+            "--",
+            "/bin/sh",
+            "-c",
+            "cat /hello; touch /new",
+        ];
+        let out = run(who, &args);
+        assert_code(&out, 1);
+        assert_eq!(stdout(&out), "from the image\n");
+        assert!(
+            stderr(&out).contains("Read-only file system"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(!root.path().join("new").exists());
+}
+
+#[test]
+fn doctor_reports_every_layer() {
+    let out = run(As::Caller, &["doctor", "--json"]);
+    assert_code(&out, 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    for layer in [
+        "kernel",
+        "namespaces",
+        "idmap",
+        "capabilities",
+        "rootfs",
+        "landlock",
+        "seccomp",
+        "cgroup",
+    ] {
+        assert!(json.get(layer).is_some(), "doctor lacks {layer}: {json}");
+    }
+}

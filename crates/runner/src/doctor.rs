@@ -9,6 +9,9 @@ struct Report {
     idmap: nucleus_idmap::IdmapProbe,
     capabilities: nucleus_caps::CapsProbe,
     rootfs: nucleus_rootfs::RootfsProbe,
+    landlock: nucleus_landlock_policy::LandlockProbe,
+    seccomp: nucleus_seccomp::SeccompProbe,
+    cgroup: nucleus_cgroup::CgroupProbe,
 }
 
 /// Prints the report; returns the exit code.
@@ -22,6 +25,9 @@ pub(crate) fn run(json: bool) -> i32 {
         idmap: nucleus_idmap::probe(),
         capabilities: nucleus_caps::probe(),
         rootfs: nucleus_rootfs::probe(),
+        landlock: nucleus_landlock_policy::probe(),
+        seccomp: nucleus_seccomp::probe(),
+        cgroup: nucleus_cgroup::probe(),
     };
     let text = if json {
         serde_json::to_string_pretty(&report)

@@ -2,7 +2,9 @@
 //! [`Policy`]: the default container policy, or a pinned policy file.
 
 use crate::RunError;
-use nucleus_landlock_policy::{Compat, CompiledPolicy, DefaultOptions, Exec, Policy};
+use nucleus_landlock_policy::{
+    Compat, CompiledPolicy, DefaultOptions, Exec, FsAccess, FsRule, Policy,
+};
 use nucleus_rootfs::{MountKind, RootfsPolicy};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -97,6 +99,12 @@ impl LandlockSettings {
         opts.tcp_bind.clone_from(&self.allow_tcp_bind);
         opts.compat = self.compat;
         let mut policy = Policy::default_container(&opts);
+        if matches!(rootfs.base, nucleus_rootfs::Base::Directory(_)) {
+            // A directory given as the root is what the workload is meant to
+            // see: all of it readable (the mount keeps it read-only); execute
+            // stays limited to the usual program directories.
+            policy.fs.push(FsRule::new("/", vec![FsAccess::Read]));
+        }
         // Landlock must exist at all; what a newer ABI adds may be negotiated.
         policy.min_abi = Some(policy.min_abi.unwrap_or(1).max(1));
         Ok(Some(policy))
