@@ -84,7 +84,25 @@ pub fn command(who: As, args: &[&str]) -> Command {
             c
         }
     };
-    cmd.args(args).stdin(Stdio::null()).current_dir("/");
+    // The native envelope is what these tests check; untrusted workloads
+    // would go to gVisor (tests/gvisor.rs covers that).
+    let trusted = !args.contains(&"--trust-level");
+    match args {
+        ["seccomp", "record", rest @ ..] if trusted => {
+            cmd.args(["seccomp", "record", "--trust-level", "trusted"])
+                .args(rest);
+        }
+        ["doctor" | "seccomp", ..] => {
+            cmd.args(args);
+        }
+        _ if trusted => {
+            cmd.args(["--trust-level", "trusted"]).args(args);
+        }
+        _ => {
+            cmd.args(args);
+        }
+    }
+    cmd.stdin(Stdio::null()).current_dir("/");
     cmd
 }
 

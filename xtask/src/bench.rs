@@ -80,7 +80,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             eprintln!("bench: {name} needs root (cgroups); skipped");
             continue;
         }
-        let mut argv = vec![nucleus.clone()];
+        let mut argv = strings(&[&nucleus, "--trust-level", "trusted"]);
         argv.extend(flags.iter().map(|f| (*f).to_owned()));
         argv.extend(strings(&["--", truebin]));
         cases.push(Case { name, argv });
@@ -128,7 +128,15 @@ fn syscall_heavy(nucleus: &str) -> Result<(), String> {
         let mut bare = vec![bare_bin.clone()];
         bare.extend(args.iter().map(|a| (*a).to_owned()));
         bare.extend(dir_in.map(|_| scratch.clone()));
-        let mut inside = strings(&[nucleus, "--ro-bind", &bind, "--", "/bench/syscall-loop"]);
+        let mut inside = strings(&[
+            nucleus,
+            "--trust-level",
+            "trusted",
+            "--ro-bind",
+            &bind,
+            "--",
+            "/bench/syscall-loop",
+        ]);
         inside.extend(args.iter().map(|a| (*a).to_owned()));
         inside.extend(dir_in.map(str::to_owned));
         let cases = [

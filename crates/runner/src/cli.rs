@@ -181,6 +181,24 @@ pub(crate) struct RunArgs {
     /// CPU time limit of each process (RLIMIT_CPU), e.g. 10s.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     cpu_time: Option<std::time::Duration>,
+    /// Trust level: untrusted (default: gVisor when runsc exists, never host network) or trusted.
+    #[arg(long, value_name = "LEVEL", value_parser = parse_trust)]
+    trust_level: Option<nucleus_runner::guard::TrustLevel>,
+    /// Runtime: auto (by trust level), native or gvisor.
+    #[arg(long, value_name = "RUNTIME", value_parser = parse_runtime)]
+    runtime: Option<nucleus_runner::guard::Runtime>,
+    /// Run an untrusted workload natively when gVisor cannot be used (the result says degraded).
+    #[arg(long)]
+    allow_degraded_security: bool,
+    /// Refuse to start unless kernel lockdown is at least integrity or confidentiality.
+    #[arg(long, value_name = "MODE")]
+    require_kernel_lockdown: Option<nucleus_runner::guard::Lockdown>,
+    /// The runsc binary (default: found on PATH).
+    #[arg(long, value_name = "PATH")]
+    runsc: Option<PathBuf>,
+    /// The gVisor platform (default: one the installed runsc supports, ptrace first).
+    #[arg(long, value_name = "NAME")]
+    gvisor_platform: Option<String>,
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, value_name = "CMD")]
     command: Vec<String>,
@@ -236,6 +254,27 @@ fn parse_pids(s: &str) -> Result<u64, String> {
     nucleus_cgroup::parse_count(s, nucleus_cgroup::PIDS_MAX).map_err(|e| e.to_string())
 }
 
+fn parse_trust(s: &str) -> Result<nucleus_runner::guard::TrustLevel, String> {
+    match s {
+        "trusted" => Ok(nucleus_runner::guard::TrustLevel::Trusted),
+        "untrusted" => Ok(nucleus_runner::guard::TrustLevel::Untrusted),
+        _ => Err(format!(
+            "unknown trust level {s:?}: expected trusted or untrusted"
+        )),
+    }
+}
+
+fn parse_runtime(s: &str) -> Result<nucleus_runner::guard::Runtime, String> {
+    match s {
+        "auto" => Ok(nucleus_runner::guard::Runtime::Auto),
+        "native" => Ok(nucleus_runner::guard::Runtime::Native),
+        "gvisor" => Ok(nucleus_runner::guard::Runtime::Gvisor),
+        _ => Err(format!(
+            "unknown runtime {s:?}: expected auto, native or gvisor"
+        )),
+    }
+}
+
 fn parse_env(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -253,6 +292,7 @@ impl RunArgs {
         self.apply_landlock(&mut env);
         self.apply_seccomp(&mut env);
         self.apply_limits(&mut env);
+        self.apply_guards(&mut env);
         if !self.command.is_empty() {
             env.command = self.command;
         }
@@ -347,6 +387,25 @@ impl RunArgs {
             env.rlimits.set(nucleus_cgroup::rlimit::cpu_time(
                 t.as_secs_f64().ceil() as u64
             ));
+        }
+    }
+
+    fn apply_guards(&self, env: &mut Envelope) {
+        if let Some(level) = self.trust_level {
+            env.trust_level = level;
+        }
+        if let Some(runtime) = self.runtime {
+            env.runtime = runtime;
+        }
+        env.allow_degraded_security |= self.allow_degraded_security;
+        if self.require_kernel_lockdown.is_some() {
+            env.require_kernel_lockdown = self.require_kernel_lockdown;
+        }
+        if let Some(path) = &self.runsc {
+            env.gvisor.runsc = Some(path.clone());
+        }
+        if let Some(platform) = &self.gvisor_platform {
+            env.gvisor.platform = Some(platform.clone());
         }
     }
 

@@ -1,6 +1,7 @@
 //! The Envelope: the whole description of one sandbox, as plain data.
 
 use crate::duration::opt_serde;
+use crate::guard::{Lockdown, Runtime, TrustLevel};
 use crate::landlock::LandlockSettings;
 use crate::seccomp::SeccompSettings;
 use crate::RunError;
@@ -104,6 +105,39 @@ pub struct Envelope {
     pub limit_mode: nucleus_cgroup::LimitMode,
     /// Resource limits of the workload (default: no core dumps, sane nofile).
     pub rlimits: nucleus_cgroup::rlimit::RlimitPolicy,
+    /// How far the workload is trusted (default: untrusted).
+    pub trust_level: TrustLevel,
+    /// Which runtime runs it (default: decided by the trust level).
+    pub runtime: Runtime,
+    /// Consent to run an untrusted workload natively when gVisor cannot be
+    /// used; the result then says `degraded`.
+    pub allow_degraded_security: bool,
+    /// Refuse to start unless the kernel's lockdown is at least this.
+    pub require_kernel_lockdown: Option<Lockdown>,
+    /// gVisor settings.
+    pub gvisor: GvisorSettings,
+}
+
+/// Where `runsc` is and which platform it uses.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct GvisorSettings {
+    /// The `runsc` binary (default: found on `PATH`).
+    pub runsc: Option<PathBuf>,
+    /// The gVisor platform (default: one this `runsc` supports, `ptrace` first).
+    pub platform: Option<String>,
+}
+
+impl GvisorSettings {
+    /// Whether a `runsc` binary can be found (without running it).
+    pub fn runsc_present(&self) -> bool {
+        match &self.runsc {
+            Some(path) => path.is_file(),
+            None => std::env::var_os("PATH")
+                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("runsc").is_file())),
+        }
+    }
 }
 
 impl Default for Envelope {
@@ -127,6 +161,11 @@ impl Default for Envelope {
             limits: nucleus_cgroup::Limits::default(),
             limit_mode: nucleus_cgroup::LimitMode::Required,
             rlimits: nucleus_cgroup::rlimit::RlimitPolicy::default(),
+            trust_level: TrustLevel::Untrusted,
+            runtime: Runtime::Auto,
+            allow_degraded_security: false,
+            require_kernel_lockdown: None,
+            gvisor: GvisorSettings::default(),
         }
     }
 }
@@ -179,13 +218,28 @@ impl Envelope {
         set
     }
 
-    /// Checks the Envelope and runs the guards, before anything is created.
+    /// Runs the guards (trust level, runtime, host network, kernel
+    /// lockdown) and returns the runtime decision. Step one of every launch.
+    pub fn guard(&self) -> Result<crate::guard::Decision, RunError> {
+        if let Some(required) = self.require_kernel_lockdown {
+            crate::guard::require_lockdown(required, Path::new("/sys/kernel/security/lockdown"))?;
+        }
+        let needs_runsc =
+            !(self.trust_level == TrustLevel::Trusted && self.runtime != Runtime::Gvisor);
+        crate::guard::decide(&crate::guard::GuardInput {
+            trust: self.trust_level,
+            runtime: self.runtime,
+            runsc_present: needs_runsc && self.gvisor.runsc_present(),
+            host_network: self.network == NetworkMode::Host,
+            allow_host_network: self.allow_host_network,
+            allow_degraded: self.allow_degraded_security,
+        })
+    }
+
+    /// Checks the Envelope, before anything is created.
     pub fn validate(&self) -> Result<(), RunError> {
         if self.command.is_empty() || self.command[0].is_empty() {
             return Err(RunError::NoCommand);
-        }
-        if self.network == NetworkMode::Host && !self.allow_host_network {
-            return Err(RunError::HostNetworkRefused);
         }
         if self.network == NetworkMode::None && !self.namespaces.contains(Namespace::Network) {
             return Err(RunError::NetworkNamespaceRequired);
@@ -334,6 +388,24 @@ impl Builder {
         self
     }
 
+    /// The trust level.
+    pub fn trust_level(mut self, level: TrustLevel) -> Self {
+        self.env.trust_level = level;
+        self
+    }
+
+    /// The runtime.
+    pub fn runtime(mut self, runtime: Runtime) -> Self {
+        self.env.runtime = runtime;
+        self
+    }
+
+    /// Consent to run an untrusted workload natively when gVisor is missing.
+    pub fn allow_degraded_security(mut self) -> Self {
+        self.env.allow_degraded_security = true;
+        self
+    }
+
     /// The capability policy.
     pub fn caps(mut self, caps: CapsPolicy) -> Self {
         self.env.caps = caps;
@@ -352,17 +424,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_network_needs_consent() {
-        let err = Envelope::builder(["true"])
-            .host_network()
-            .build()
-            .unwrap_err();
-        assert!(matches!(err, RunError::HostNetworkRefused));
-        assert!(Envelope::builder(["true"])
+    fn host_network_needs_consent_and_trust() {
+        let trusted = || {
+            Envelope::builder(["true"])
+                .host_network()
+                .trust_level(TrustLevel::Trusted)
+        };
+        let env = trusted().build().unwrap();
+        assert!(matches!(env.guard(), Err(RunError::HostNetworkRefused)));
+        let env = Envelope::builder(["true"])
             .host_network()
             .allow_host_network()
             .build()
-            .is_ok());
+            .unwrap();
+        assert!(matches!(env.guard(), Err(RunError::UntrustedHostNetwork)));
+        let env = trusted().allow_host_network().build().unwrap();
+        assert_eq!(env.guard().unwrap(), crate::guard::Decision::Native);
     }
 
     #[test]

@@ -13,6 +13,43 @@ pub enum RunError {
     /// Host networking without consent.
     #[error("host networking refused: --network host needs --allow-host-network")]
     HostNetworkRefused,
+    /// Host networking for an untrusted workload.
+    #[error("untrusted workloads never get host networking; use --trust-level trusted with --network host --allow-host-network")]
+    UntrustedHostNetwork,
+    /// gVisor asked for but `runsc` missing.
+    #[error("--runtime gvisor needs runsc (apt-get install runsc, or --runsc PATH)")]
+    RunscMissing,
+    /// An untrusted workload would run without gVisor.
+    #[error("refusing to run an untrusted workload natively: {reason}; install runsc, use --trust-level trusted, or pass --allow-degraded-security")]
+    DegradedRefused {
+        /// Why gVisor is not used.
+        reason: &'static str,
+    },
+    /// The lockdown file has an unexpected format.
+    #[error("unexpected kernel lockdown state {text:?}: expected e.g. \"none [integrity] confidentiality\"")]
+    LockdownFormat {
+        /// What was read.
+        text: String,
+    },
+    /// The lockdown file cannot be read.
+    #[error("cannot read the kernel lockdown state from {path}")]
+    LockdownRead {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The kernel's lockdown is weaker than required.
+    #[error(
+        "kernel lockdown is {active:?} but {required:?} is required (--require-kernel-lockdown)"
+    )]
+    LockdownTooWeak {
+        /// What was required.
+        required: crate::guard::Lockdown,
+        /// What is active.
+        active: crate::guard::Lockdown,
+    },
     /// `--network none` with the network namespace switched off.
     #[error("--network none needs the network namespace; use --network host --allow-host-network to share the host's")]
     NetworkNamespaceRequired,
@@ -151,6 +188,9 @@ pub enum RunError {
     /// A limit is wrong or could not be set.
     #[error("limits")]
     Cgroup(#[source] Box<nucleus_cgroup::CgroupError>),
+    /// `seccomp record` under gVisor.
+    #[error("seccomp record runs natively: add --trust-level trusted or --runtime native --allow-degraded-security")]
+    RecordNeedsNative,
     /// Recording ended before the init reported its seccomp listener.
     #[error("seccomp record: the sandbox ended before recording started")]
     RecordIncomplete,

@@ -1,6 +1,7 @@
 //! The launch sequence, parent side: one function, steps in order.
 
 use crate::channel::{self, Message};
+use crate::guard::Decision;
 use crate::prepare::Prepared;
 use crate::report::{KilledBy, Outcome};
 use crate::stage::Stage;
@@ -29,8 +30,15 @@ use std::time::{Duration, Instant};
 /// assert_eq!(outcome.exit_code, 0);
 /// ```
 pub fn launch(env: &Envelope) -> Result<Outcome, RunError> {
+    // The guards decide the runtime before anything is created.
+    let decision = env.guard()?;
+    if decision == Decision::Gvisor {
+        return crate::gvisor::run(env);
+    }
     let prepared = Prepared::new(env)?;
-    run_prepared(env, prepared, Mode::Run).map(|(outcome, _)| outcome)
+    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run)?;
+    outcome.enforced.runtime = decision;
+    Ok(outcome)
 }
 
 /// Runs the Envelope's command with every syscall allowed but recorded, and
@@ -41,6 +49,9 @@ pub fn launch(env: &Envelope) -> Result<Outcome, RunError> {
 /// number (see `nucleus_seccomp::record`). The wall-clock timeout is not
 /// enforced while recording.
 pub fn record(env: &Envelope) -> Result<(Outcome, nucleus_seccomp::Profile), RunError> {
+    if env.guard()? == Decision::Gvisor {
+        return Err(RunError::RecordNeedsNative);
+    }
     let mut env = env.clone();
     env.seccomp.mode = crate::SeccompMode::Off;
     env.seccomp.profile_file = None;
@@ -390,6 +401,7 @@ fn enforced(env: &Envelope, p: &Prepared, messages: &[Message]) -> crate::Enforc
             .map(|f| f.report().clone()),
         limits: None,
         rlimits: p.rlimits.clone(),
+        runtime: Decision::Native,
     }
 }
 

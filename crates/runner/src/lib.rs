@@ -20,6 +20,8 @@ mod duration;
 mod envelope;
 mod error;
 pub mod exit;
+pub mod guard;
+mod gvisor;
 mod landlock;
 mod launch;
 mod prepare;
@@ -29,7 +31,7 @@ mod stage;
 mod sys;
 
 pub use duration::parse_duration;
-pub use envelope::{Builder, Envelope, NetworkMode, UserSpec};
+pub use envelope::{Builder, Envelope, GvisorSettings, NetworkMode, UserSpec};
 pub use error::RunError;
 pub use landlock::{LandlockMode, LandlockSettings};
 pub use launch::{launch, record};

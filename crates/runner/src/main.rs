@@ -19,6 +19,7 @@ fn main() -> ExitCode {
             return ExitCode::from(nucleus_runner::exit::SETUP_FAILED as u8);
         }
     };
+    nucleus_runner::guard::warn_ignored_env();
     let code = match cli.sub {
         Some(cli::Sub::Doctor { json }) => doctor::run(json),
         Some(cli::Sub::Seccomp { cmd }) => output::seccomp(cmd),

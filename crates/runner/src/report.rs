@@ -100,6 +100,9 @@ pub struct Enforced {
     pub limits: Option<LimitsEnforced>,
     /// The rlimits the workload got.
     pub rlimits: Vec<nucleus_cgroup::rlimit::Rlimit>,
+    /// The runtime: `native`, `gvisor`, or `native-degraded` (an untrusted
+    /// workload run natively with `--allow-degraded-security`).
+    pub runtime: crate::guard::Decision,
 }
 
 /// The cgroup part of the result.
