@@ -158,16 +158,16 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     seccomp_log_denied: bool,
     /// Memory limit of the whole sandbox (512M, 2G); the kernel kills on excess.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, allow_hyphen_values = true, value_name = "SIZE", value_parser = parse_size)]
     memory: Option<u64>,
     /// Memory plus swap limit (at least --memory; equal means no swap).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, allow_hyphen_values = true, value_name = "SIZE", value_parser = parse_size)]
     memory_swap: Option<u64>,
     /// CPU limit in cores (0.5, 1.5), at most the machine's online cores.
-    #[arg(long, value_name = "N", value_parser = parse_cpus)]
+    #[arg(long, allow_hyphen_values = true, value_name = "N", value_parser = parse_cpus)]
     cpus: Option<f64>,
     /// Maximum number of processes and threads in the sandbox.
-    #[arg(long, value_name = "N", value_parser = parse_pids)]
+    #[arg(long, allow_hyphen_values = true, value_name = "N", value_parser = parse_pids)]
     pids: Option<u64>,
     /// An io.max line "MAJ:MIN rbps=1M,wiops=100" (repeatable).
     #[arg(long, value_name = "SPEC")]

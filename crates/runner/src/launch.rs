@@ -168,11 +168,18 @@ fn admit(
 
 fn add_cgroup_usage(outcome: &mut Outcome, cg: &nucleus_cgroup::Cgroup, timed_out: bool) {
     let usage = cg.usage();
+    // The memory cgroup's peak is the sandbox's own charge; RSS would also
+    // count shared file pages charged elsewhere.
     if let Some(peak) = usage.memory_peak {
-        outcome.peak_memory_bytes = outcome.peak_memory_bytes.max(peak);
+        outcome.peak_memory_bytes = peak;
     }
+    // A total kill can reap processes before their time reaches the
+    // runner's rusage; the cgroup counted every process.
+    let ms = |usec: Option<u64>| usec.map_or(0.0, |u| u as f64 / 1000.0);
+    outcome.user_cpu_ms = outcome.user_cpu_ms.max(ms(usage.cpu_user_usec));
+    outcome.system_cpu_ms = outcome.system_cpu_ms.max(ms(usage.cpu_system_usec));
     if !timed_out && outcome.killed_by.is_none() {
-        if usage.oom_killed {
+        if usage.oom_killed && outcome.signal == Some(libc::SIGKILL) {
             outcome.killed_by = Some(KilledBy::Memory);
         } else if usage.pids_limit_hit && outcome.exit_code != 0 {
             outcome.killed_by = Some(KilledBy::Pids);
@@ -211,6 +218,8 @@ pub(crate) struct Raw {
     init_status: i32,
     timed_out: bool,
     recorded: Option<nucleus_seccomp::Profile>,
+    /// The last signal forwarded from outside, if any.
+    forwarded: Option<i32>,
 }
 
 struct Watch<'a> {
@@ -230,6 +239,7 @@ impl Watch<'_> {
         let mut eof = false;
         let mut timed_out = false;
         let mut recorded = None;
+        let mut forwarded = None;
         loop {
             let wait_ms = match deadline {
                 Some(_) if timed_out => -1,
@@ -252,7 +262,7 @@ impl Watch<'_> {
                 }
             }
             if fds[1].revents != 0 {
-                self.forward_signals();
+                forwarded = self.forward_signals().or(forwarded);
             }
             if fds[0].revents != 0 {
                 let init_status = sys::wait_pidfd(&self.child.pidfd)
@@ -263,6 +273,7 @@ impl Watch<'_> {
                     init_status,
                     timed_out,
                     recorded,
+                    forwarded,
                 });
             }
             if ready == 0 && !timed_out && deadline.is_some_and(|d| Instant::now() >= d) {
@@ -290,12 +301,16 @@ impl Watch<'_> {
         Ok(Some(recorder.into_profile()))
     }
 
-    fn forward_signals(&self) {
+    /// Forwards pending signals to the init; returns the last one.
+    fn forward_signals(&self) -> Option<i32> {
+        let mut last = None;
         while let Some(sig) = sys::read_signal(self.sigfd) {
             if sig != libc::SIGCHLD {
                 sys::pidfd_send_signal(&self.child.pidfd, sig);
+                last = Some(sig);
             }
         }
+        last
     }
 
     /// Kills the whole sandbox: SIGKILL to a PID-namespace init takes every
@@ -346,6 +361,9 @@ fn interpret(env: &Envelope, p: &Prepared, raw: &Raw, wall: Duration) -> Outcome
     } else {
         let status = exited.unwrap_or(raw.init_status);
         outcome.set_status(status);
+        if outcome.signal.is_some() && outcome.signal == raw.forwarded {
+            outcome.killed_by = Some(KilledBy::Signal);
+        }
     }
     outcome
 }

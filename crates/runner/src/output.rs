@@ -24,6 +24,13 @@ pub(crate) fn run(args: RunArgs) -> i32 {
             }
         };
     }
+    if let Some(fd) = result_fd {
+        // SAFETY: F_GETFD only reads the flags of an fd number.
+        if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            eprintln!("nucleus-run: --result-fd {fd} is not an open file descriptor");
+            return exit::SETUP_FAILED;
+        }
+    }
     let outcome = match launch(&env) {
         Ok(outcome) => outcome,
         Err(err) => return fail(&err),
@@ -106,13 +113,19 @@ fn fail(err: &RunError) -> i32 {
 
 /// An OS error as the rest of our messages read: lowercase, no "(os error N)".
 fn plain(cause: &str) -> String {
-    let text = cause.split(" (os error").next().unwrap_or(cause);
+    let mut text = cause.to_owned();
+    while let Some(start) = text.find(" (os error ") {
+        let Some(len) = text[start..].find(')') else {
+            break;
+        };
+        text.replace_range(start..start + len + 1, "");
+    }
     let mut chars = text.chars();
     match chars.next() {
         Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
             first.to_lowercase().chain(chars).collect()
         }
-        _ => text.to_owned(),
+        _ => text,
     }
 }
 

@@ -14,7 +14,8 @@ pub enum KilledBy {
     Memory,
     /// The pids limit was hit.
     Pids,
-    /// A signal from outside (forwarded by the runner, or sent by a user).
+    /// A signal sent to the runner from outside, forwarded to the
+    /// workload, killed it.
     Signal,
 }
 
