@@ -183,13 +183,26 @@ t('read /secret', lambda: open('/secret').read())
 t('list /', os.listdir, '/')
 t('read /usr', lambda: open('/usr/bin/python3', 'rb').read(4))
 ";
+    // The default policy reads all of a --rootfs image; a policy file that
+    // lists only the system directories leaves /secret outside the rules.
+    let policy_dir = TempDir::new("llpolicy-outside");
+    let policy = policy_file(&policy_dir, "outside.toml", &policy_text("", ""));
+    let policy = policy.display().to_string();
     for_each_who(test, 1, |who| {
         let base = ["--rootfs", &root.arg(), "--ro-bind", "/usr:/usr", "--json"];
-        let out = python(who, &base, probe);
+        let out = python(
+            who,
+            &[&base[..], &["--landlock-policy", &policy]].concat(),
+            probe,
+        );
         expect(
             &out,
             &format!("read /secret {EACCES}, list / ok, read /usr ok"),
         );
+        assert_eq!(landlock_of(&out)["status"], "fully_enforced");
+
+        let out = python(who, &base, probe);
+        expect(&out, "read /secret ok, list / ok, read /usr ok");
         assert_eq!(landlock_of(&out)["status"], "fully_enforced");
 
         let out = python(who, &[&base[..], &["--landlock", "off"]].concat(), probe);

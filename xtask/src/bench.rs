@@ -110,51 +110,51 @@ fn syscall_heavy(nucleus: &str) -> Result<(), String> {
     let dir = workspace_root().join("target/release");
     let bare_bin = dir.join("syscall-loop").display().to_string();
     let bind = format!("{}:/bench", dir.display());
-    let scratch = std::env::temp_dir().display().to_string();
     println!();
-    println!("syscall-heavy workloads (median of 3 whole runs)");
+    println!("syscall-heavy workloads (median of 3 whole runs; ratios to bare)");
     println!(
-        "{:<36} {:>10} {:>10} {:>8}",
-        "workload", "bare", "nucleus", "ratio"
+        "{:<28} {:>9} {:>9} {:>9} {:>9}",
+        "workload", "bare", "envelope", "-landlock", "-seccomp"
     );
-    for (name, args, dir_in) in [
-        ("10M getppid", vec!["getppid", "10000000"], None),
+    // Both sides on a tmpfs: /dev/shm on the host, the private /tmp inside.
+    for (name, args, bare_dir, inside_dir) in [
+        ("10M getppid", ["getppid", "10000000"], None, None),
         (
-            "200k open/close in /tmp",
-            vec!["open-close", "200000"],
+            "200k open/close (tmpfs)",
+            ["open-close", "200000"],
+            Some("/dev/shm"),
             Some("/tmp"),
         ),
     ] {
         let mut bare = vec![bare_bin.clone()];
         bare.extend(args.iter().map(|a| (*a).to_owned()));
-        bare.extend(dir_in.map(|_| scratch.clone()));
-        let mut inside = strings(&[
-            nucleus,
-            "--trust-level",
-            "trusted",
-            "--ro-bind",
-            &bind,
-            "--",
-            "/bench/syscall-loop",
-        ]);
-        inside.extend(args.iter().map(|a| (*a).to_owned()));
-        inside.extend(dir_in.map(str::to_owned));
-        let cases = [
-            Case {
-                name: "bare",
-                argv: bare,
-            },
-            Case {
+        bare.extend(bare_dir.map(str::to_owned));
+        let mut cases = vec![Case {
+            name: "bare",
+            argv: bare,
+        }];
+        for extra in [&[][..], &["--landlock", "off"], &["--seccomp", "off"]] {
+            let mut argv = strings(&[nucleus, "--trust-level", "trusted", "--ro-bind", &bind]);
+            argv.extend(extra.iter().map(|a| (*a).to_owned()));
+            argv.extend(strings(&["--", "/bench/syscall-loop"]));
+            argv.extend(args.iter().map(|a| (*a).to_owned()));
+            argv.extend(inside_dir.map(str::to_owned));
+            cases.push(Case {
                 name: "nucleus",
-                argv: inside,
-            },
-        ];
+                argv,
+            });
+        }
         let s = measure_n(&cases, 3, 0)?;
-        let (b, n) = (
-            median(&s.wall[0]).as_secs_f64(),
-            median(&s.wall[1]).as_secs_f64(),
+        let b = median(&s.wall[0]).as_secs_f64();
+        let r = |i: usize| median(&s.wall[i]).as_secs_f64() / b;
+        println!(
+            "{:<28} {:>8.3}s {:>8.3}x {:>8.3}x {:>8.3}x",
+            name,
+            b,
+            r(1),
+            r(2),
+            r(3)
         );
-        println!("{:<36} {:>9.3}s {:>9.3}s {:>8.3}", name, b, n, n / b);
     }
     Ok(())
 }

@@ -82,11 +82,10 @@ impl Runsc {
         // `--version` first and alone: until it answers like runsc, the
         // binary may be anything, and must not be handed other arguments.
         let out = helper(&path, &["--version"])?;
-        let version =
-            parse::version(&out.stdout).ok_or_else(|| GvisorError::NotRunsc {
-                path: path.clone(),
-                output: parse::excerpt(&out.stdout, &out.stderr),
-            })?;
+        let version = parse::version(&out.stdout).ok_or_else(|| GvisorError::NotRunsc {
+            path: path.clone(),
+            output: parse::excerpt(&out.stdout, &out.stderr),
+        })?;
         let flags_out = helper(&path, &["flags"])?;
         // runsc prints `flags` to stderr; accept either.
         let flags_text = format!("{}{}", flags_out.stdout, flags_out.stderr);
@@ -286,7 +285,10 @@ mod tests {
         assert_eq!(new.choose_platform(None).unwrap(), Platform::Systrap);
         let kvm_only = runsc(&[Platform::Kvm]);
         let err = kvm_only.choose_platform(None).unwrap_err();
-        assert!(matches!(err, GvisorError::NoDefaultPlatform { .. }), "{err}");
+        assert!(
+            matches!(err, GvisorError::NoDefaultPlatform { .. }),
+            "{err}"
+        );
     }
 
     #[test]

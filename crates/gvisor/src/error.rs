@@ -49,7 +49,9 @@ pub enum GvisorError {
         seconds: u64,
     },
     /// The binary answered `--version` with something that is not runsc's banner.
-    #[error("{path} is not runsc: `--version` printed {output:?} (expected \"runsc version ...\")")]
+    #[error(
+        "{path} is not runsc: `--version` printed {output:?} (expected \"runsc version ...\")"
+    )]
     NotRunsc {
         /// The binary that was asked.
         path: PathBuf,
@@ -82,12 +84,24 @@ pub enum GvisorError {
         source: io::Error,
     },
     /// No platform was asked and `runsc` knows none that this crate picks by itself.
-    #[error("runsc {version} lists no platform this crate can use without asking (it knows: {known})")]
+    #[error(
+        "runsc {version} lists no platform this crate can use without asking (it knows: {known})"
+    )]
     NoDefaultPlatform {
         /// The release of `runsc`.
         version: String,
         /// The platforms it knows, comma separated.
         known: String,
+    },
+    /// The spec needs a `runsc` feature this release lacks.
+    #[error("runsc {version} lacks --{flag}, needed for {needed_for}")]
+    FeatureUnsupported {
+        /// The missing flag.
+        flag: &'static str,
+        /// What asked for it.
+        needed_for: &'static str,
+        /// The release of `runsc`.
+        version: String,
     },
     /// The bundle description is invalid.
     #[error("invalid bundle spec: {field}: {reason}")]

@@ -51,7 +51,12 @@ pub(crate) fn platform_flag(text: &str) -> (Vec<Platform>, Option<Platform>) {
     let list = list.split(". (default").next().unwrap_or(list);
     let platforms = list
         .split(',')
-        .map(|item| item.replace("(default)", "").trim().trim_end_matches('.').to_owned())
+        .map(|item| {
+            item.replace("(default)", "")
+                .trim()
+                .trim_end_matches('.')
+                .to_owned()
+        })
         .filter_map(|name| name.parse().ok())
         .collect();
     (platforms, default)
@@ -115,7 +120,12 @@ mod tests {
         let names = flag_names(FLAGS_20221219);
         assert_eq!(
             names,
-            ["oci-seccomp", "overlay2", "platform", "platform_device_path"]
+            [
+                "oci-seccomp",
+                "overlay2",
+                "platform",
+                "platform_device_path"
+            ]
         );
         let (platforms, default) = platform_flag(FLAGS_20221219);
         assert_eq!(platforms, [Platform::Ptrace, Platform::Kvm]);
