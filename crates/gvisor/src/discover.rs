@@ -86,14 +86,23 @@ impl Runsc {
             path: path.clone(),
             output: parse::excerpt(&out.stdout, &out.stderr),
         })?;
-        let flags_out = helper(&path, &["flags"])?;
+        // The other two questions in parallel: each is a Go program start.
+        let (flags_out, listed) = std::thread::scope(|s| {
+            let listed = s.spawn(|| helper(&path, &["help", "platforms"]));
+            let flags_out = helper(&path, &["flags"]);
+            (flags_out, listed.join())
+        });
+        let flags_out = flags_out?;
         // runsc prints `flags` to stderr; accept either.
         let flags_text = format!("{}{}", flags_out.stdout, flags_out.stderr);
         let flags = parse::flag_names(&flags_text);
         let (flag_platforms, default_platform) = parse::platform_flag(&flags_text);
-        let listed = helper(&path, &["help", "platforms"])
-            .map(|o| parse::platform_list(&o.stdout))
-            .unwrap_or_default();
+        // Older or newer releases may lack `help platforms`; the flag text
+        // is the fallback.
+        let listed = match listed {
+            Ok(Ok(out)) => parse::platform_list(&out.stdout),
+            _ => Vec::new(),
+        };
         let platforms = if listed.is_empty() {
             flag_platforms
         } else {

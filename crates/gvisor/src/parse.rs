@@ -35,7 +35,7 @@ pub(crate) fn platform_flag(text: &str) -> (Vec<Platform>, Option<Platform>) {
     let mut lines = text.lines();
     let Some(desc) = lines
         .by_ref()
-        .find(|l| l.trim_start().split_whitespace().next() == Some("-platform"))
+        .find(|l| l.split_whitespace().next() == Some("-platform"))
         .and_then(|_| lines.next())
     else {
         return (Vec::new(), None);

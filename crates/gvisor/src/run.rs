@@ -148,62 +148,17 @@ impl Runsc {
     /// # Ok::<(), nucleus_gvisor::GvisorError>(())
     /// ```
     pub fn run(&self, spec: &BundleSpec, opts: &RunOptions) -> Result<RunOutcome, GvisorError> {
-        let platform = self.choose_platform(Some(opts.platform))?;
-        let id = container_id();
-        let mut spec = Cow::Borrowed(spec);
-        if spec.has_limits() && spec.cgroup_path.is_none() {
-            spec.to_mut().cgroup_path = Some(format!("nucleus-gvisor-{id}"));
-        }
-        let seccomp = match (spec.seccomp.is_some(), self.features.oci_seccomp) {
-            (false, _) => SeccompStatus::NotRequested,
-            (true, true) => SeccompStatus::Enforced,
-            (true, false) => {
-                spec.to_mut().seccomp = None;
-                SeccompStatus::NotEnforced
-            }
-        };
-        let overlay = spec.root == RootSpec::HostReadOnly && !spec.readonly_root;
-        if overlay && !self.features.overlay2 {
-            return Err(GvisorError::FeatureUnsupported {
-                flag: "overlay2",
-                needed_for: "a writable root over the host view",
-                version: self.version.clone(),
-            });
-        }
-        let host = (spec.root == RootSpec::HostReadOnly).then(HostView::scan);
-        let config = to_oci_config(&spec, host.as_ref().unwrap_or(&HostView::default()))?;
+        let plan = self.plan(spec, opts)?;
         let parent = opts.work_dir.clone().unwrap_or_else(std::env::temp_dir);
-        let ws = Workspace::create(&parent, &id)?;
         let mut container = Container {
             runsc: self,
-            ws,
-            id,
+            ws: Workspace::create(&parent, &plan.id)?,
+            id: plan.id.clone(),
             child: None,
             armed: true,
         };
-        container.ws.write(&config, host.as_ref())?;
-
-        let mut cmd = Command::new(&self.path);
-        cmd.arg("--root")
-            .arg(&container.ws.state_root)
-            .arg("--log")
-            .arg(&container.ws.log)
-            .arg("--platform")
-            .arg(platform.as_str())
-            .arg("--network")
-            .arg(spec.network.runsc_flag());
-        if seccomp == SeccompStatus::Enforced {
-            cmd.arg("--oci-seccomp");
-        }
-        if overlay {
-            cmd.arg("--overlay2").arg("root:memory");
-        }
-        cmd.args(&opts.extra_flags)
-            .arg("run")
-            .arg("--bundle")
-            .arg(&container.ws.bundle)
-            .arg(&container.id);
-        set_stdio(&mut cmd, opts.stdio);
+        container.ws.write(&plan.config, plan.host.as_ref())?;
+        let mut cmd = self.run_command(&plan, &container.ws, opts);
 
         let start = Instant::now();
         let child = container
@@ -228,14 +183,89 @@ impl Runsc {
             signal,
             timed_out,
             wall,
-            container_id: container.id.clone(),
-            platform,
-            cgroup_path: spec.cgroup_path.clone(),
-            seccomp,
+            container_id: plan.id,
+            platform: plan.platform,
+            cgroup_path: plan.spec.cgroup_path.clone(),
+            seccomp: plan.seccomp,
             output,
         };
         container.finish(stopped, outcome)
     }
+
+    /// Everything decided before anything is created: the platform, the
+    /// container id, the effective spec and its `config.json`.
+    fn plan<'s>(&self, spec: &'s BundleSpec, opts: &RunOptions) -> Result<Plan<'s>, GvisorError> {
+        let platform = self.choose_platform(Some(opts.platform))?;
+        let id = container_id();
+        let mut spec = Cow::Borrowed(spec);
+        if spec.has_limits() && spec.cgroup_path.is_none() {
+            spec.to_mut().cgroup_path = Some(format!("nucleus-gvisor-{id}"));
+        }
+        let seccomp = match (spec.seccomp.is_some(), self.features.oci_seccomp) {
+            (false, _) => SeccompStatus::NotRequested,
+            (true, true) => SeccompStatus::Enforced,
+            (true, false) => {
+                spec.to_mut().seccomp = None;
+                SeccompStatus::NotEnforced
+            }
+        };
+        let overlay = spec.root == RootSpec::HostReadOnly && !spec.readonly_root;
+        if overlay && !self.features.overlay2 {
+            return Err(GvisorError::FeatureUnsupported {
+                flag: "overlay2",
+                needed_for: "a writable root over the host view",
+                version: self.version.clone(),
+            });
+        }
+        let host = (spec.root == RootSpec::HostReadOnly).then(HostView::scan);
+        let config = to_oci_config(&spec, host.as_ref().unwrap_or(&HostView::default()))?;
+        Ok(Plan {
+            id,
+            platform,
+            spec,
+            seccomp,
+            overlay,
+            host,
+            config,
+        })
+    }
+
+    /// `runsc <global flags> <extra flags> run --bundle B ID`.
+    fn run_command(&self, plan: &Plan<'_>, ws: &Workspace, opts: &RunOptions) -> Command {
+        let mut cmd = Command::new(&self.path);
+        cmd.arg("--root")
+            .arg(&ws.state_root)
+            .arg("--log")
+            .arg(&ws.log)
+            .arg("--platform")
+            .arg(plan.platform.as_str())
+            .arg("--network")
+            .arg(plan.spec.network.runsc_flag());
+        if plan.seccomp == SeccompStatus::Enforced {
+            cmd.arg("--oci-seccomp");
+        }
+        if plan.overlay {
+            cmd.arg("--overlay2").arg("root:memory");
+        }
+        cmd.args(&opts.extra_flags)
+            .arg("run")
+            .arg("--bundle")
+            .arg(&ws.bundle)
+            .arg(&plan.id);
+        set_stdio(&mut cmd, opts.stdio);
+        cmd
+    }
+}
+
+/// What [`Runsc::plan`] decided.
+struct Plan<'s> {
+    id: String,
+    platform: Platform,
+    spec: Cow<'s, BundleSpec>,
+    seccomp: SeccompStatus,
+    overlay: bool,
+    host: Option<HostView>,
+    config: oci_spec::runtime::Spec,
 }
 
 fn set_stdio(cmd: &mut Command, mode: StdioMode) {

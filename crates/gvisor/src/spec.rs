@@ -230,7 +230,7 @@ impl BundleSpec {
         }
         for e in &self.env {
             no_nul("env", e)?;
-            if !e.split_once('=').is_some_and(|(k, _)| !k.is_empty()) {
+            if e.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
                 return Err(invalid("env", format!("{e:?} is not KEY=VALUE")));
             }
         }

@@ -186,7 +186,11 @@ fn init(p: &Prepared, msg_fd: RawFd) -> ! {
             continue;
         }
         while let Some((pid, status)) = sys::wait_any(true) {
-            if pid == workload {
+            if libc::WIFSTOPPED(status) {
+                // A child that made the init its tracer (PTRACE_TRACEME):
+                // let it go on with its signal.
+                sys::ptrace_cont(pid, libc::WSTOPSIG(status));
+            } else if pid == workload {
                 channel::send(msg_fd, Message::Exited { status });
                 sys::exit(0);
             }

@@ -191,6 +191,21 @@ pub enum RunError {
     /// `seccomp record` under gVisor.
     #[error("seccomp record runs natively: add --trust-level trusted or --runtime native --allow-degraded-security")]
     RecordNeedsNative,
+    /// seccomp settings that contradict each other.
+    #[error("conflicting seccomp settings: {what}")]
+    SeccompConflict {
+        /// The combination.
+        what: &'static str,
+    },
+    /// A seccomp profile that would break the sandbox's init.
+    #[error("the seccomp profile denies syscalls the sandbox init needs to start, reap and report the workload: {syscalls}")]
+    SeccompDeniesInit {
+        /// The denied syscalls.
+        syscalls: String,
+    },
+    /// The init ended without reporting the workload's status.
+    #[error("the sandbox init ended without reporting the workload's status")]
+    NoStatus,
     /// Recording ended before the init reported its seccomp listener.
     #[error("seccomp record: the sandbox ended before recording started")]
     RecordIncomplete,

@@ -52,13 +52,25 @@ pub fn record(env: &Envelope) -> Result<(Outcome, nucleus_seccomp::Profile), Run
     if env.guard()? == Decision::Gvisor {
         return Err(RunError::RecordNeedsNative);
     }
+    if env.seccomp != crate::SeccompSettings::default() {
+        return Err(RunError::SeccompConflict {
+            what: "seccomp record installs its own filter; drop --seccomp* flags",
+        });
+    }
     let mut env = env.clone();
     env.seccomp.mode = crate::SeccompMode::Off;
     env.seccomp.profile_file = None;
     env.seccomp.profile_sha256 = None;
     let prepared = Prepared::new(&env)?;
     let (outcome, profile) = run_prepared(&env, prepared, Mode::Record)?;
-    let profile = profile.ok_or(RunError::RecordIncomplete)?;
+    let mut profile = profile.ok_or(RunError::RecordIncomplete)?;
+    // What the init may need on another run (forwarding a signal) though
+    // this one did not.
+    let names = crate::seccomp::INIT_SYSCALLS.map(str::to_owned).to_vec();
+    profile.rules.push(nucleus_seccomp::Rule::new(
+        names,
+        nucleus_seccomp::Action::Allow,
+    ));
     Ok((outcome, profile))
 }
 
@@ -359,8 +371,16 @@ fn interpret(env: &Envelope, p: &Prepared, raw: &Raw, wall: Duration) -> Outcome
         outcome.killed_by = Some(KilledBy::Timeout);
         outcome.exit_code = exit::TIMEOUT;
     } else {
-        let status = exited.unwrap_or(raw.init_status);
-        outcome.set_status(status);
+        match exited {
+            Some(status) => outcome.set_status(status),
+            // The init itself was killed (by a signal from outside the
+            // sandbox, or the OOM killer): that ended the workload too.
+            None if libc::WIFSIGNALED(raw.init_status) => outcome.set_status(raw.init_status),
+            None => {
+                outcome.exit_code = exit::SETUP_FAILED;
+                outcome.error = Some(RunError::NoStatus.to_string());
+            }
+        }
         if outcome.signal.is_some() && outcome.signal == raw.forwarded {
             outcome.killed_by = Some(KilledBy::Signal);
         }

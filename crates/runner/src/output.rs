@@ -68,7 +68,9 @@ pub(crate) fn seccomp(cmd: SeccompCmd) -> i32 {
         Err(err) => return fail(&err),
     };
     if let Some(error) = &outcome.error {
-        eprintln!("nucleus-run: {error}");
+        // The command never ran (or the sandbox failed): no profile to keep.
+        eprintln!("nucleus-run: {error}; no profile written");
+        return outcome.exit_code;
     }
     let written = profile
         .to_oci_json()

@@ -39,6 +39,11 @@ impl SeccompSettings {
         &self,
         kept_caps: Vec<String>,
     ) -> Result<Option<CompiledFilter>, RunError> {
+        if self.mode == SeccompMode::Off && (self.profile_file.is_some() || self.log_denied) {
+            return Err(RunError::SeccompConflict {
+                what: "--seccomp off with --seccomp-profile or --seccomp-log-denied",
+            });
+        }
         let profile = match (&self.profile_file, self.mode) {
             (Some(path), _) => Profile::from_file(
                 path,
@@ -58,6 +63,49 @@ impl SeccompSettings {
         } else {
             profile
         };
-        Ok(Some(profile.compile()?))
+        let filter = profile.compile()?;
+        check_init_syscalls(&filter)?;
+        Ok(Some(filter))
+    }
+}
+
+/// The syscalls the sandbox's init makes after the filter is installed:
+/// a profile that denies one would leave the init unable to start, reap or
+/// report the workload.
+pub(crate) const INIT_SYSCALLS: [&str; 8] = [
+    "write",
+    "wait4",
+    "rt_sigtimedwait",
+    "rt_sigprocmask",
+    "kill",
+    "clone",
+    "exit_group",
+    "execve",
+];
+
+/// Refuses a filter that denies what the init needs.
+fn check_init_syscalls(filter: &CompiledFilter) -> Result<(), RunError> {
+    use nucleus_seccomp::Action;
+    let denied: Vec<&str> = INIT_SYSCALLS
+        .into_iter()
+        .filter(|name| {
+            let Some(nr) = nucleus_seccomp::number_of(filter.arch(), name) else {
+                return false;
+            };
+            // clone as fork(3) calls it: SIGCHLD and the tid flags, no namespaces.
+            let args = if *name == "clone" {
+                [0x0120_0011, 0, 0, 0, 0, 0]
+            } else {
+                [0; 6]
+            };
+            !matches!(filter.evaluate(nr, args), Some(Action::Allow | Action::Log))
+        })
+        .collect();
+    if denied.is_empty() {
+        Ok(())
+    } else {
+        Err(RunError::SeccompDeniesInit {
+            syscalls: denied.join(", "),
+        })
     }
 }

@@ -372,6 +372,12 @@ pub(crate) fn wait_any(nohang: bool) -> Option<(libc::pid_t, i32)> {
     }
 }
 
+/// Resumes a ptrace-stopped child, delivering `sig`.
+pub(crate) fn ptrace_cont(pid: libc::pid_t, sig: libc::c_int) {
+    // SAFETY: PTRACE_CONT on a child that is stopped for us; errors are ignored.
+    unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0usize, sig as usize) };
+}
+
 /// Waits for a blocked signal.
 pub(crate) fn sigwait(set: &libc::sigset_t) -> libc::c_int {
     loop {
