@@ -127,7 +127,11 @@ fn output_and_exit_code_come_back() {
         return;
     };
     let scratch = Scratch::new("exit");
-    let spec = shell("echo hello from gvisor; echo oops >&2; exit 7");
+    // A writable root over the host view keeps its writes in memory.
+    let spec = BundleSpec {
+        readonly_root: false,
+        ..shell("echo hello from gvisor > /greeting && cat /greeting; echo oops >&2; exit 7")
+    };
     let out = runsc.run(&spec, &options(&runsc, &scratch)).unwrap();
     assert_eq!(out.exit_code, 7, "stderr: {}", stderr(&out));
     assert_eq!(out.signal, None);
@@ -192,11 +196,11 @@ fn read_only_bind_is_read_only() {
                 kind: MountKind::Bind,
             },
         ],
-        ..shell("cat /data/in; echo x > /data/f; echo ro=$?; echo y > /usr/f; echo usr=$?; echo z > /out/f")
+        ..shell("cat /data/in; echo x > /data/f; echo ro=$?; echo y > /usr/f; echo usr=$?; echo w > /f; echo root=$?; echo z > /out/f")
     };
     let out = runsc.run(&spec, &options(&runsc, &scratch)).unwrap();
     assert_eq!(out.exit_code, 0, "stderr: {}", stderr(&out));
-    assert_eq!(stdout(&out), "host data\nro=2\nusr=2\n");
+    assert_eq!(stdout(&out), "host data\nro=2\nusr=2\nroot=2\n");
     assert!(
         stderr(&out).contains("/data/f: Read-only file system"),
         "{}",
