@@ -87,7 +87,40 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let samples = measure(&cases, runs)?;
     report(&cases, &samples, runs);
+    gvisor(&nucleus)?;
     syscall_heavy(&nucleus)
+}
+
+/// Start-up under gVisor vs the native envelope, as a ratio (20 runs: a
+/// gVisor start takes ~150 ms).
+fn gvisor(nucleus: &str) -> Result<(), String> {
+    if which("runsc").is_none() || !is_root() {
+        eprintln!("bench: gVisor needs runsc and root; skipped");
+        return Ok(());
+    }
+    let cases = [
+        Case {
+            name: "native (trusted)",
+            argv: strings(&[nucleus, "--trust-level", "trusted", "--", "/bin/true"]),
+        },
+        Case {
+            name: "gvisor (untrusted)",
+            argv: strings(&[nucleus, "--trust-level", "untrusted", "--", "/bin/true"]),
+        },
+    ];
+    let s = measure_n(&cases, 20, 2)?;
+    let (n, g) = (
+        median(&s.wall[0]).as_secs_f64(),
+        median(&s.wall[1]).as_secs_f64(),
+    );
+    println!();
+    println!(
+        "gVisor start-up: native {:.3}ms, gvisor {:.3}ms, ratio {:.1}x (20 runs)",
+        n * 1e3,
+        g * 1e3,
+        g / n
+    );
+    Ok(())
 }
 
 fn is_root() -> bool {

@@ -12,6 +12,7 @@ struct Report {
     landlock: nucleus_landlock_policy::LandlockProbe,
     seccomp: nucleus_seccomp::SeccompProbe,
     cgroup: nucleus_cgroup::CgroupProbe,
+    gvisor: nucleus_gvisor::GvisorProbe,
 }
 
 /// Prints the report; returns the exit code.
@@ -28,6 +29,7 @@ pub(crate) fn run(json: bool) -> i32 {
         landlock: nucleus_landlock_policy::probe(),
         seccomp: nucleus_seccomp::probe(),
         cgroup: nucleus_cgroup::probe(),
+        gvisor: nucleus_gvisor::probe(),
     };
     let text = if json {
         serde_json::to_string_pretty(&report)

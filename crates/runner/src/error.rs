@@ -41,9 +41,7 @@ pub enum RunError {
         source: std::io::Error,
     },
     /// The kernel's lockdown is weaker than required.
-    #[error(
-        "kernel lockdown is {active:?} but {required:?} is required (--require-kernel-lockdown)"
-    )]
+    #[error("kernel lockdown is {active} but {required} is required (--require-kernel-lockdown)")]
     LockdownTooWeak {
         /// What was required.
         required: crate::guard::Lockdown,
@@ -218,6 +216,15 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// Something asked for that the gVisor runtime cannot enforce.
+    #[error("not possible under gVisor: {what}")]
+    NotUnderGvisor {
+        /// What.
+        what: &'static str,
+    },
+    /// gVisor (runsc) failed.
+    #[error("gvisor")]
+    Gvisor(#[source] Box<nucleus_gvisor::GvisorError>),
     /// The filesystem view is wrong.
     #[error("mount")]
     Rootfs(#[source] Box<nucleus_rootfs::RootfsError>),
@@ -241,6 +248,7 @@ boxed_from! {
     Landlock: nucleus_landlock_policy::LandlockError,
     Seccomp: nucleus_seccomp::SeccompError,
     Cgroup: nucleus_cgroup::CgroupError,
+    Gvisor: nucleus_gvisor::GvisorError,
 }
 
 /// An errno as the lowercase sentence users see: `no such file or directory`.

@@ -42,6 +42,16 @@ pub enum Lockdown {
     Confidentiality,
 }
 
+impl std::fmt::Display for Lockdown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::None => "none",
+            Self::Integrity => "integrity",
+            Self::Confidentiality => "confidentiality",
+        })
+    }
+}
+
 impl std::str::FromStr for Lockdown {
     type Err = RunError;
 
@@ -161,16 +171,19 @@ pub fn parse_lockdown(text: &str) -> Result<Lockdown, RunError> {
 }
 
 /// Refuses to start when the kernel's lockdown is weaker than `required`.
-/// Reads `file` (default `/sys/kernel/security/lockdown`); when securityfs is
-/// not mounted and we are root, mounts it first.
+/// Reads `file` (default `/sys/kernel/security/lockdown`); when securityfs
+/// is not mounted, reads it from a private mount of securityfs in a forked
+/// child's own mount namespace, so the host's mount table is never touched.
 pub fn require_lockdown(required: Lockdown, file: &Path) -> Result<Lockdown, RunError> {
-    if !file.exists() {
-        mount_securityfs(file);
-    }
-    let text = std::fs::read_to_string(file).map_err(|source| RunError::LockdownRead {
+    let read_error = |source| RunError::LockdownRead {
         path: file.to_owned(),
         source,
-    })?;
+    };
+    let text = if file.exists() {
+        std::fs::read_to_string(file).map_err(read_error)?
+    } else {
+        read_with_private_securityfs(file).map_err(read_error)?
+    };
     let active = parse_lockdown(&text)?;
     if active < required {
         return Err(RunError::LockdownTooWeak { required, active });
@@ -178,21 +191,72 @@ pub fn require_lockdown(required: Lockdown, file: &Path) -> Result<Lockdown, Run
     Ok(active)
 }
 
-fn mount_securityfs(file: &Path) {
-    let Some(dir) = file.parent() else { return };
-    let Ok(target) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
-        return;
+/// Forks a child that mounts securityfs in a new mount namespace and sends
+/// back the content of `file`.
+fn read_with_private_securityfs(file: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let dir = file.parent().unwrap_or(Path::new("/"));
+    let dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())?;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a live array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two new fds that nobody else owns.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: the runner is single-threaded here; the child only makes
+    // syscalls, reads one small file and leaves with `_exit`.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = securityfs_child(&dir, file, w.as_raw_fd());
+        // SAFETY: leave the child without running the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    drop(w);
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut text = String::new();
+    let read = std::fs::File::from(r).take(4096).read_to_string(&mut text);
+    let mut status = 0;
+    // SAFETY: waits for the child we just forked.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    read?;
+    if text.is_empty() {
+        return Err(std::io::Error::from_raw_os_error(libc::ENOENT));
+    }
+    Ok(text)
+}
+
+fn securityfs_child(dir: &std::ffi::CStr, file: &Path, out: libc::c_int) -> i32 {
+    // SAFETY: plain syscalls in the forked child, on NUL-terminated strings.
+    let mounted = unsafe {
+        libc::unshare(libc::CLONE_NEWNS) == 0
+            && libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) == 0
+            && libc::mount(
+                c"securityfs".as_ptr(),
+                dir.as_ptr(),
+                c"securityfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            ) == 0
     };
-    // SAFETY: plain mount(2) with NUL-terminated strings; failure is reported by the read that follows.
-    unsafe {
-        libc::mount(
-            c"securityfs".as_ptr(),
-            target.as_ptr(),
-            c"securityfs".as_ptr(),
-            0,
-            std::ptr::null(),
-        )
+    if !mounted {
+        return 1;
+    }
+    let Ok(text) = std::fs::read(file) else {
+        return 2;
     };
+    // SAFETY: writes a live buffer to our pipe end.
+    unsafe { libc::write(out, text.as_ptr().cast(), text.len()) };
+    0
 }
 
 #[cfg(test)]

@@ -145,6 +145,10 @@ fn write_json(outcome: &Outcome, fd: Option<i32>) {
             let _ = file.write_all(text.as_bytes());
         }
         None => {
+            // gVisor writes a regular-file stdout at its own offsets; start
+            // after whatever the workload wrote.
+            // SAFETY: lseek on fd 1; failure (a pipe, a tty) is harmless.
+            unsafe { libc::lseek(1, 0, libc::SEEK_END) };
             let _ = std::io::stdout().write_all(text.as_bytes());
         }
     }

@@ -1,0 +1,293 @@
+//! End to end: the gVisor runtime and the trust-level guards, through
+//! `nucleus-run` with the real `runsc`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+/// Whether runsc is installed; prints the skip line when not.
+fn have_runsc(test: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("runsc").is_file()));
+    if !found {
+        skip(test, "runsc is not installed (apt-get install runsc)");
+    }
+    found && is_root() || {
+        if found {
+            skip(test, "runsc runs as root here");
+        }
+        false
+    }
+}
+
+/// Runs an untrusted workload (the default trust level) and checks that
+/// nothing of its container is left: no workspace, no runsc process.
+fn untrusted(args: &[&str]) -> Output {
+    let mut all = vec!["--trust-level", "untrusted"];
+    all.extend(args);
+    let child = command(As::Caller, &all)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let prefix = format!("nucleus-{pid}-");
+    let left: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "runsc workspace left: {left:?}");
+    assert_eq!(
+        processes_with(&prefix),
+        Vec::<u32>::new(),
+        "a runsc process survived"
+    );
+    out
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    let text = stdout(out);
+    serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap()
+}
+
+#[test]
+fn untrusted_runs_under_gvisor_with_output_and_exit_code() {
+    if !have_runsc("untrusted_runs_under_gvisor") {
+        return;
+    }
+    let out = untrusted(&[
+        "--json",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo hi; cat /proc/version; exit 7",
+    ]);
+    assert_code(&out, 7);
+    let text = stdout(&out);
+    assert!(text.starts_with("hi\n"), "{text}");
+    // gVisor's Sentry answers for the kernel: not the host's version string.
+    let host = std::fs::read_to_string("/proc/version").unwrap();
+    let inside = text.lines().nth(1).unwrap_or_default();
+    assert!(inside.starts_with("Linux version"), "{text}");
+    assert_ne!(inside, host.trim(), "the host kernel answered");
+    let result = json(&out);
+    assert_eq!(result["enforced"]["runtime"], "gvisor");
+    assert_eq!(result["exit_code"], 7);
+}
+
+#[test]
+fn gvisor_view_is_read_only_private_and_offline() {
+    if !have_runsc("gvisor_view") {
+        return;
+    }
+    let dir = TempDir::new("gvisor-ro");
+    std::fs::write(dir.path().join("f"), "data").unwrap();
+    let bind = format!("{}:/data", dir.arg());
+    let script = "cat /data/f; echo; echo x > /data/new || echo ro; \
+                  tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; echo \"secret=${SECRET_TOKEN:-absent}\"";
+    let out = command(
+        As::Caller,
+        &[
+            "--trust-level",
+            "untrusted",
+            "--ro-bind",
+            &bind,
+            "--",
+            "/bin/sh",
+            "-c",
+            script,
+        ],
+    )
+    .env("SECRET_TOKEN", "leak")
+    .output()
+    .unwrap();
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "data\nro\nlo\nsecret=absent\n");
+    assert!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("new").exists());
+}
+
+#[test]
+fn gvisor_timeout_kills_quickly() {
+    if !have_runsc("gvisor_timeout") {
+        return;
+    }
+    let started = Instant::now();
+    let out = untrusted(&["--timeout", "1s", "--json", "--", "/bin/sleep", "30"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_code(&out, 124);
+    assert_eq!(json(&out)["killed_by"], "timeout");
+}
+
+#[test]
+fn trusted_can_ask_for_gvisor_and_bad_runsc_input_is_refused() {
+    if !have_runsc("trusted_can_ask_for_gvisor") {
+        return;
+    }
+    let out = run(
+        As::Caller,
+        &["--runtime", "gvisor", "--json", "--", "/bin/true"],
+    );
+    assert_code(&out, 0);
+    assert_eq!(json(&out)["enforced"]["runtime"], "gvisor");
+    let out = run(
+        As::Caller,
+        &[
+            "--runtime",
+            "gvisor",
+            "--runsc",
+            "/bin/true",
+            "--",
+            "/bin/true",
+        ],
+    );
+    assert_code(&out, 125);
+    assert!(stderr(&out).contains("is not runsc"), "{}", stderr(&out));
+    let out = run(
+        As::Caller,
+        &[
+            "--runtime",
+            "gvisor",
+            "--gvisor-platform",
+            "warp-drive",
+            "--",
+            "/bin/true",
+        ],
+    );
+    assert_code(&out, 125);
+    assert!(stderr(&out).contains("warp-drive"), "{}", stderr(&out));
+}
+
+#[test]
+fn untrusted_without_runsc_is_refused_unless_degraded_is_allowed() {
+    let missing = [
+        "--trust-level",
+        "untrusted",
+        "--runsc",
+        "/nonexistent/runsc",
+    ];
+    let out = run(As::Caller, &[&missing[..], &["--", "/bin/true"]].concat());
+    assert_code(&out, 125);
+    assert!(
+        stderr(&out).contains("refusing to run an untrusted workload natively"),
+        "{}",
+        stderr(&out)
+    );
+    // An environment variable alone never lowers security.
+    let out = command(As::Caller, &[&missing[..], &["--", "/bin/true"]].concat())
+        .env("NUCLEUS_ALLOW_DEGRADED_SECURITY", "1")
+        .output()
+        .unwrap();
+    assert_code(&out, 125);
+    assert!(
+        stderr(&out).contains("NUCLEUS_ALLOW_DEGRADED_SECURITY is ignored"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        As::Caller,
+        &[
+            &missing[..],
+            &["--allow-degraded-security", "--json", "--", "/bin/true"],
+        ]
+        .concat(),
+    );
+    assert_code(&out, 0);
+    assert_eq!(json(&out)["enforced"]["runtime"], "native-degraded");
+}
+
+#[test]
+fn untrusted_never_gets_the_host_network() {
+    let args = [
+        "--trust-level",
+        "untrusted",
+        "--allow-degraded-security",
+        "--network",
+        "host",
+        "--allow-host-network",
+        "--",
+        "/bin/true",
+    ];
+    let out = run(As::Caller, &args);
+    assert_code(&out, 125);
+    assert!(
+        stderr(&out).contains("never get host networking"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The active lockdown mode, read from a private securityfs mount.
+fn active_lockdown() -> Option<String> {
+    let script = "mount --make-rprivate / && mount -t securityfs securityfs /sys/kernel/security && cat /sys/kernel/security/lockdown";
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", script])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let start = text.find('[')?;
+    let end = text.find(']')?;
+    Some(text[start + 1..end].to_owned())
+}
+
+#[test]
+fn kernel_lockdown_requirement_follows_the_active_mode() {
+    if !is_root() {
+        return skip(
+            "kernel_lockdown_requirement",
+            "reading the lockdown state needs root",
+        );
+    }
+    let Some(active) = active_lockdown() else {
+        return skip(
+            "kernel_lockdown_requirement",
+            "this kernel has no lockdown LSM",
+        );
+    };
+    let rank = |m: &str| {
+        ["none", "integrity", "confidentiality"]
+            .iter()
+            .position(|x| *x == m)
+            .unwrap()
+    };
+    let mounts = host_mounts();
+    for required in ["integrity", "confidentiality"] {
+        let out = run(
+            As::Caller,
+            &["--require-kernel-lockdown", required, "--", "/bin/true"],
+        );
+        if rank(&active) >= rank(required) {
+            assert_code(&out, 0);
+        } else {
+            assert_code(&out, 125);
+            let want = format!("kernel lockdown is {active} but {required} is required");
+            assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+        }
+    }
+    let out = run(
+        As::Caller,
+        &["--require-kernel-lockdown", "paranoid", "--", "/bin/true"],
+    );
+    assert_code(&out, 125);
+    assert_eq!(
+        host_mounts(),
+        mounts,
+        "reading the lockdown state left a mount"
+    );
+    assert!(!Path::new("/sys/kernel/security/lockdown").exists() || active_lockdown().is_some());
+}
