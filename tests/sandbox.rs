@@ -370,3 +370,51 @@ fn doctor_reports_every_layer() {
         assert!(json.get(layer).is_some(), "doctor lacks {layer}: {json}");
     }
 }
+
+#[test]
+fn explicit_maps_and_user_are_applied() {
+    if !is_root() {
+        return skip(
+            "explicit_maps_and_user_are_applied",
+            "writing a range map needs root",
+        );
+    }
+    let args = [
+        "--uidmap",
+        "0:200000:1000",
+        "--gidmap",
+        "0:200000:1000",
+        "--user",
+        "42:43",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo $(id -u) $(id -g); cat /proc/self/uid_map /proc/self/gid_map",
+    ];
+    let out = run(As::Caller, &args);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["42", "43"], "{text}");
+    assert_eq!(lines[1], ["0", "200000", "1000"], "{text}");
+    assert_eq!(lines[2], ["0", "200000", "1000"], "{text}");
+    // An id outside the map is refused before anything starts.
+    let out = run(
+        As::Caller,
+        &[
+            "--uidmap",
+            "0:200000:10",
+            "--gidmap",
+            "0:200000:10",
+            "--user",
+            "42",
+            "--",
+            "/bin/true",
+        ],
+    );
+    assert_code(&out, 125);
+    assert!(stderr(&out).contains("not mapped"), "{}", stderr(&out));
+}
