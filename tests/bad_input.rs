@@ -212,3 +212,34 @@ fn contradictory_landlock_flags_are_refused() {
         "without a shared network",
     );
 }
+
+#[test]
+fn a_symlink_at_a_mount_point_is_refused() {
+    // An image (or a writable bind an earlier run wrote to) plants a link
+    // pointing at the host root as seen while the view is built.
+    let root = TempDir::new("symlink-image");
+    std::os::unix::fs::symlink("/oldroot/etc", root.path().join("data")).unwrap();
+    for dir in ["usr", "proc", "dev", "tmp"] {
+        std::fs::create_dir(root.path().join(dir)).unwrap();
+    }
+    let marker = "/etc/nucleus-symlink-escape";
+    let args = [
+        "--rootfs",
+        &root.arg(),
+        "--ro-bind",
+        "/usr:/usr",
+        "--tmpfs",
+        "/data/nucleus-symlink-escape",
+        "--",
+        "/bin/true",
+    ];
+    assert_clean_failure(
+        &args,
+        125,
+        "mount: /data: too many levels of symbolic links",
+    );
+    assert!(
+        !std::path::Path::new(marker).exists(),
+        "a directory was created on the host"
+    );
+}

@@ -179,7 +179,8 @@ impl RootfsPolicy {
                 });
             }
         } else {
-            let attr = Attr::NOSUID_NODEV.union(Attr::NOEXEC);
+            // The host's /proc configures the host: read-only, all of it.
+            let attr = Attr::RDONLY.union(Attr::NOSUID_NODEV).union(Attr::NOEXEC);
             b.bind(Path::new("/oldroot/proc"), &proc, attr, false)?;
         }
         Ok(())

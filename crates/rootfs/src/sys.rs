@@ -94,13 +94,30 @@ pub(crate) fn mount_fs(
 pub(crate) fn mkdir_exist_ok(path: &CStr) -> Result<(), i32> {
     // SAFETY: `path` is NUL-terminated and outlives the call.
     match check(unsafe { libc::mkdir(path.as_ptr(), 0o755) }.into()) {
-        Err(libc::EEXIST) => Ok(()),
+        // An existing entry must be a real directory: a symbolic link in an
+        // image or in a writable bind could point mounts at the host.
+        Err(libc::EEXIST) => match file_type(path)? {
+            libc::S_IFDIR => Ok(()),
+            libc::S_IFLNK => Err(libc::ELOOP),
+            _ => Err(libc::ENOTDIR),
+        },
         other => other,
     }
 }
 
+/// The `S_IFMT` bits of `path`, not following a final symbolic link.
+fn file_type(path: &CStr) -> Result<libc::mode_t, i32> {
+    // SAFETY: stat is plain data; all-zero is valid and the kernel fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `st` is a live stat buffer.
+    check(unsafe { libc::lstat(path.as_ptr(), &mut st) }.into())?;
+    Ok(st.st_mode & libc::S_IFMT)
+}
+
 pub(crate) fn create_file(path: &CStr) -> Result<(), i32> {
-    let flags = libc::O_RDONLY | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY;
+    // O_NOFOLLOW: a symbolic link planted at the mount point is refused.
+    let flags =
+        libc::O_RDONLY | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NOFOLLOW;
     // SAFETY: `path` is NUL-terminated; the returned fd is closed right below.
     let fd = unsafe { libc::open(path.as_ptr(), flags, 0o644) };
     check(fd.into())?;

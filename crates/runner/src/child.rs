@@ -34,7 +34,9 @@ fn errno_of(code: Option<i32>) -> i32 {
 }
 
 /// The init's setup, in launch order; each line says why it sits there.
-pub(crate) fn run(p: &Prepared, go_fd: RawFd, msg_fd: RawFd) -> ! {
+pub(crate) fn run(p: &Prepared, go_fd: RawFd, go_parent_fd: RawFd, msg_fd: RawFd) -> ! {
+    // Our copy of the parent's end: without closing it, EOF never comes.
+    sys::close(go_parent_fd);
     // Die with the runner: if it is gone, nobody would reap or limit us.
     step(msg_fd, Stage::Sync, sys::set_pdeathsig());
     // Wait until the parent wrote the id maps; EOF means the parent died.
@@ -45,6 +47,8 @@ pub(crate) fn run(p: &Prepared, go_fd: RawFd, msg_fd: RawFd) -> ! {
     // may be unmapped there (root-remapped), and files it made would not be.
     if p.setup_as_root {
         step(msg_fd, Stage::User, sys::switch_user(0, 0, p.set_groups));
+        // A credential change clears the parent-death signal: arm it again.
+        step(msg_fd, Stage::User, sys::set_pdeathsig());
     }
     // The filesystem view first: every later path is resolved inside it.
     if let Some(plan) = &p.plan {
@@ -108,6 +112,13 @@ pub(crate) fn run(p: &Prepared, go_fd: RawFd, msg_fd: RawFd) -> ! {
         Stage::NoNewPrivs,
         nucleus_caps::set_no_new_privs().map_err(|e| errno_of(e.raw_os_error())),
     );
+    // Orphans of the workload come to the init even without a PID
+    // namespace; and the workload must not reach the init's channel through
+    // /proc/1/fd (execve makes the workload dumpable again).
+    step(msg_fd, Stage::NoNewPrivs, sys::set_child_subreaper());
+    if !p.seccomp_listener {
+        step(msg_fd, Stage::NoNewPrivs, sys::set_not_dumpable());
+    }
     // Landlock after the view is final (its tmpfs mounts are covered) and
     // before the init forks, so the init is inside the domain too.
     if let Some(landlock) = &p.landlock {
@@ -127,6 +138,9 @@ pub(crate) fn run(p: &Prepared, go_fd: RawFd, msg_fd: RawFd) -> ! {
                     .map_err(|e| errno_of(e.raw_os_error())),
             );
             channel::send(msg_fd, Message::Listener { fd });
+            // Only now: the parent must take the listener first, and this
+            // call waits for its answer, so it cannot come too early.
+            step(msg_fd, Stage::Seccomp, sys::set_not_dumpable());
         } else {
             step(
                 msg_fd,

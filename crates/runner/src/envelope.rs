@@ -264,6 +264,10 @@ impl Envelope {
                 return Err(RunError::InvalidEnv { name: key.clone() });
             }
         }
+        if self.timeout.is_some() && !ns.contains(Namespace::Pid) && self.limits.is_empty() {
+            // Killing is total only through a PID namespace or a cgroup.
+            return Err(RunError::TimeoutNeedsContainment);
+        }
         self.rootfs.validate()?;
         self.limits.validate()?;
         self.rlimits.validate()?;

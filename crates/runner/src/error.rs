@@ -80,6 +80,9 @@ pub enum RunError {
         /// What was given.
         text: String,
     },
+    /// A timeout that could not kill everything.
+    #[error("--timeout needs the pid namespace (or a cgroup limit) to kill every process of the sandbox")]
+    TimeoutNeedsContainment,
     /// A relative working directory.
     #[error("--workdir {path} must be an absolute path")]
     RelativeWorkdir {

@@ -19,6 +19,13 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
             what: "--landlock-policy (gVisor's kernel replaces Landlock)",
         });
     }
+    let l = &env.limits;
+    let unsupported = l.memory_swap.is_some() || l.cpu_weight.is_some() || !l.io_max.is_empty();
+    if unsupported && env.limit_mode == nucleus_cgroup::LimitMode::Required {
+        return Err(RunError::NotUnderGvisor {
+            what: "--memory-swap, cpu weight or --io-max (use --best-effort-limits to run without them)",
+        });
+    }
     let runsc = Runsc::discover(env.gvisor.runsc.as_deref())?;
     let asked = env.gvisor.platform.as_deref().map(str::parse).transpose()?;
     let platform = runsc.choose_platform(asked)?;
@@ -36,7 +43,7 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
             what: "the seccomp filter was not enforced",
         });
     }
-    let mut outcome = Outcome::new(done.wall, enforced(env, &spec, seccomp));
+    let mut outcome = Outcome::new(done.wall, enforced(env, &spec, seccomp), None);
     outcome.exit_code = done.exit_code;
     outcome.signal = done.signal;
     if done.timed_out {
@@ -85,20 +92,15 @@ fn bundle(
         period: 100_000,
     });
     spec.pids_limit = env.limits.pids.map(|p| p as i64);
-    let seccomp = match env.seccomp.compile(spec.capabilities.clone())? {
-        Some(filter) => {
-            let profile = match &env.seccomp.profile_file {
-                Some(path) => {
-                    std::fs::read_to_string(path).map_err(|source| RunError::ReadConfig {
-                        path: path.clone(),
-                        source,
-                    })?
-                }
-                None => nucleus_seccomp::Profile::default_agent().to_oci_json()?,
-            };
+    // The profile is read and checked once; the bundle gets exactly what the
+    // report describes.
+    let seccomp = match env.seccomp.profile(spec.capabilities.clone())? {
+        Some(profile) => {
+            let filter = profile.compile()?;
+            let json = profile.to_oci_json()?;
             spec.seccomp =
                 Some(
-                    serde_json::from_str(&profile).map_err(|e| RunError::ParseConfig {
+                    serde_json::from_str(&json).map_err(|e| RunError::ParseConfig {
                         path: env.seccomp.profile_file.clone().unwrap_or_default(),
                         message: e.to_string(),
                     })?,

@@ -103,6 +103,9 @@ fn run_prepared(
     watched.push(libc::SIGCHLD);
     let watched = sys::sigset(&watched);
     let old_mask = sys::sigmask(libc::SIG_BLOCK, &watched);
+    // An inherited SIG_IGN for SIGCHLD would make the kernel reap the
+    // workload and the init behind their parents' backs.
+    let old_chld = sys::set_signal_default(libc::SIGCHLD);
     let result = (|| {
         let sigfd = sys::signalfd(&watched).map_err(|source| RunError::Signalfd { source })?;
         let started = Instant::now();
@@ -112,17 +115,20 @@ fn run_prepared(
             .and_then(nucleus_cgroup::Cgroup::clone_into_fd);
         let child =
             match sys::clone_child(flags, into).map_err(|source| RunError::Clone { source })? {
-                None => child::run(&prepared, go_r.as_raw_fd(), msg_w.as_raw_fd()),
+                None => child::run(
+                    &prepared,
+                    go_r.as_raw_fd(),
+                    go_w.as_raw_fd(),
+                    msg_w.as_raw_fd(),
+                ),
                 Some(child) => child,
             };
         drop((go_r, msg_w));
+        // From here on, any error kills and reaps the sandbox.
+        let guard = KillOnError(&child);
         // The child waits on the go pipe until its id maps exist.
-        if let Err(err) = admit(&prepared, cgroup.as_ref(), &child, into.is_some()) {
-            sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
-            let _ = sys::wait_pidfd(&child.pidfd);
-            return Err(err);
-        }
-        release(&go_w, &child)?;
+        admit(&prepared, cgroup.as_ref(), &child, into.is_some())?;
+        release(&go_w)?;
         drop(go_w);
         sys::set_nonblocking(&msg_r).map_err(|source| RunError::Pipe { source })?;
         let watch = Watch {
@@ -134,6 +140,7 @@ fn run_prepared(
             record: mode == Mode::Record,
         };
         let raw = watch.supervise(started)?;
+        std::mem::forget(guard);
         let mut outcome = interpret(env, &prepared, &raw, started.elapsed());
         if let Some(cg) = &cgroup {
             let _ = cg.kill_all();
@@ -141,11 +148,26 @@ fn run_prepared(
         }
         Ok((outcome, raw.recorded))
     })();
+    sys::restore_signal(libc::SIGCHLD, old_chld);
     sys::sigmask(libc::SIG_SETMASK, &old_mask);
     if let Some(cg) = cgroup {
-        cg.remove()?;
+        // A failed removal is reported, but never hides the run's own result.
+        let removed = cg.remove();
+        if result.is_ok() {
+            removed?;
+        }
     }
     result
+}
+
+/// Kills and reaps the sandbox when the parent leaves early with an error.
+struct KillOnError<'a>(&'a sys::Child);
+
+impl Drop for KillOnError<'_> {
+    fn drop(&mut self) {
+        sys::pidfd_send_signal(&self.0.pidfd, libc::SIGKILL);
+        let _ = sys::wait_pidfd(&self.0.pidfd);
+    }
 }
 
 /// Creates the sandbox's cgroup when limits are asked.
@@ -211,14 +233,12 @@ fn ensure_single_threaded() -> Result<(), RunError> {
     }
 }
 
-fn release(go_w: &OwnedFd, child: &sys::Child) -> Result<(), RunError> {
+fn release(go_w: &OwnedFd) -> Result<(), RunError> {
     let byte = [1u8];
     // SAFETY: writes one byte from a live array to our pipe end.
     let n = unsafe { libc::write(go_w.as_raw_fd(), byte.as_ptr().cast(), 1) };
     if n != 1 {
         let source = std::io::Error::last_os_error();
-        sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
-        let _ = sys::wait_pidfd(&child.pidfd);
         return Err(RunError::Pipe { source });
     }
     Ok(())
@@ -228,6 +248,7 @@ fn release(go_w: &OwnedFd, child: &sys::Child) -> Result<(), RunError> {
 pub(crate) struct Raw {
     messages: Vec<Message>,
     init_status: i32,
+    usage: libc::rusage,
     timed_out: bool,
     recorded: Option<nucleus_seccomp::Profile>,
     /// The last signal forwarded from outside, if any.
@@ -246,7 +267,7 @@ struct Watch<'a> {
 impl Watch<'_> {
     /// Forwards signals, enforces the deadline and waits for the init.
     fn supervise(&self, started: Instant) -> Result<Raw, RunError> {
-        let deadline = self.timeout.map(|t| started + t);
+        let deadline = self.timeout.and_then(|t| started.checked_add(t));
         let mut messages = Vec::new();
         let mut eof = false;
         let mut timed_out = false;
@@ -266,7 +287,7 @@ impl Watch<'_> {
                 pollfd(self.sigfd.as_raw_fd()),
                 pollfd(if eof { -1 } else { self.msg.as_raw_fd() }),
             ];
-            let ready = sys::poll(&mut fds, wait_ms).map_err(|source| RunError::Wait { source })?;
+            sys::poll(&mut fds, wait_ms).map_err(|source| RunError::Wait { source })?;
             if fds[2].revents != 0 {
                 eof = channel::drain(self.msg, &mut messages);
                 if self.record && recorded.is_none() {
@@ -277,18 +298,19 @@ impl Watch<'_> {
                 forwarded = self.forward_signals().or(forwarded);
             }
             if fds[0].revents != 0 {
-                let init_status = sys::wait_pidfd(&self.child.pidfd)
+                let (init_status, usage) = sys::wait_pidfd_usage(&self.child.pidfd)
                     .map_err(|source| RunError::Wait { source })?;
                 channel::drain(self.msg, &mut messages);
                 return Ok(Raw {
                     messages,
                     init_status,
+                    usage,
                     timed_out,
                     recorded,
                     forwarded,
                 });
             }
-            if ready == 0 && !timed_out && deadline.is_some_and(|d| Instant::now() >= d) {
+            if !timed_out && deadline.is_some_and(|d| Instant::now() >= d) {
                 timed_out = true;
                 self.kill_all();
             }
@@ -347,7 +369,7 @@ fn pollfd(fd: libc::c_int) -> libc::pollfd {
 
 /// Turns what was seen into the outcome: exit code, signal, error sentence.
 fn interpret(env: &Envelope, p: &Prepared, raw: &Raw, wall: Duration) -> Outcome {
-    let mut outcome = Outcome::new(wall, enforced(env, p, &raw.messages));
+    let mut outcome = Outcome::new(wall, enforced(env, p, &raw.messages), Some(&raw.usage));
     let failure = raw.messages.iter().find_map(|m| match m {
         Message::Failed {
             stage,
@@ -420,10 +442,7 @@ fn enforced(env: &Envelope, p: &Prepared, messages: &[Message]) -> crate::Enforc
     let lines = |maps: &[nucleus_idmap::IdMapping]| maps.iter().map(ToString::to_string).collect();
     crate::Enforced {
         namespaces: p.namespaces.iter().map(|n| n.name().to_owned()).collect(),
-        userns: match &p.maps {
-            Some(_) => format!("{:?}", env.userns.mode),
-            None => "host".to_owned(),
-        },
+        userns: userns_name(env, p),
         uid_map: p.maps.as_ref().map_or_else(Vec::new, |m| lines(&m.uid)),
         gid_map: p.maps.as_ref().map_or_else(Vec::new, |m| lines(&m.gid)),
         uid: p.uid,
@@ -441,6 +460,22 @@ fn enforced(env: &Envelope, p: &Prepared, messages: &[Message]) -> crate::Enforc
         rlimits: p.rlimits.clone(),
         runtime: Decision::Native,
     }
+}
+
+/// The user-namespace mode that was applied, as users write it.
+fn userns_name(env: &Envelope, p: &Prepared) -> String {
+    use nucleus_idmap::UsernsMode;
+    let mode = match (&p.maps, env.userns.mode) {
+        (None, _) => return "host".to_owned(),
+        // SAFETY: getuid cannot fail.
+        (Some(_), UsernsMode::Auto) if unsafe { libc::getuid() } == 0 => UsernsMode::RootRemapped,
+        (Some(_), UsernsMode::Auto) => UsernsMode::Rootless,
+        (Some(_), mode) => mode,
+    };
+    serde_json::to_value(mode)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn landlock_enforced(p: &Prepared, messages: &[Message]) -> crate::report::LandlockEnforced {

@@ -44,11 +44,16 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub(crate) fn new(wall: Duration, enforced: Enforced) -> Outcome {
+    /// `usage`: the sandbox's own (from waiting for its init); without it,
+    /// every reaped child of this process counts.
+    pub(crate) fn new(wall: Duration, enforced: Enforced, usage: Option<&libc::rusage>) -> Outcome {
         // SAFETY: rusage is plain data, filled by getrusage.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `usage` is a live rusage; RUSAGE_CHILDREN covers every reaped descendant.
-        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+        let mut children: libc::rusage = unsafe { std::mem::zeroed() };
+        if usage.is_none() {
+            // SAFETY: `children` is a live rusage; RUSAGE_CHILDREN covers every reaped descendant.
+            unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut children) };
+        }
+        let usage = usage.unwrap_or(&children);
         let ms = |tv: libc::timeval| tv.tv_sec as f64 * 1000.0 + tv.tv_usec as f64 / 1000.0;
         Outcome {
             exit_code: 0,

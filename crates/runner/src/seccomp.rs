@@ -39,6 +39,17 @@ impl SeccompSettings {
         &self,
         kept_caps: Vec<String>,
     ) -> Result<Option<CompiledFilter>, RunError> {
+        let Some(profile) = self.profile(kept_caps)? else {
+            return Ok(None);
+        };
+        let filter = profile.compile()?;
+        check_init_syscalls(&filter)?;
+        Ok(Some(filter))
+    }
+
+    /// The profile to enforce (the file read and checked against its pin
+    /// once), or `None` when seccomp is off.
+    pub(crate) fn profile(&self, kept_caps: Vec<String>) -> Result<Option<Profile>, RunError> {
         if self.mode == SeccompMode::Off && (self.profile_file.is_some() || self.log_denied) {
             return Err(RunError::SeccompConflict {
                 what: "--seccomp off with --seccomp-profile or --seccomp-log-denied",
@@ -58,27 +69,27 @@ impl SeccompSettings {
             (None, SeccompMode::Off) => return Ok(None),
             (None, SeccompMode::Default) => Profile::default_agent(),
         };
-        let profile = if self.log_denied {
+        Ok(Some(if self.log_denied {
             profile.with_log_denied()
         } else {
             profile
-        };
-        let filter = profile.compile()?;
-        check_init_syscalls(&filter)?;
-        Ok(Some(filter))
+        }))
     }
 }
 
 /// The syscalls the sandbox's init makes after the filter is installed:
 /// a profile that denies one would leave the init unable to start, reap or
 /// report the workload.
-pub(crate) const INIT_SYSCALLS: [&str; 8] = [
+pub(crate) const INIT_SYSCALLS: [&str; 11] = [
     "write",
     "wait4",
     "rt_sigtimedwait",
     "rt_sigprocmask",
+    "rt_sigaction",
     "kill",
     "clone",
+    "set_robust_list",
+    "prctl",
     "exit_group",
     "execve",
 ];

@@ -216,16 +216,25 @@ pub(crate) fn pidfd_send_signal(pidfd: &OwnedFd, sig: libc::c_int) {
 
 /// Waits for the child behind `pidfd` to exit; returns its wait status.
 pub(crate) fn wait_pidfd(pidfd: &OwnedFd) -> io::Result<i32> {
+    wait_pidfd_usage(pidfd).map(|(status, _)| status)
+}
+
+/// Waits for the child behind `pidfd` to exit; returns its wait status and
+/// its resource usage (its own and that of every descendant it reaped).
+pub(crate) fn wait_pidfd_usage(pidfd: &OwnedFd) -> io::Result<(i32, libc::rusage)> {
     loop {
-        // SAFETY: siginfo_t is plain data.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: P_PIDFD (3) with an fd we own and a live siginfo buffer.
+        // SAFETY: siginfo_t and rusage are plain data.
+        let (mut info, mut usage): (libc::siginfo_t, libc::rusage) = unsafe { std::mem::zeroed() };
+        // SAFETY: the raw waitid takes a fifth rusage argument (libc's wrapper
+        // does not); P_PIDFD (3) with an fd we own and live out-buffers.
         let ret = unsafe {
-            libc::waitid(
-                3 as libc::idtype_t,
-                pidfd.as_raw_fd() as libc::id_t,
-                &mut info,
+            libc::syscall(
+                libc::SYS_waitid,
+                3,
+                pidfd.as_raw_fd(),
+                &mut info as *mut libc::siginfo_t,
                 libc::WEXITED,
+                &mut usage as *mut libc::rusage,
             )
         };
         if ret < 0 {
@@ -236,11 +245,12 @@ pub(crate) fn wait_pidfd(pidfd: &OwnedFd) -> io::Result<i32> {
         }
         // SAFETY: waitid filled a CLD_* record for our child.
         let (code, status) = unsafe { (info.si_code, info.si_status()) };
-        return Ok(if code == libc::CLD_EXITED {
+        let status = if code == libc::CLD_EXITED {
             (status & 0xff) << 8
         } else {
             status & 0x7f
-        });
+        };
+        return Ok((status, usage));
     }
 }
 
@@ -370,6 +380,39 @@ pub(crate) fn wait_any(nohang: bool) -> Option<(libc::pid_t, i32)> {
         }
         return (pid > 0).then_some((pid, status));
     }
+}
+
+/// Sets `sig` to its default action; returns the previous one.
+pub(crate) fn set_signal_default(sig: libc::c_int) -> libc::sighandler_t {
+    // SAFETY: installing SIG_DFL is always valid.
+    unsafe { libc::signal(sig, libc::SIG_DFL) }
+}
+
+/// Puts back a disposition returned by [`set_signal_default`].
+pub(crate) fn restore_signal(sig: libc::c_int, old: libc::sighandler_t) {
+    if old != libc::SIG_ERR {
+        // SAFETY: `old` came from signal(2) for the same signal.
+        unsafe { libc::signal(sig, old) };
+    }
+}
+
+/// Closes an fd the child inherited but must not keep.
+pub(crate) fn close(fd: RawFd) {
+    // SAFETY: closing an inherited fd number in the child; nothing else uses it.
+    unsafe { libc::close(fd) };
+}
+
+/// Makes this process a subreaper: orphaned descendants are reparented here.
+pub(crate) fn set_child_subreaper() -> Result<(), i32> {
+    // SAFETY: plain prctl with integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }.into()).map(drop)
+}
+
+/// Makes this process non-dumpable: no ptrace, no /proc/PID/fd access by
+/// processes without CAP_SYS_PTRACE.
+pub(crate) fn set_not_dumpable() -> Result<(), i32> {
+    // SAFETY: plain prctl with integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) }.into()).map(drop)
 }
 
 /// Resumes a ptrace-stopped child, delivering `sig`.
