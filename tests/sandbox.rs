@@ -366,9 +366,12 @@ fn doctor_reports_every_layer() {
         "landlock",
         "seccomp",
         "cgroup",
+        "gvisor",
+        "wasm",
     ] {
         assert!(json.get(layer).is_some(), "doctor lacks {layer}: {json}");
     }
+    assert_eq!(json["wasm"]["jit"], true, "{json}");
 }
 
 #[test]

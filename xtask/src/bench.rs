@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 struct Case {
     name: &'static str,
     argv: Vec<String>,
+    /// A directory removed before each run (a cold cache).
+    reset: Option<PathBuf>,
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -36,10 +38,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let truebin = "/bin/true";
     let mut cases = vec![
         Case {
+            reset: None,
             name: "bare /bin/true",
             argv: strings(&[truebin]),
         },
         Case {
+            reset: None,
             name: "nucleus-run -- /bin/true",
             argv: strings(&[&nucleus, "--trust-level", "trusted", "--", truebin]),
         },
@@ -61,6 +65,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             truebin,
         ];
         cases.push(Case {
+            reset: None,
             name: "bwrap --unshare-all true",
             argv: strings(&argv),
         });
@@ -83,12 +88,73 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         let mut argv = strings(&[&nucleus, "--trust-level", "trusted"]);
         argv.extend(flags.iter().map(|f| (*f).to_owned()));
         argv.extend(strings(&["--", truebin]));
-        cases.push(Case { name, argv });
+        cases.push(Case {
+            name,
+            argv,
+            reset: None,
+        });
     }
     let samples = measure(&cases, runs)?;
     report(&cases, &samples, runs);
+    wasm(&nucleus, runs)?;
     gvisor(&nucleus)?;
     syscall_heavy(&nucleus)
+}
+
+/// `nucleus-run --wasm hello.wat`: cold (empty cache: parse, compile,
+/// store) and warm (cached), beside the native envelope running /bin/true.
+fn wasm(nucleus: &str, runs: usize) -> Result<(), String> {
+    let module = workspace_root().join("crates/wasm/tests/fixtures/hello.wat");
+    let module = module.display().to_string();
+    let dir = std::env::temp_dir().join(format!("nucleus-bench-wasm-{}", std::process::id()));
+    let (cold, warm) = (dir.join("cold"), dir.join("warm"));
+    let case = |name, cache: &Path, reset: bool| {
+        let cache = cache.display().to_string();
+        let argv = [
+            nucleus,
+            "--trust-level",
+            "trusted",
+            "--wasm-cache",
+            &cache,
+            "--wasm",
+            &module,
+        ];
+        Case {
+            name,
+            argv: strings(&argv),
+            reset: reset.then(|| PathBuf::from(&cache)),
+        }
+    };
+    let cases = [
+        Case {
+            name: "native -- /bin/true",
+            argv: strings(&[nucleus, "--trust-level", "trusted", "--", "/bin/true"]),
+            reset: None,
+        },
+        case("--wasm hello.wat (cold)", &cold, true),
+        case("--wasm hello.wat (warm)", &warm, false),
+    ];
+    let samples = measure(&cases, runs.min(100));
+    let _ = std::fs::remove_dir_all(&dir);
+    let s = samples?;
+    let native = median(&s.wall[0]).as_secs_f64();
+    println!();
+    println!("wasm start-up, {} runs each, interleaved", runs.min(100));
+    println!(
+        "{:<32} {:>10} {:>10} {:>9}",
+        "case", "median", "x native", "rss"
+    );
+    for (n, case) in cases.iter().enumerate() {
+        let med = median(&s.wall[n]).as_secs_f64();
+        println!(
+            "{:<32} {:>8.3}ms {:>10.2} {:>6.1}MiB",
+            case.name,
+            med * 1e3,
+            med / native,
+            median(&s.rss_kib[n]) as f64 / 1024.0
+        );
+    }
+    Ok(())
 }
 
 /// Start-up under gVisor vs the native envelope, as a ratio (20 runs: a
@@ -100,10 +166,12 @@ fn gvisor(nucleus: &str) -> Result<(), String> {
     }
     let cases = [
         Case {
+            reset: None,
             name: "native (trusted)",
             argv: strings(&[nucleus, "--trust-level", "trusted", "--", "/bin/true"]),
         },
         Case {
+            reset: None,
             name: "gvisor (untrusted)",
             argv: strings(&[nucleus, "--trust-level", "untrusted", "--", "/bin/true"]),
         },
@@ -163,6 +231,7 @@ fn syscall_heavy(nucleus: &str) -> Result<(), String> {
         bare.extend(args.iter().map(|a| (*a).to_owned()));
         bare.extend(bare_dir.map(str::to_owned));
         let mut cases = vec![Case {
+            reset: None,
             name: "bare",
             argv: bare,
         }];
@@ -173,6 +242,7 @@ fn syscall_heavy(nucleus: &str) -> Result<(), String> {
             argv.extend(args.iter().map(|a| (*a).to_owned()));
             argv.extend(inside_dir.map(str::to_owned));
             cases.push(Case {
+                reset: None,
                 name: "nucleus",
                 argv,
             });
@@ -236,6 +306,9 @@ fn measure_n(cases: &[Case], runs: usize, warmup: usize) -> Result<Samples, Stri
 }
 
 fn time_once(case: &Case) -> Result<(Duration, i64), String> {
+    if let Some(dir) = &case.reset {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let start = Instant::now();
     let child = Command::new(&case.argv[0])
         .args(&case.argv[1..])

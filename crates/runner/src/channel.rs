@@ -29,6 +29,14 @@ pub(crate) enum Message {
     Landlock { status: u32, skipped: u32 },
     /// Record mode: the number of the seccomp listener fd in the init.
     Listener { fd: i32 },
+    /// A wasm workload ended: its trap kind code (0: none), whether a memory
+    /// or table grow was refused by the cap, and the fuel it consumed
+    /// (`u64::MAX`: not metered).
+    Wasm {
+        trap: u32,
+        memory_limit_hit: bool,
+        fuel: u64,
+    },
 }
 
 impl Message {
@@ -42,6 +50,16 @@ impl Message {
             Self::Exited { status } => (2, 0, status, 0),
             Self::Landlock { status, skipped } => (3, status, 0, skipped),
             Self::Listener { fd } => (4, 0, fd, 0),
+            Self::Wasm {
+                trap,
+                memory_limit_hit,
+                fuel,
+            } => (
+                5,
+                trap | (u32::from(memory_limit_hit) << 31),
+                fuel as u32 as i32,
+                (fuel >> 32) as u32,
+            ),
         };
         let mut out = [0u8; RECORD];
         out[0..4].copy_from_slice(&kind.to_ne_bytes());
@@ -69,6 +87,11 @@ impl Message {
                 skipped: c,
             }),
             4 => Some(Self::Listener { fd: b }),
+            5 => Some(Self::Wasm {
+                trap: a & !(1 << 31),
+                memory_limit_hit: a >> 31 == 1,
+                fuel: u64::from(b as u32) | (u64::from(c) << 32),
+            }),
             _ => None,
         }
     }
@@ -124,6 +147,16 @@ mod tests {
             Message::Landlock {
                 status: 1,
                 skipped: 2,
+            },
+            Message::Wasm {
+                trap: 3,
+                memory_limit_hit: true,
+                fuel: 0x1_2345_6789,
+            },
+            Message::Wasm {
+                trap: 0,
+                memory_limit_hit: false,
+                fuel: u64::MAX,
             },
         ] {
             assert_eq!(Message::decode(&msg.encode()), Some(msg));

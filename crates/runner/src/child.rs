@@ -191,7 +191,12 @@ fn init(p: &Prepared, msg_fd: RawFd) -> ! {
     let workload = step(msg_fd, Stage::Fork, sys::fork());
     if workload == 0 {
         sys::sigmask(libc::SIG_SETMASK, &saved);
-        exec_workload(p, msg_fd);
+        workload_signals();
+        match (&p.wasm, &p.exec) {
+            (Some(wasm), _) => crate::wasm::run_workload(wasm, msg_fd),
+            (None, Some(exec)) => exec_workload(exec, msg_fd),
+            (None, None) => sys::exit(exit::SETUP_FAILED),
+        }
     }
     loop {
         let sig = sys::sigwait(&all);
@@ -212,16 +217,22 @@ fn init(p: &Prepared, msg_fd: RawFd) -> ! {
     }
 }
 
-/// The workload: unblock signals, restore SIGPIPE, search and execute.
-fn exec_workload(p: &Prepared, msg_fd: RawFd) -> ! {
+/// Either workload: every signal unblocked (the runner blocked them before
+/// clone), and death with the init.
+fn workload_signals() {
     let none = sys::sigset(&[]);
     sys::sigmask(libc::SIG_SETMASK, &none);
-    sys::default_signal(libc::SIGPIPE);
     let _ = sys::set_pdeathsig();
+}
+
+/// The program workload: restore SIGPIPE, search and execute. (A wasm
+/// workload keeps SIGPIPE ignored: WASI reports a closed pipe as `EPIPE`.)
+fn exec_workload(exec: &crate::prepare::ExecPlan, msg_fd: RawFd) -> ! {
+    sys::default_signal(libc::SIGPIPE);
     let mut denied = false;
     let mut errno = libc::ENOENT;
-    for path in &p.exec.candidates {
-        match sys::execve(path, &p.exec.argv_ptrs, &p.exec.envp_ptrs) {
+    for path in &exec.candidates {
+        match sys::execve(path, &exec.argv_ptrs, &exec.envp_ptrs) {
             libc::ENOENT | libc::ENOTDIR => {}
             libc::EACCES => denied = true,
             other => {

@@ -199,6 +199,21 @@ pub(crate) struct RunArgs {
     /// The gVisor platform (default: one the installed runsc supports, ptrace first).
     #[arg(long, value_name = "NAME")]
     gvisor_platform: Option<String>,
+    /// Run this WASI module (.wasm or .wat) in the sandbox instead of a program; the words after -- are its arguments.
+    #[arg(long, value_name = "MODULE")]
+    wasm: Option<PathBuf>,
+    /// A directory for the module: HOST[:GUEST][:ro] (repeatable; read-only really is).
+    #[arg(long = "dir", value_name = "HOST[:GUEST][:ro]")]
+    dirs: Vec<nucleus_wasm::Preopen>,
+    /// Fuel for the module: roughly how many wasm instructions it may run.
+    #[arg(long, value_name = "N")]
+    wasm_fuel: Option<u64>,
+    /// Cap on the module's linear memory (and tables in proportion), e.g. 64M.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    wasm_max_memory: Option<u64>,
+    /// Compiled-module cache: a directory, or off (default: the user's cache directory).
+    #[arg(long, value_name = "DIR|off")]
+    wasm_cache: Option<String>,
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, value_name = "CMD")]
     command: Vec<String>,
@@ -293,6 +308,7 @@ impl RunArgs {
         self.apply_seccomp(&mut env);
         self.apply_limits(&mut env);
         self.apply_guards(&mut env);
+        self.apply_wasm(&mut env);
         if !self.command.is_empty() {
             env.command = self.command;
         }
@@ -406,6 +422,23 @@ impl RunArgs {
         }
         if let Some(platform) = &self.gvisor_platform {
             env.gvisor.platform = Some(platform.clone());
+        }
+    }
+
+    fn apply_wasm(&self, env: &mut Envelope) {
+        if let Some(module) = &self.wasm {
+            env.wasm = Some(nucleus_runner::WasmSettings::new(module));
+        }
+        let Some(wasm) = env.wasm.as_mut() else {
+            return;
+        };
+        wasm.preopens.extend(self.dirs.iter().cloned());
+        wasm.fuel = self.wasm_fuel.or(wasm.fuel);
+        wasm.max_memory = self.wasm_max_memory.or(wasm.max_memory);
+        match self.wasm_cache.as_deref() {
+            Some("off") => wasm.cache = nucleus_wasm::CacheMode::Off,
+            Some(dir) => wasm.cache = nucleus_wasm::CacheMode::Dir(dir.into()),
+            None => {}
         }
     }
 

@@ -13,6 +13,7 @@ struct Report {
     seccomp: nucleus_seccomp::SeccompProbe,
     cgroup: nucleus_cgroup::CgroupProbe,
     gvisor: nucleus_gvisor::GvisorProbe,
+    wasm: nucleus_wasm::WasmProbe,
 }
 
 /// Prints the report; returns the exit code.
@@ -30,6 +31,7 @@ pub(crate) fn run(json: bool) -> i32 {
         seccomp: nucleus_seccomp::probe(),
         cgroup: nucleus_cgroup::probe(),
         gvisor: nucleus_gvisor::probe(),
+        wasm: nucleus_wasm::probe(),
     };
     let text = if json {
         serde_json::to_string_pretty(&report)

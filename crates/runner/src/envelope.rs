@@ -116,6 +116,9 @@ pub struct Envelope {
     pub require_kernel_lockdown: Option<Lockdown>,
     /// gVisor settings.
     pub gvisor: GvisorSettings,
+    /// Run this WASI module instead of a program (`--wasm`); `command` holds
+    /// its arguments.
+    pub wasm: Option<crate::WasmSettings>,
 }
 
 /// Where `runsc` is and which platform it uses.
@@ -166,6 +169,7 @@ impl Default for Envelope {
             allow_degraded_security: false,
             require_kernel_lockdown: None,
             gvisor: GvisorSettings::default(),
+            wasm: None,
         }
     }
 }
@@ -224,6 +228,9 @@ impl Envelope {
         if let Some(required) = self.require_kernel_lockdown {
             crate::guard::require_lockdown(required, Path::new("/sys/kernel/security/lockdown"))?;
         }
+        if self.wasm.is_some() {
+            return self.guard_wasm();
+        }
         let needs_runsc =
             !(self.trust_level == TrustLevel::Trusted && self.runtime != Runtime::Gvisor);
         crate::guard::decide(&crate::guard::GuardInput {
@@ -236,9 +243,30 @@ impl Envelope {
         })
     }
 
+    /// A WASI module runs inside wasmtime inside the native envelope: that
+    /// pair stands in for gVisor, whatever the trust level. Host networking
+    /// follows the same rules as for programs.
+    fn guard_wasm(&self) -> Result<crate::guard::Decision, RunError> {
+        if self.runtime == Runtime::Gvisor {
+            return Err(RunError::NotUnderGvisor {
+                what: "--wasm (the module runs in wasmtime inside the native envelope)",
+            });
+        }
+        if self.network == NetworkMode::Host {
+            if !self.allow_host_network {
+                return Err(RunError::HostNetworkRefused);
+            }
+            if self.trust_level == TrustLevel::Untrusted {
+                return Err(RunError::UntrustedHostNetwork);
+            }
+        }
+        Ok(crate::guard::Decision::Native)
+    }
+
     /// Checks the Envelope, before anything is created.
     pub fn validate(&self) -> Result<(), RunError> {
-        if self.command.is_empty() || self.command[0].is_empty() {
+        let no_program = self.command.is_empty() || self.command[0].is_empty();
+        if no_program && self.wasm.is_none() {
             return Err(RunError::NoCommand);
         }
         if self.network == NetworkMode::None && !self.namespaces.contains(Namespace::Network) {

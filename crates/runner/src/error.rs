@@ -228,6 +228,9 @@ pub enum RunError {
     /// gVisor (runsc) failed.
     #[error("gvisor")]
     Gvisor(#[source] Box<nucleus_gvisor::GvisorError>),
+    /// The WASI module cannot be prepared.
+    #[error("wasm")]
+    Wasm(#[source] Box<nucleus_wasm::WasmError>),
     /// The filesystem view is wrong.
     #[error("mount")]
     Rootfs(#[source] Box<nucleus_rootfs::RootfsError>),
@@ -252,6 +255,7 @@ boxed_from! {
     Seccomp: nucleus_seccomp::SeccompError,
     Cgroup: nucleus_cgroup::CgroupError,
     Gvisor: nucleus_gvisor::GvisorError,
+    Wasm: nucleus_wasm::WasmError,
 }
 
 /// An errno as the lowercase sentence users see: `no such file or directory`.

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 pub fn launch(env: &Envelope) -> Result<Outcome, RunError> {
     // The guards decide the runtime before anything is created.
     let decision = env.guard()?;
-    if decision == Decision::Gvisor {
+    if decision == Decision::Gvisor && env.wasm.is_none() {
         return crate::gvisor::run(env);
     }
     let prepared = Prepared::new(env)?;
@@ -135,7 +135,7 @@ fn run_prepared(
             child: &child,
             msg: &msg_r,
             sigfd: &sigfd,
-            timeout: env.timeout,
+            timeout: crate::wasm::wall_clock_timeout(env),
             cgroup: cgroup.as_ref(),
             record: mode == Mode::Record,
         };
@@ -370,6 +370,11 @@ fn pollfd(fd: libc::c_int) -> libc::pollfd {
 /// Turns what was seen into the outcome: exit code, signal, error sentence.
 fn interpret(env: &Envelope, p: &Prepared, raw: &Raw, wall: Duration) -> Outcome {
     let mut outcome = Outcome::new(wall, enforced(env, p, &raw.messages), Some(&raw.usage));
+    outcome.wasm = p.wasm.as_ref().map(|w| wasm_report(w, &raw.messages));
+    let wasm_deadline = outcome
+        .wasm
+        .as_ref()
+        .is_some_and(|w| w.trap == Some(nucleus_wasm::TrapKind::Deadline));
     let failure = raw.messages.iter().find_map(|m| match m {
         Message::Failed {
             stage,
@@ -389,7 +394,7 @@ fn interpret(env: &Envelope, p: &Prepared, raw: &Raw, wall: Duration) -> Outcome
             (Stage::Exec, _) => exit::CANNOT_EXECUTE,
             _ => exit::SETUP_FAILED,
         };
-    } else if raw.timed_out {
+    } else if raw.timed_out || wasm_deadline {
         outcome.killed_by = Some(KilledBy::Timeout);
         outcome.exit_code = exit::TIMEOUT;
     } else {
@@ -425,6 +430,10 @@ fn describe_failure(env: &Envelope, p: &Prepared, stage: Stage, errno: i32, deta
         }
         Stage::Exec => format!("exec: {}: {reason}", env.command[0]),
         Stage::Workdir => format!("workdir: {}: {reason}", env.workdir.display()),
+        Stage::Wasm => match &p.wasm {
+            Some(w) => crate::wasm::describe_failure(w, detail, &reason),
+            None => format!("wasm: {reason}"),
+        },
         Stage::Landlock if detail > 0 => {
             let path = p
                 .landlock
@@ -459,6 +468,27 @@ fn enforced(env: &Envelope, p: &Prepared, messages: &[Message]) -> crate::Enforc
         limits: None,
         rlimits: p.rlimits.clone(),
         runtime: Decision::Native,
+    }
+}
+
+fn wasm_report(w: &nucleus_wasm::PreparedWasm, messages: &[Message]) -> crate::WasmReport {
+    let ended = messages.iter().find_map(|m| match m {
+        Message::Wasm {
+            trap,
+            memory_limit_hit,
+            fuel,
+        } => Some((*trap, *memory_limit_hit, *fuel)),
+        _ => None,
+    });
+    let (trap, memory_limit_hit, fuel) = ended.unwrap_or((0, false, u64::MAX));
+    let report = w.report();
+    crate::WasmReport {
+        module_sha256: report.module_sha256.clone(),
+        cache: report.cache,
+        compile_ms: report.compile_ms,
+        trap: nucleus_wasm::TrapKind::from_code(trap),
+        memory_limit_hit,
+        fuel_consumed: (fuel != u64::MAX).then_some(fuel),
     }
 }
 

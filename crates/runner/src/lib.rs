@@ -29,12 +29,16 @@ mod report;
 mod seccomp;
 mod stage;
 mod sys;
+mod wasm;
 
 pub use duration::parse_duration;
 pub use envelope::{Builder, Envelope, GvisorSettings, NetworkMode, UserSpec};
 pub use error::RunError;
 pub use landlock::{LandlockMode, LandlockSettings};
 pub use launch::{launch, record};
-pub use report::{Enforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced, Outcome};
+pub use report::{
+    Enforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced, Outcome, WasmReport,
+};
 pub use seccomp::{SeccompMode, SeccompSettings};
 pub use stage::Stage;
+pub use wasm::WasmSettings;

@@ -45,7 +45,8 @@ pub(crate) struct Prepared {
     pub(crate) seccomp_listener: bool,
     pub(crate) rlimit_policy: nucleus_cgroup::rlimit::RlimitPolicy,
     pub(crate) rlimits: Vec<nucleus_cgroup::rlimit::Rlimit>,
-    pub(crate) exec: ExecPlan,
+    pub(crate) exec: Option<ExecPlan>,
+    pub(crate) wasm: Option<nucleus_wasm::PreparedWasm>,
 }
 
 fn cstring(s: impl Into<Vec<u8>>) -> Result<CString, RunError> {
@@ -59,6 +60,9 @@ impl Prepared {
     /// Validates the Envelope against this host and prepares the launch.
     pub(crate) fn new(env: &Envelope) -> Result<Prepared, RunError> {
         env.validate()?;
+        // First: the module, its imports and the preopens are what a wasm
+        // user gets wrong, and the messages name them.
+        let wasm = env.wasm.as_ref().map(|w| w.prepare(env)).transpose()?;
         let namespaces = env.effective_namespaces();
         let caller = Caller::current();
         let maps = if namespaces.contains(Namespace::User) {
@@ -70,8 +74,13 @@ impl Prepared {
             return Err(RunError::HostUsernsNeedsRoot);
         }
         let (uid, gid) = workload_ids(env, maps.as_ref(), &caller)?;
+        // A wasm host sees no host system directories, only its preopens.
+        let view = match &env.wasm {
+            Some(wasm) => wasm.rootfs(&env.rootfs),
+            None => env.rootfs.clone(),
+        };
         let plan = if namespaces.contains(Namespace::Mount) {
-            let mut rootfs = env.rootfs.clone();
+            let mut rootfs = view.clone();
             rootfs.fresh_proc &= namespaces.contains(Namespace::Pid);
             Some(rootfs.compile()?)
         } else {
@@ -84,7 +93,7 @@ impl Prepared {
         };
         let caps = env.caps.compile()?;
         let shared_network = !namespaces.contains(Namespace::Network);
-        let landlock = match env.landlock.policy(&env.rootfs, shared_network)? {
+        let landlock = match env.landlock.policy(&view, shared_network)? {
             Some(policy) => Some(crate::landlock::PreparedLandlock::new(&policy)?),
             None => None,
         };
@@ -104,13 +113,18 @@ impl Prepared {
             keep_caps: uid != 0,
             caps,
             landlock,
-            seccomp: env
-                .seccomp
-                .compile(env.caps.keep.iter().map(ToString::to_string).collect())?,
+            seccomp: env.seccomp.compile(
+                env.caps.keep.iter().map(ToString::to_string).collect(),
+                env.wasm.is_some(),
+            )?,
             seccomp_listener: false,
             rlimit_policy: env.rlimits.clone(),
             rlimits: env.rlimits.effective()?,
-            exec: ExecPlan::new(env)?,
+            exec: match &env.wasm {
+                Some(_) => None,
+                None => Some(ExecPlan::new(env)?),
+            },
+            wasm,
         })
     }
 }
@@ -144,13 +158,7 @@ impl ExecPlan {
             .iter()
             .map(|a| cstring(a.as_str()))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut vars: Vec<(String, String)> = Vec::new();
-        for name in &env.env_keep {
-            if let Ok(value) = std::env::var(name) {
-                vars.push((name.clone(), value));
-            }
-        }
-        vars.extend(env.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let vars = environment(env);
         let envp = vars
             .iter()
             .map(|(k, v)| cstring(format!("{k}={v}")))
@@ -175,6 +183,18 @@ impl ExecPlan {
             _envp: envp,
         })
     }
+}
+
+/// The workload's environment: `env_keep` from the host, then `env`.
+pub(crate) fn environment(env: &Envelope) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for name in &env.env_keep {
+        if let Ok(value) = std::env::var(name) {
+            vars.push((name.clone(), value));
+        }
+    }
+    vars.extend(env.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    vars
 }
 
 /// The paths `execvp(3)` would try, in order.

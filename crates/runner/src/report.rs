@@ -41,6 +41,27 @@ pub struct Outcome {
     pub peak_memory_bytes: u64,
     /// What the layers enforced.
     pub enforced: Enforced,
+    /// For `--wasm` runs: the module, the cache, the trap and the fuel.
+    pub wasm: Option<WasmReport>,
+}
+
+/// The WASI part of the result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct WasmReport {
+    /// SHA-256 of the module file.
+    pub module_sha256: String,
+    /// What the compiled-module cache did (`hit`, `stored`, ...).
+    pub cache: nucleus_wasm::CacheStatus,
+    /// Time spent compiling in the parent (0 on a cache hit), in milliseconds.
+    pub compile_ms: f64,
+    /// The trap that stopped the module, if one did.
+    pub trap: Option<nucleus_wasm::TrapKind>,
+    /// Whether a `memory.grow` (or table grow) was refused by
+    /// `--wasm-max-memory`: the guest saw -1, or could not start.
+    pub memory_limit_hit: bool,
+    /// Fuel consumed, when `--wasm-fuel` metered it.
+    pub fuel_consumed: Option<u64>,
 }
 
 impl Outcome {
@@ -65,6 +86,7 @@ impl Outcome {
             system_cpu_ms: ms(usage.ru_stime),
             peak_memory_bytes: (usage.ru_maxrss.max(0) as u64) * 1024,
             enforced,
+            wasm: None,
         }
     }
 

@@ -35,15 +35,23 @@ pub struct SeccompSettings {
 impl SeccompSettings {
     /// The compiled filter, or `None` when seccomp is off. `kept_caps`
     /// decides the `includes`/`excludes` of OCI profiles.
+    /// `no_exec`: the sandbox never executes a program (a wasm host): the
+    /// filter also forbids `execve`/`execveat`.
     pub(crate) fn compile(
         &self,
         kept_caps: Vec<String>,
+        no_exec: bool,
     ) -> Result<Option<CompiledFilter>, RunError> {
         let Some(profile) = self.profile(kept_caps)? else {
             return Ok(None);
         };
+        let profile = if no_exec {
+            profile.deny_exec()
+        } else {
+            profile
+        };
         let filter = profile.compile()?;
-        check_init_syscalls(&filter)?;
+        check_init_syscalls(&filter, no_exec)?;
         Ok(Some(filter))
     }
 
@@ -95,10 +103,11 @@ pub(crate) const INIT_SYSCALLS: [&str; 11] = [
 ];
 
 /// Refuses a filter that denies what the init needs.
-fn check_init_syscalls(filter: &CompiledFilter) -> Result<(), RunError> {
+fn check_init_syscalls(filter: &CompiledFilter, no_exec: bool) -> Result<(), RunError> {
     use nucleus_seccomp::Action;
     let denied: Vec<&str> = INIT_SYSCALLS
         .into_iter()
+        .filter(|name| !(no_exec && *name == "execve"))
         .filter(|name| {
             let Some(nr) = nucleus_seccomp::number_of(filter.arch(), name) else {
                 return false;

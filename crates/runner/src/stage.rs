@@ -33,6 +33,8 @@ pub enum Stage {
     Fork,
     /// The workload program is executed.
     Exec,
+    /// The wasm host sets up the module's WASI context (its preopens).
+    Wasm,
 }
 
 impl Stage {
@@ -53,12 +55,13 @@ impl Stage {
             Self::Seccomp => "seccomp",
             Self::Fork => "fork",
             Self::Exec => "exec",
+            Self::Wasm => "wasm",
         }
     }
 
     /// The stage with this wire number.
     pub(crate) fn from_u32(n: u32) -> Option<Stage> {
-        const ALL: [Stage; 14] = [
+        const ALL: [Stage; 15] = [
             Stage::Sync,
             Stage::Mount,
             Stage::Workdir,
@@ -73,6 +76,7 @@ impl Stage {
             Stage::Seccomp,
             Stage::Fork,
             Stage::Exec,
+            Stage::Wasm,
         ];
         ALL.into_iter().find(|s| *s as u32 == n)
     }

@@ -1,0 +1,222 @@
+//! The WASI side of an Envelope: `nucleus-run --wasm MODULE -- ARGS`. The
+//! module is compiled (or loaded from the cache) in the parent; the sandbox
+//! runs it in its workload process, with no `execve` at all.
+
+use crate::{Envelope, RunError};
+use nucleus_rootfs::{MountKind, MountSpec, RootfsPolicy};
+use nucleus_wasm::{CacheMode, Preopen, PreparedWasm, WasmPolicy};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The WASI module and its host-side controls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct WasmSettings {
+    /// The module: `.wasm` (core module or component) or `.wat` text.
+    pub module: PathBuf,
+    /// Directories the guest may reach (`--dir HOST[:GUEST][:ro]`); each is
+    /// also bound into the sandbox's view at its host path.
+    #[serde(default)]
+    pub preopens: Vec<Preopen>,
+    /// Fuel: roughly the number of wasm instructions allowed (`--wasm-fuel`).
+    #[serde(default)]
+    pub fuel: Option<u64>,
+    /// Cap on linear memory in bytes, tables in proportion (`--wasm-max-memory`).
+    #[serde(default)]
+    pub max_memory: Option<u64>,
+    /// The compiled-module cache (`--wasm-cache DIR|off`; default under the
+    /// user's cache directory).
+    #[serde(default)]
+    pub cache: CacheMode,
+}
+
+impl WasmSettings {
+    /// Settings for `module` with no preopens and no limits.
+    pub fn new(module: impl Into<PathBuf>) -> Self {
+        Self {
+            module: module.into(),
+            preopens: Vec::new(),
+            fuel: None,
+            max_memory: None,
+            cache: CacheMode::Default,
+        }
+    }
+
+    /// The policy of the `nucleus-wasm` crate: args, environment and deadline
+    /// come from the Envelope (`-- ARGS`, `--env`, `--timeout`).
+    fn policy(&self, env: &Envelope) -> WasmPolicy {
+        let mut policy = WasmPolicy::new(&self.module);
+        policy.args.clone_from(&env.command);
+        policy.env = crate::prepare::environment(env);
+        policy.preopens.clone_from(&self.preopens);
+        policy.fuel = self.fuel;
+        policy.max_memory = self.max_memory;
+        policy.deadline = env.timeout;
+        policy.cache = self.cache.clone();
+        policy
+    }
+
+    /// The view of the wasm host: no host system directories (the runtime is
+    /// already in memory), only the preopens, bound at their host paths.
+    pub(crate) fn rootfs(&self, base: &RootfsPolicy) -> RootfsPolicy {
+        let mut rootfs = base.clone();
+        rootfs.host_dirs.clear();
+        for p in &self.preopens {
+            let kind = if p.read_only {
+                MountKind::RoBind
+            } else {
+                MountKind::Bind
+            };
+            rootfs.mounts.push(MountSpec {
+                kind,
+                source: Some(p.host.clone()),
+                destination: p.host.clone(),
+            });
+        }
+        rootfs
+    }
+
+    /// Compiles or loads the module; in the parent, before clone.
+    pub(crate) fn prepare(&self, env: &Envelope) -> Result<PreparedWasm, RunError> {
+        Ok(self.policy(env).prepare()?)
+    }
+}
+
+/// How long after `--timeout` the runner kills a wasm sandbox whose module
+/// the epoch deadline did not stop (a guest blocked in a host call).
+const DEADLINE_GRACE: Duration = Duration::from_millis(250);
+
+/// The runner's own wall-clock limit: `--timeout` for programs; for a wasm
+/// module the epoch deadline stops it first (and reports the `deadline`
+/// trap), the runner's kill is the backstop.
+pub(crate) fn wall_clock_timeout(env: &Envelope) -> Option<Duration> {
+    match &env.wasm {
+        Some(_) => env.timeout.map(|t| t.saturating_add(DEADLINE_GRACE)),
+        None => env.timeout,
+    }
+}
+
+/// The workload of a wasm sandbox: runs the module in this process, reports
+/// the trap kind, the memory cap and the fuel, and leaves with the module's
+/// exit code. A host setup failure (a preopen that cannot be opened in the
+/// sandbox's view) is a setup failure of the [`Stage::Wasm`] stage.
+///
+/// [`Stage::Wasm`]: crate::Stage::Wasm
+pub(crate) fn run_workload(prepared: &PreparedWasm, msg_fd: std::os::fd::RawFd) -> ! {
+    use crate::channel::{self, Message};
+    let outcome = match prepared.run() {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            let detail = failed_preopen(prepared, &err);
+            channel::send(
+                msg_fd,
+                Message::Failed {
+                    stage: crate::Stage::Wasm,
+                    errno: err.raw_os_error().unwrap_or(libc::EIO),
+                    detail,
+                },
+            );
+            crate::sys::exit(crate::exit::SETUP_FAILED)
+        }
+    };
+    if let (Some(kind), Some(message)) = (outcome.trap, &outcome.trap_message) {
+        eprintln!("nucleus-run: wasm trap ({}): {message}", kind_name(kind));
+    }
+    channel::send(
+        msg_fd,
+        Message::Wasm {
+            trap: outcome.trap.map_or(0, |t| t.code()),
+            memory_limit_hit: outcome.memory_limit_hit,
+            fuel: outcome.fuel_consumed.unwrap_or(u64::MAX),
+        },
+    );
+    crate::sys::exit(outcome.exit_code)
+}
+
+/// The kind as the JSON result spells it (`memory-out-of-bounds`).
+fn kind_name(kind: nucleus_wasm::TrapKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{kind:?}"))
+}
+
+/// 1 + the index of the preopen `err` is about; 0 when it is not about one.
+fn failed_preopen(prepared: &PreparedWasm, err: &nucleus_wasm::WasmError) -> u32 {
+    let nucleus_wasm::WasmError::OpenPreopen { path, .. } = err else {
+        return 0;
+    };
+    prepared
+        .preopens()
+        .iter()
+        .position(|p| &p.host == path)
+        .map_or(0, |i| i as u32 + 1)
+}
+
+/// The failure sentence of the [`Stage::Wasm`] stage.
+///
+/// [`Stage::Wasm`]: crate::Stage::Wasm
+pub(crate) fn describe_failure(prepared: &PreparedWasm, detail: u32, reason: &str) -> String {
+    let preopen = detail
+        .checked_sub(1)
+        .and_then(|i| prepared.preopens().get(i as usize));
+    match preopen {
+        Some(p) => format!("wasm: preopen {}: {reason}", p.host.display()),
+        None => format!("wasm: host setup: {reason}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nucleus_seccomp::Action;
+
+    #[test]
+    fn the_wasm_host_filter_denies_exec_and_the_native_one_does_not() {
+        let settings = crate::SeccompSettings::default();
+        let wasm = settings.compile(Vec::new(), true).unwrap().unwrap();
+        let native = settings.compile(Vec::new(), false).unwrap().unwrap();
+        for name in ["execve", "execveat"] {
+            let nr = nucleus_seccomp::number_of(wasm.arch(), name).unwrap();
+            assert_eq!(wasm.evaluate(nr, [0; 6]), Some(Action::Errno(1)), "{name}");
+            assert_eq!(native.evaluate(nr, [0; 6]), Some(Action::Allow), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_view_holds_the_preopens_and_no_host_directory() {
+        let mut settings = WasmSettings::new("/m.wasm");
+        settings.preopens = vec![
+            "/srv/in:/in:ro".parse().unwrap(),
+            "/srv/out".parse().unwrap(),
+        ];
+        let base = Envelope::default().rootfs;
+        assert!(!base.host_dirs.is_empty());
+        let view = settings.rootfs(&base);
+        assert!(view.host_dirs.is_empty());
+        let added: Vec<(MountKind, PathBuf)> = view.mounts[base.mounts.len()..]
+            .iter()
+            .map(|m| (m.kind, m.destination.clone()))
+            .collect();
+        assert_eq!(
+            added,
+            [
+                (MountKind::RoBind, PathBuf::from("/srv/in")),
+                (MountKind::Bind, PathBuf::from("/srv/out"))
+            ]
+        );
+    }
+
+    #[test]
+    fn the_runner_kills_after_the_epoch_deadline() {
+        let mut env = Envelope {
+            timeout: Some(Duration::from_secs(1)),
+            ..Envelope::default()
+        };
+        assert_eq!(wall_clock_timeout(&env), Some(Duration::from_secs(1)));
+        env.wasm = Some(WasmSettings::new("/m.wasm"));
+        assert_eq!(wall_clock_timeout(&env), Some(Duration::from_millis(1250)));
+    }
+}
