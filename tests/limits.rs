@@ -119,17 +119,6 @@ fn argv<'a>(flags: &'a str, cmd: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
-/// The JSON result: the last line of stdout that is an object.
-fn result(out: &Output) -> Value {
-    let text = stdout(out);
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON result\nstdout: {text}\nstderr: {}", stderr(out)));
-    serde_json::from_str(line).unwrap()
-}
-
 /// `enforced.limits` of a result, which must be present.
 fn limits(json: &Value) -> &Value {
     let l = &json["enforced"]["limits"];

@@ -42,13 +42,6 @@ fn errno(res: &BTreeMap<String, String>, name: &str) -> i32 {
         .unwrap()
 }
 
-/// The `--json` result: the last line of stdout.
-fn result_json(out: &Output) -> Value {
-    let text = stdout(out);
-    let line = text.lines().last().unwrap_or_default();
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {text}\n{}", stderr(out)))
-}
-
 fn write_file(dir: &TempDir, name: &str, text: &str) -> PathBuf {
     let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
@@ -168,7 +161,7 @@ fn json_reports_the_filter_and_null_when_off() {
         }
         let out = run(who, &["--json", "--", "/bin/true"]);
         assert_code(&out, 0);
-        let sc = &result_json(&out)["enforced"]["seccomp"];
+        let sc = &result(&out)["enforced"]["seccomp"];
         assert_eq!(sc["default_action"], "errno(1)", "{sc}");
         assert_eq!(sc["log_denied"], false, "{sc}");
         assert_eq!(sc["arch"], std::env::consts::ARCH, "{sc}");
@@ -183,7 +176,7 @@ fn json_reports_the_filter_and_null_when_off() {
         );
         let out = run(who, &["--seccomp", "off", "--json", "--", "/bin/true"]);
         assert_code(&out, 0);
-        assert_eq!(result_json(&out)["enforced"]["seccomp"], Value::Null);
+        assert_eq!(result(&out)["enforced"]["seccomp"], Value::Null);
     }
 }
 
@@ -202,7 +195,7 @@ fn the_printed_default_profile_is_the_default_profile() {
         args.extend(["--", "/bin/true"]);
         let out = run(As::Caller, &args);
         assert_code(&out, 0);
-        result_json(&out)["enforced"]["seccomp"]["profile_sha256"].clone()
+        result(&out)["enforced"]["seccomp"]["profile_sha256"].clone()
     };
     // Printed and read back, it is the same profile, rule for rule.
     assert_eq!(sha(&[]), sha(&["--seccomp-profile", &arg(&file)]));
@@ -224,7 +217,7 @@ fn a_kill_process_rule_ends_the_workload_with_sigsys() {
             script,
         );
         assert_code(&out, 128 + libc::SIGSYS);
-        let json = result_json(&out);
+        let json = result(&out);
         assert_eq!(json["signal"], libc::SIGSYS, "{json}");
         assert_eq!(json["enforced"]["seccomp"]["default_action"], "allow");
         assert!(stdout(&out).starts_with("before\n{"), "{}", stdout(&out));
@@ -274,7 +267,7 @@ fn podmans_profile_runs_a_shell() {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.contains(&"usr"), "{text}");
         assert_eq!(lines[lines.len() - 2], "ok", "{text}");
-        let sc = &result_json(&out)["enforced"]["seccomp"];
+        let sc = &result(&out)["enforced"]["seccomp"];
         // podman answers ENOSYS for what it does not know.
         assert_eq!(sc["default_action"], "errno(38)", "{sc}");
     }
@@ -427,7 +420,7 @@ fn log_denied_is_reported_and_the_call_is_still_denied() {
         let out = python(who, &["--json", "--seccomp-log-denied"], script);
         assert_code(&out, 0);
         assert!(stdout(&out).starts_with("1\n"), "{}", stdout(&out));
-        let sc = &result_json(&out)["enforced"]["seccomp"];
+        let sc = &result(&out)["enforced"]["seccomp"];
         assert_eq!(sc["log_denied"], true, "{sc}");
         assert_eq!(sc["default_action"], "errno(1)", "{sc}");
     }
@@ -792,7 +785,7 @@ print("pid", ctypes.CFUNCTYPE(ctypes.c_int)(addr)(), flush=True)
                     "{name}: {}",
                     stdout(&out)
                 );
-                assert_eq!(result_json(&out)["signal"], libc::SIGSYS);
+                assert_eq!(result(&out)["signal"], libc::SIGSYS);
             }
         }
     }

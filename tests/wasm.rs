@@ -77,17 +77,6 @@ fn wasm(module: &str, flags: &[&str], args: &[&str]) -> Output {
     wasm_as(As::Caller, module, flags, args, b"")
 }
 
-/// The JSON result: the last line of stdout that is an object.
-fn result(out: &Output) -> Value {
-    let text = stdout(out);
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON result\nstdout: {text}\nstderr: {}", stderr(out)));
-    serde_json::from_str(line).unwrap()
-}
-
 fn data_dir(tag: &str) -> TempDir {
     let dir = TempDir::new(tag);
     set_mode(dir.path(), 0o777);

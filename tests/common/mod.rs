@@ -133,6 +133,17 @@ pub fn assert_code(out: &Output, code: i32) {
     );
 }
 
+/// The `--json` result: the last line of stdout that is an object.
+pub fn result(out: &Output) -> serde_json::Value {
+    let text = stdout(out);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON result\nstdout: {text}\nstderr: {}", stderr(out)));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
 /// The host's mount table, to prove nothing was left or leaked.
 pub fn host_mounts() -> String {
     std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo")
