@@ -325,6 +325,12 @@ fn the_cache_is_filled_then_used() {
     }
     let again = run();
     assert_eq!(again["cache"], "replaced", "{again}");
+    assert!(
+        again["cache_note"]
+            .as_str()
+            .is_some_and(|n| n.contains("rejected")),
+        "{again}"
+    );
     assert_eq!(run()["cache"], "hit");
 }
 
@@ -411,13 +417,14 @@ fn bad_input_is_refused_with_a_clear_error() {
     let not_wasm = dir.path().join("not-wasm.wasm");
     std::fs::write(&not_wasm, b"#!/bin/sh\necho hi\n").unwrap();
     let not_wasm = not_wasm.display().to_string();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["--wasm", missing], "/nonexistent/module.wasm"),
         (&["--wasm", &not_wasm], "not-wasm.wasm"),
         (
             &["--wasm", &fixture("missing_import.wat")],
             "launch_missiles",
         ),
+        (&["--wasm", &fixture("reactor.wat")], "exports no `_start`"),
         (
             &[
                 "--dir",

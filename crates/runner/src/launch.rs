@@ -485,6 +485,7 @@ fn wasm_report(w: &nucleus_wasm::PreparedWasm, messages: &[Message]) -> crate::W
     crate::WasmReport {
         module_sha256: report.module_sha256.clone(),
         cache: report.cache,
+        cache_note: report.cache_note.clone(),
         compile_ms: report.compile_ms,
         trap: nucleus_wasm::TrapKind::from_code(trap),
         memory_limit_hit,

@@ -53,6 +53,8 @@ pub struct WasmReport {
     pub module_sha256: String,
     /// What the compiled-module cache did (`hit`, `stored`, ...).
     pub cache: nucleus_wasm::CacheStatus,
+    /// Why the cache was skipped or an entry replaced, when it was.
+    pub cache_note: Option<String>,
     /// Time spent compiling in the parent (0 on a cache hit), in milliseconds.
     pub compile_ms: f64,
     /// The trap that stopped the module, if one did.
