@@ -3,7 +3,7 @@
 //! data prepared by the parent, and `_exit`, never a return into parent code.
 
 use crate::channel::{self, Message};
-use crate::prepare::Prepared;
+use crate::prepare::{ExecPlan, Prepared, Workload};
 use crate::stage::Stage;
 use crate::{exit, sys};
 use std::os::fd::RawFd;
@@ -192,10 +192,9 @@ fn init(p: &Prepared, msg_fd: RawFd) -> ! {
     if workload == 0 {
         sys::sigmask(libc::SIG_SETMASK, &saved);
         workload_signals();
-        match (&p.wasm, &p.exec) {
-            (Some(wasm), _) => crate::wasm::run_workload(wasm, msg_fd),
-            (None, Some(exec)) => exec_workload(exec, msg_fd),
-            (None, None) => sys::exit(exit::SETUP_FAILED),
+        match &p.workload {
+            Workload::Wasm(wasm) => crate::wasm::run_workload(wasm, msg_fd),
+            Workload::Exec(exec) => exec_workload(exec, msg_fd),
         }
     }
     loop {
@@ -227,7 +226,7 @@ fn workload_signals() {
 
 /// The program workload: restore SIGPIPE, search and execute. (A wasm
 /// workload keeps SIGPIPE ignored: WASI reports a closed pipe as `EPIPE`.)
-fn exec_workload(exec: &crate::prepare::ExecPlan, msg_fd: RawFd) -> ! {
+fn exec_workload(exec: &ExecPlan, msg_fd: RawFd) -> ! {
     sys::default_signal(libc::SIGPIPE);
     let mut denied = false;
     let mut errno = libc::ENOENT;

@@ -125,13 +125,11 @@ fn mount(m: &nucleus_rootfs::MountSpec) -> MountSpec {
     }
 }
 
-/// The workload's environment: `env_keep` from the host, then `env`.
+/// The workload's environment as `NAME=VALUE` lines.
 fn environment(env: &Envelope) -> Vec<String> {
-    let kept = env
-        .env_keep
-        .iter()
-        .filter_map(|name| std::env::var(name).ok().map(|v| format!("{name}={v}")));
-    kept.chain(env.env.iter().map(|(k, v)| format!("{k}={v}")))
+    crate::prepare::environment(env)
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
         .collect()
 }
 

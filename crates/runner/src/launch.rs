@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 pub fn launch(env: &Envelope) -> Result<Outcome, RunError> {
     // The guards decide the runtime before anything is created.
     let decision = env.guard()?;
-    if decision == Decision::Gvisor && env.wasm.is_none() {
+    if decision == Decision::Gvisor {
         return crate::gvisor::run(env);
     }
     let prepared = Prepared::new(env)?;
@@ -370,7 +370,7 @@ fn pollfd(fd: libc::c_int) -> libc::pollfd {
 /// Turns what was seen into the outcome: exit code, signal, error sentence.
 fn interpret(env: &Envelope, p: &Prepared, raw: &Raw, wall: Duration) -> Outcome {
     let mut outcome = Outcome::new(wall, enforced(env, p, &raw.messages), Some(&raw.usage));
-    outcome.wasm = p.wasm.as_ref().map(|w| wasm_report(w, &raw.messages));
+    outcome.wasm = p.wasm().map(|w| wasm_report(w, &raw.messages));
     let wasm_deadline = outcome
         .wasm
         .as_ref()
@@ -430,10 +430,7 @@ fn describe_failure(env: &Envelope, p: &Prepared, stage: Stage, errno: i32, deta
         }
         Stage::Exec => format!("exec: {}: {reason}", env.command[0]),
         Stage::Workdir => format!("workdir: {}: {reason}", env.workdir.display()),
-        Stage::Wasm => match &p.wasm {
-            Some(w) => crate::wasm::describe_failure(w, detail, &reason),
-            None => format!("wasm: {reason}"),
-        },
+        Stage::Wasm => crate::wasm::describe_failure(p.wasm(), detail, &reason),
         Stage::Landlock if detail > 0 => {
             let path = p
                 .landlock

@@ -45,8 +45,25 @@ pub(crate) struct Prepared {
     pub(crate) seccomp_listener: bool,
     pub(crate) rlimit_policy: nucleus_cgroup::rlimit::RlimitPolicy,
     pub(crate) rlimits: Vec<nucleus_cgroup::rlimit::Rlimit>,
-    pub(crate) exec: Option<ExecPlan>,
-    pub(crate) wasm: Option<nucleus_wasm::PreparedWasm>,
+    pub(crate) workload: Workload,
+}
+
+/// What the init's forked workload becomes.
+pub(crate) enum Workload {
+    /// A program, executed.
+    Exec(ExecPlan),
+    /// A WASI module, run in the workload process itself.
+    Wasm(nucleus_wasm::PreparedWasm),
+}
+
+impl Prepared {
+    /// The prepared module, when the workload is one.
+    pub(crate) fn wasm(&self) -> Option<&nucleus_wasm::PreparedWasm> {
+        match &self.workload {
+            Workload::Wasm(w) => Some(w),
+            Workload::Exec(_) => None,
+        }
+    }
 }
 
 fn cstring(s: impl Into<Vec<u8>>) -> Result<CString, RunError> {
@@ -120,11 +137,10 @@ impl Prepared {
             seccomp_listener: false,
             rlimit_policy: env.rlimits.clone(),
             rlimits: env.rlimits.effective()?,
-            exec: match &env.wasm {
-                Some(_) => None,
-                None => Some(ExecPlan::new(env)?),
+            workload: match wasm {
+                Some(w) => Workload::Wasm(w),
+                None => Workload::Exec(ExecPlan::new(env)?),
             },
-            wasm,
         })
     }
 }

@@ -158,10 +158,14 @@ fn failed_preopen(prepared: &PreparedWasm, err: &nucleus_wasm::WasmError) -> u32
 /// The failure sentence of the [`Stage::Wasm`] stage.
 ///
 /// [`Stage::Wasm`]: crate::Stage::Wasm
-pub(crate) fn describe_failure(prepared: &PreparedWasm, detail: u32, reason: &str) -> String {
-    let preopen = detail
-        .checked_sub(1)
-        .and_then(|i| prepared.preopens().get(i as usize));
+pub(crate) fn describe_failure(
+    prepared: Option<&PreparedWasm>,
+    detail: u32,
+    reason: &str,
+) -> String {
+    let preopen = prepared
+        .zip(detail.checked_sub(1))
+        .and_then(|(w, i)| w.preopens().get(i as usize));
     match preopen {
         Some(p) => format!("wasm: preopen {}: {reason}", p.host.display()),
         None => format!("wasm: host setup: {reason}"),
