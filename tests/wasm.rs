@@ -449,6 +449,33 @@ fn bad_input_is_refused_with_a_clear_error() {
         &["--dir", "relative", "--wasm", &fixture("hello.wat")],
     );
     assert_code(&out, 125);
+    // WASI flags without a module, or with a zero limit, are refused.
+    for (args, message) in [
+        (
+            &["--dir", "/tmp", "--", "/bin/true"][..],
+            "--dir needs --wasm",
+        ),
+        (
+            &["--wasm-fuel", "5", "--", "/bin/true"][..],
+            "--wasm-fuel needs --wasm",
+        ),
+        (
+            &["--wasm-fuel", "0", "--wasm", &fixture("hello.wat")][..],
+            "fuel limit must be greater than zero",
+        ),
+        (
+            &["--wasm-max-memory", "0", "--wasm", &fixture("hello.wat")][..],
+            "invalid size \"0\": must be greater than zero",
+        ),
+        (
+            &["--wasm-cache", "", "--wasm", &fixture("hello.wat")][..],
+            "cache directory is an empty path",
+        ),
+    ] {
+        let out = run(As::Caller, args);
+        assert_code(&out, 125);
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
     let out = run(
         As::Caller,
         &[

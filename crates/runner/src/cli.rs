@@ -308,7 +308,7 @@ impl RunArgs {
         self.apply_seccomp(&mut env);
         self.apply_limits(&mut env);
         self.apply_guards(&mut env);
-        self.apply_wasm(&mut env);
+        self.apply_wasm(&mut env)?;
         if !self.command.is_empty() {
             env.command = self.command;
         }
@@ -425,12 +425,15 @@ impl RunArgs {
         }
     }
 
-    fn apply_wasm(&self, env: &mut Envelope) {
+    fn apply_wasm(&self, env: &mut Envelope) -> Result<(), RunError> {
         if let Some(module) = &self.wasm {
             env.wasm = Some(nucleus_runner::WasmSettings::new(module));
         }
         let Some(wasm) = env.wasm.as_mut() else {
-            return;
+            return match self.wasm_flag() {
+                Some(flag) => Err(RunError::WasmFlagWithoutModule { flag }),
+                None => Ok(()),
+            };
         };
         wasm.preopens.extend(self.dirs.iter().cloned());
         wasm.fuel = self.wasm_fuel.or(wasm.fuel);
@@ -440,6 +443,19 @@ impl RunArgs {
             Some(dir) => wasm.cache = nucleus_wasm::CacheMode::Dir(dir.into()),
             None => {}
         }
+        Ok(())
+    }
+
+    /// The first WASI flag given, if any.
+    fn wasm_flag(&self) -> Option<&'static str> {
+        [
+            (!self.dirs.is_empty(), "--dir"),
+            (self.wasm_fuel.is_some(), "--wasm-fuel"),
+            (self.wasm_max_memory.is_some(), "--wasm-max-memory"),
+            (self.wasm_cache.is_some(), "--wasm-cache"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
     }
 
     fn apply_userns(&self, env: &mut Envelope) {

@@ -168,6 +168,12 @@ pub enum RunError {
     /// The capability policy is wrong.
     #[error("capabilities")]
     Caps(#[source] Box<nucleus_caps::CapsError>),
+    /// A WASI flag (`--dir`, `--wasm-fuel`, ...) without a module to apply it to.
+    #[error("{flag} needs --wasm MODULE (or a [wasm] section in the config)")]
+    WasmFlagWithoutModule {
+        /// The flag.
+        flag: &'static str,
+    },
     /// A hash pin without the file it pins.
     #[error("{what} needs the policy file it pins")]
     PinWithoutFile {
