@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -16,40 +16,58 @@ fn have_runsc(test: &str) -> bool {
     if !found {
         skip(test, "runsc is not installed (apt-get install runsc)");
     }
-    found && is_root() || {
-        if found {
-            skip(test, "runsc runs as root here");
-        }
-        false
+    found
+}
+
+/// Where `who`'s gVisor run directories are made.
+fn run_dir(who: As) -> PathBuf {
+    match who {
+        As::Caller if is_root() => PathBuf::from("/run/nucleus/gvisor"),
+        // SAFETY: getuid cannot fail.
+        As::Caller => std::env::temp_dir().join(format!("nucleus-{}/gvisor", unsafe { libc::getuid() })),
+        As::Nobody => std::env::temp_dir().join("nucleus-65534/gvisor"),
     }
 }
 
-/// Runs an untrusted workload (the default trust level) and checks that
-/// nothing of its container is left: no workspace, no runsc process.
-fn untrusted(args: &[&str]) -> Output {
+/// The run directories of runner `pid` left in `who`'s run directory.
+fn left_by(who: As, pid: u32) -> Vec<String> {
+    let prefix = format!("nucleus-{pid}-");
+    std::fs::read_dir(run_dir(who))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs an untrusted workload (the default trust level) as `who` and
+/// checks that nothing of its container is left: no run directory, no
+/// runsc process.
+fn untrusted_as(who: As, args: &[&str]) -> Output {
     let mut all = vec!["--trust-level", "untrusted"];
     all.extend(args);
-    let child = command(As::Caller, &all)
+    let child = command(who, &all)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
+    let left = left_by(who, pid);
+    assert!(left.is_empty(), "runsc run directory left: {left:?}");
     let prefix = format!("nucleus-{pid}-");
-    let left: Vec<String> = std::fs::read_dir(std::env::temp_dir())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
-    assert!(left.is_empty(), "runsc workspace left: {left:?}");
     assert_eq!(
         processes_with(&prefix),
         Vec::<u32>::new(),
         "a runsc process survived"
     );
     out
+}
+
+fn untrusted(args: &[&str]) -> Output {
+    untrusted_as(As::Caller, args)
 }
 
 fn json(out: &Output) -> serde_json::Value {
@@ -110,12 +128,101 @@ fn gvisor_view_is_read_only_private_and_offline() {
     .unwrap();
     assert_code(&out, 0);
     assert_eq!(stdout(&out), "data\nro\nlo\nsecret=absent\n");
+    // gVisor checks the (unmapped) owner's permission before the mount's
+    // read-only flag; either way nothing is written.
     assert!(
-        stderr(&out).contains("Read-only file system"),
+        stderr(&out).contains("Read-only file system") || stderr(&out).contains("Permission denied"),
         "{}",
         stderr(&out)
     );
     assert!(!dir.path().join("new").exists());
+}
+
+#[test]
+fn runsc_runs_without_host_privilege_as_root_and_nobody() {
+    if !have_runsc("runsc_without_host_privilege") {
+        return;
+    }
+    for who in [As::Caller, As::Nobody] {
+        if !can_run_as("runsc_without_host_privilege", who) {
+            continue;
+        }
+        let out = untrusted_as(who, &["--json", "--", "/bin/true"]);
+        assert_code(&out, 0);
+        let r = json(&out);
+        let gvisor = &r["enforced"]["gvisor"];
+        assert_eq!(gvisor["host_userns"], true, "{r}");
+        assert_eq!(gvisor["ignore_cgroups"], true, "{r}");
+        let map = r["enforced"]["uid_map"][0].as_str().unwrap_or_default().to_owned();
+        let host_root = map.split(':').nth(1).unwrap_or_default().to_owned();
+        assert_ne!(host_root, "0", "the sandbox's root is host root: {r}");
+        assert_eq!(r["enforced"]["landlock"]["status"], "replaced_by_gvisor");
+        assert!(r["enforced"]["masked_paths"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p == "/etc/shadow")));
+    }
+}
+
+#[test]
+fn killed_runner_leaves_nothing_running_and_the_next_run_cleans_up() {
+    if !have_runsc("killed_runner_leaves_nothing") {
+        return;
+    }
+    let mut child = command(
+        As::Caller,
+        &["--trust-level", "untrusted", "--", "/bin/sleep", "60"],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let pid = child.id();
+    let marker = format!("nucleus-{pid}-");
+    // Wait until runsc's sandbox runs (bounded), then kill the runner.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while processes_with(&marker).len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!processes_with(&marker).is_empty(), "runsc never started");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The init dies with the runner and takes its PID namespace along.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_with(&marker).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(processes_with(&marker), Vec::<u32>::new(), "runsc outlived the runner");
+    assert_eq!(left_by(As::Caller, pid).len(), 1, "the killed run left no directory?");
+    let out = untrusted(&["--json", "--", "/bin/true"]);
+    assert_code(&out, 0);
+    assert!(left_by(As::Caller, pid).is_empty(), "the next run did not clean up");
+    assert!(
+        stderr(&out).contains("left behind by an earlier run that was killed"),
+        "{}",
+        stderr(&out)
+    );
+    let cleaned = json(&out)["cleaned"].to_string();
+    assert!(cleaned.contains(&marker), "{cleaned}");
+}
+
+#[test]
+fn gvisor_memory_limit_reports_the_kill() {
+    if !have_runsc("gvisor_memory_limit") {
+        return;
+    }
+    let out = untrusted(&[
+        "--memory",
+        "64M",
+        "--json",
+        "--",
+        "/usr/bin/python3",
+        "-c",
+        "x = bytearray(512 << 20)",
+    ]);
+    assert_code(&out, 137);
+    let r = json(&out);
+    assert_eq!(r["killed_by"], "memory", "{r}");
+    assert!(r["enforced"]["limits"]["usage"]["oom_killed"] == true, "{r}");
 }
 
 #[test]

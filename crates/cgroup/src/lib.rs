@@ -48,7 +48,7 @@ mod usage;
 #[cfg(test)]
 mod fake_tests;
 
-pub use cgroup::Cgroup;
+pub use cgroup::{sweep_stale, Cgroup};
 pub use discover::{probe, probe_with, CgroupConfig, CgroupProbe, CgroupVersion, ProbePlace};
 pub use error::CgroupError;
 pub use limits::{

@@ -136,6 +136,15 @@ pub enum GvisorError {
         #[source]
         source: io::Error,
     },
+    /// The per-run directory could not be removed after a prepared run.
+    #[error("failed to remove the run directory {path}")]
+    RemoveWorkspace {
+        /// What could not be removed.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: io::Error,
+    },
     /// Serializing `config.json` failed.
     #[error("failed to serialize config.json")]
     SerializeConfig {
@@ -177,6 +186,7 @@ impl GvisorError {
             | GvisorError::Spawn { source, .. }
             | GvisorError::KvmUnavailable { source, .. }
             | GvisorError::WriteBundle { source, .. }
+            | GvisorError::RemoveWorkspace { source, .. }
             | GvisorError::Cleanup { source, .. } => source.raw_os_error(),
             _ => None,
         }

@@ -51,6 +51,7 @@ mod error;
 mod oci;
 mod parse;
 mod platform;
+mod prepared;
 mod run;
 mod spec;
 mod sys;
@@ -65,7 +66,10 @@ pub use oci::{to_oci_config, HostEntry, HostView, HOST_DIRS, OCI_VERSION, ROOTFS
 pub use oci_spec;
 pub use platform::Platform;
 pub use run::{CapturedOutput, RunOptions, RunOutcome, SeccompStatus, StdioMode};
-pub use spec::{BundleSpec, CpuQuota, MountKind, MountSpec, Network, RlimitSpec, RootSpec};
+pub use prepared::{sweep_stale, PreparedRun, RunscFailure};
+pub use spec::{
+    BundleSpec, CpuQuota, MaskedPath, MountKind, MountSpec, Network, RlimitSpec, RootSpec,
+};
 
 /// An error and its sources, joined with `: ` (for reports such as [`probe`]).
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {

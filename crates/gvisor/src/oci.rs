@@ -32,6 +32,10 @@ pub const HOST_DIRS: [&str; 8] = [
 pub struct HostView {
     /// The directories that exist, in [`HOST_DIRS`] order.
     pub entries: Vec<HostEntry>,
+    /// An empty, read-only host file bound over masked files
+    /// ([`BundleSpec::masked`](crate::BundleSpec::masked)); required when a
+    /// masked path is a file.
+    pub empty_file: Option<PathBuf>,
 }
 
 /// One host directory of a [`HostView`].
@@ -73,7 +77,10 @@ impl HostView {
                 }
             })
             .collect();
-        HostView { entries }
+        HostView {
+            entries,
+            empty_file: None,
+        }
     }
 
     /// A merged-`/usr` layout (`/bin`, `/sbin`, `/lib`, `/lib64` link into
@@ -92,6 +99,7 @@ impl HostView {
                 link("/lib64", "usr/lib64"),
                 HostEntry::Dir("/etc".into()),
             ],
+            empty_file: None,
         }
     }
 }
@@ -118,6 +126,12 @@ impl HostView {
 /// ```
 pub fn to_oci_config(spec: &BundleSpec, host: &HostView) -> Result<Spec, GvisorError> {
     spec.validate()?;
+    if host.empty_file.is_none() && spec.masked.iter().any(|m| !m.is_dir) {
+        return Err(invalid(
+            "masked",
+            "masking a file needs an empty file to bind over it (HostView::empty_file)".into(),
+        ));
+    }
     if spec.has_limits() && spec.cgroup_path.is_none() {
         return Err(invalid(
             "cgroup_path",
@@ -207,8 +221,13 @@ fn mount(dest: &str, typ: &str, source: &Path, options: &[&str]) -> Result<Mount
 }
 
 const RO_BIND: [&str; 4] = ["rbind", "ro", "nosuid", "nodev"];
-const RW_BIND: [&str; 4] = ["rbind", "rw", "nosuid", "nodev"];
-const TMPFS: [&str; 3] = ["nosuid", "nodev", "mode=1777"];
+// Writable places are no-exec, as Landlock makes them natively.
+const RW_BIND: [&str; 5] = ["rbind", "rw", "nosuid", "nodev", "noexec"];
+const RW_BIND_EXEC: [&str; 4] = ["rbind", "rw", "nosuid", "nodev"];
+const TMPFS: [&str; 4] = ["nosuid", "nodev", "noexec", "mode=1777"];
+const TMPFS_EXEC: [&str; 3] = ["nosuid", "nodev", "mode=1777"];
+const MASK_FILE: [&str; 5] = ["bind", "ro", "nosuid", "nodev", "noexec"];
+const MASK_DIR: [&str; 6] = ["ro", "nosuid", "nodev", "noexec", "mode=0755", "size=4k"];
 
 fn mounts(spec: &BundleSpec, host: &HostView) -> Result<Vec<Mount>, OciSpecError> {
     let mut out = vec![
@@ -249,12 +268,23 @@ fn mounts(spec: &BundleSpec, host: &HostView) -> Result<Vec<Mount>, OciSpecError
     for m in &spec.mounts {
         let dest = m.destination.to_string_lossy();
         let tmpfs = Path::new("tmpfs");
-        out.push(match (m.kind, &m.source) {
-            (MountKind::Tmpfs, _) => mount(&dest, "tmpfs", tmpfs, &TMPFS)?,
-            (MountKind::Bind, Some(src)) => mount(&dest, "bind", src, &RW_BIND)?,
-            (MountKind::RoBind, Some(src)) => mount(&dest, "bind", src, &RO_BIND)?,
+        out.push(match (m.kind, &m.source, m.exec) {
+            (MountKind::Tmpfs, _, false) => mount(&dest, "tmpfs", tmpfs, &TMPFS)?,
+            (MountKind::Tmpfs, _, true) => mount(&dest, "tmpfs", tmpfs, &TMPFS_EXEC)?,
+            (MountKind::Bind, Some(src), false) => mount(&dest, "bind", src, &RW_BIND)?,
+            (MountKind::Bind, Some(src), true) => mount(&dest, "bind", src, &RW_BIND_EXEC)?,
+            (MountKind::RoBind, Some(src), _) => mount(&dest, "bind", src, &RO_BIND)?,
             // validate() refused binds without a source.
-            (_, None) => continue,
+            (_, None, _) => continue,
+        });
+    }
+    for masked in &spec.masked {
+        let dest = masked.path.to_string_lossy();
+        out.push(match (&host.empty_file, masked.is_dir) {
+            (_, true) => mount(&dest, "tmpfs", Path::new("tmpfs"), &MASK_DIR)?,
+            (Some(empty), false) => mount(&dest, "bind", empty, &MASK_FILE)?,
+            // to_oci_config refused file masks without an empty file.
+            (None, false) => continue,
         });
     }
     Ok(out)

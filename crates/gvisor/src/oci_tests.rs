@@ -25,16 +25,19 @@ fn full_spec() -> BundleSpec {
                 source: Some("/srv/data".into()),
                 destination: "/data".into(),
                 kind: MountKind::RoBind,
+                exec: false,
             },
             MountSpec {
                 source: Some("/srv/out".into()),
                 destination: "/out".into(),
                 kind: MountKind::Bind,
+                exec: false,
             },
             MountSpec {
                 source: None,
                 destination: "/work".into(),
                 kind: MountKind::Tmpfs,
+                exec: false,
             },
         ],
         readonly_root: true,
@@ -288,6 +291,7 @@ fn bad_specs_are_refused_with_the_field() {
         source: src.map(PathBuf::from),
         destination: dst.into(),
         kind,
+        exec: false,
     };
     let rl = |r: &str, soft, hard| RlimitSpec {
         resource: r.into(),

@@ -1,6 +1,7 @@
 //! Running a [`BundleSpec`] with `runsc run`, and always cleaning up.
 
 use std::borrow::Cow;
+use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -22,7 +23,7 @@ use crate::wait::{join, output_with_timeout, read_err, read_out, wait_timeout};
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The exit code runsc uses for its own failures.
-const RUNSC_FAILURE: i32 = 128;
+pub(crate) const RUNSC_FAILURE: i32 = 128;
 
 /// Where the workload's stdin, stdout and stderr go.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,6 +63,13 @@ pub struct RunOptions {
     /// After a timeout kill, how long to wait for `runsc run` to return
     /// before killing it too.
     pub kill_grace: Duration,
+    /// `--ignore-cgroups`: runsc touches no cgroup (the caller put it in
+    /// one of its own, or runs it where cgroups cannot be written).
+    pub ignore_cgroups: bool,
+    /// `--rootless`: the sandbox maps its `nobody` to the caller's id
+    /// instead of to `nobody`, for a caller whose user namespace maps only
+    /// its own id.
+    pub rootless: bool,
 }
 
 impl RunOptions {
@@ -74,6 +82,8 @@ impl RunOptions {
             extra_flags: Vec::new(),
             work_dir: None,
             kill_grace: Duration::from_secs(5),
+            ignore_cgroups: false,
+            rootless: false,
         }
     }
 }
@@ -148,7 +158,7 @@ impl Runsc {
     /// # Ok::<(), nucleus_gvisor::GvisorError>(())
     /// ```
     pub fn run(&self, spec: &BundleSpec, opts: &RunOptions) -> Result<RunOutcome, GvisorError> {
-        let plan = self.plan(spec, opts)?;
+        let plan = self.plan_for(spec, opts, container_id(), None)?;
         let parent = opts.work_dir.clone().unwrap_or_else(std::env::temp_dir);
         let mut container = Container {
             runsc: self,
@@ -193,12 +203,24 @@ impl Runsc {
     }
 
     /// Everything decided before anything is created: the platform, the
-    /// container id, the effective spec and its `config.json`.
-    fn plan<'s>(&self, spec: &'s BundleSpec, opts: &RunOptions) -> Result<Plan<'s>, GvisorError> {
+    /// effective spec and its `config.json`.
+    pub(crate) fn plan_for<'s>(
+        &self,
+        spec: &'s BundleSpec,
+        opts: &RunOptions,
+        id: String,
+        empty_file: Option<PathBuf>,
+    ) -> Result<Plan<'s>, GvisorError> {
         let platform = self.choose_platform(Some(opts.platform))?;
-        let id = container_id();
         let mut spec = Cow::Borrowed(spec);
-        if spec.has_limits() && spec.cgroup_path.is_none() {
+        if opts.ignore_cgroups {
+            // The caller's own cgroup limits the sandbox; runsc applies none.
+            let s = spec.to_mut();
+            s.cgroup_path = None;
+            s.memory_limit = None;
+            s.cpu_quota = None;
+            s.pids_limit = None;
+        } else if spec.has_limits() && spec.cgroup_path.is_none() {
             spec.to_mut().cgroup_path = Some(format!("nucleus-gvisor-{id}"));
         }
         let seccomp = match (spec.seccomp.is_some(), self.features.oci_seccomp) {
@@ -217,8 +239,13 @@ impl Runsc {
                 version: self.version.clone(),
             });
         }
-        let host = (spec.root == RootSpec::HostReadOnly).then(HostView::scan);
-        let config = to_oci_config(&spec, host.as_ref().unwrap_or(&HostView::default()))?;
+        let mut host = (spec.root == RootSpec::HostReadOnly).then(HostView::scan);
+        let mut facts = host.clone().unwrap_or_default();
+        facts.empty_file = empty_file;
+        if let Some(h) = host.as_mut() {
+            h.empty_file.clone_from(&facts.empty_file);
+        }
+        let config = to_oci_config(&spec, &facts)?;
         Ok(Plan {
             id,
             platform,
@@ -233,39 +260,60 @@ impl Runsc {
     /// `runsc <global flags> <extra flags> run --bundle B ID`.
     fn run_command(&self, plan: &Plan<'_>, ws: &Workspace, opts: &RunOptions) -> Command {
         let mut cmd = Command::new(&self.path);
-        cmd.arg("--root")
-            .arg(&ws.state_root)
-            .arg("--log")
-            .arg(&ws.log)
-            .arg("--platform")
-            .arg(plan.platform.as_str())
-            .arg("--network")
-            .arg(plan.spec.network.runsc_flag());
-        if plan.seccomp == SeccompStatus::Enforced {
-            cmd.arg("--oci-seccomp");
-        }
-        if plan.overlay {
-            cmd.arg("--overlay2").arg("root:memory");
-        }
-        cmd.args(&opts.extra_flags)
-            .arg("run")
-            .arg("--bundle")
-            .arg(&ws.bundle)
-            .arg(&plan.id);
+        cmd.args(self.run_args(plan, ws, opts));
         set_stdio(&mut cmd, opts.stdio);
         cmd
     }
+
+    /// The arguments of [`Self::run_command`], without the binary.
+    pub(crate) fn run_args(
+        &self,
+        plan: &Plan<'_>,
+        ws: &Workspace,
+        opts: &RunOptions,
+    ) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec![
+            "--root".into(),
+            ws.state_root.clone().into(),
+            "--log".into(),
+            ws.log.clone().into(),
+            "--platform".into(),
+            plan.platform.as_str().into(),
+            "--network".into(),
+            plan.spec.network.runsc_flag().into(),
+        ];
+        if plan.seccomp == SeccompStatus::Enforced {
+            args.push("--oci-seccomp".into());
+        }
+        if plan.overlay {
+            args.extend(["--overlay2".into(), "root:memory".into()]);
+        }
+        if opts.ignore_cgroups {
+            args.push("--ignore-cgroups".into());
+        }
+        if opts.rootless {
+            args.push("--rootless".into());
+        }
+        args.extend(opts.extra_flags.iter().map(OsString::from));
+        args.extend([
+            "run".into(),
+            "--bundle".into(),
+            ws.bundle.clone().into(),
+            plan.id.clone().into(),
+        ]);
+        args
+    }
 }
 
-/// What [`Runsc::plan`] decided.
-struct Plan<'s> {
-    id: String,
-    platform: Platform,
-    spec: Cow<'s, BundleSpec>,
-    seccomp: SeccompStatus,
-    overlay: bool,
-    host: Option<HostView>,
-    config: oci_spec::runtime::Spec,
+/// What [`Runsc::plan_for`] decided.
+pub(crate) struct Plan<'s> {
+    pub(crate) id: String,
+    pub(crate) platform: Platform,
+    pub(crate) spec: Cow<'s, BundleSpec>,
+    pub(crate) seccomp: SeccompStatus,
+    pub(crate) overlay: bool,
+    pub(crate) host: Option<HostView>,
+    pub(crate) config: oci_spec::runtime::Spec,
 }
 
 fn set_stdio(cmd: &mut Command, mode: StdioMode) {

@@ -92,6 +92,21 @@ pub struct BundleSpec {
     /// Maximum number of tasks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids_limit: Option<i64>,
+    /// Paths hidden behind an empty read-only file or directory (the
+    /// credentials a host keeps in `/etc`); see [`MaskedPath`].
+    #[serde(default)]
+    pub masked: Vec<MaskedPath>,
+}
+
+/// One path hidden from the workload: a file is covered by an empty
+/// read-only file, a directory by an empty read-only tmpfs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskedPath {
+    /// The path inside the sandbox (absolute).
+    pub path: PathBuf,
+    /// Whether it is a directory.
+    pub is_dir: bool,
 }
 
 fn root_dir() -> PathBuf {
@@ -126,6 +141,10 @@ pub struct MountSpec {
     pub destination: PathBuf,
     /// What kind of mount.
     pub kind: MountKind,
+    /// Whether programs on a writable mount may be executed (writable
+    /// mounts are `noexec` otherwise; read-only ones never are).
+    #[serde(default)]
+    pub exec: bool,
 }
 
 /// The kind of an extra mount.
@@ -212,6 +231,7 @@ impl BundleSpec {
             memory_limit: None,
             cpu_quota: None,
             pids_limit: None,
+            masked: Vec::new(),
         }
     }
 
@@ -242,6 +262,9 @@ impl BundleSpec {
             check_abs("root", dir)?;
         }
         self.validate_mounts()?;
+        for m in &self.masked {
+            check_abs("masked", &m.path)?;
+        }
         for r in &self.rlimits {
             rlimit_type(r)?;
         }

@@ -189,11 +189,13 @@ fn read_only_bind_is_read_only() {
                 source: Some(data.clone()),
                 destination: "/data".into(),
                 kind: MountKind::RoBind,
+                exec: false,
             },
             MountSpec {
                 source: Some(out_dir.clone()),
                 destination: "/out".into(),
                 kind: MountKind::Bind,
+                exec: false,
             },
         ],
         ..shell("cat /data/in; echo x > /data/f; echo ro=$?; echo y > /usr/f; echo usr=$?; echo w > /f; echo root=$?; echo z > /out/f")

@@ -47,6 +47,27 @@ pub enum RootfsError {
         /// The path given.
         path: PathBuf,
     },
+    /// A masked path that is a symbolic link on the host: a mount over it
+    /// would follow the link.
+    #[error("masked path {path} is a symbolic link on the host; masking it would follow the link (remove the link, or show the path with --unmask {path})")]
+    MaskedSymlink {
+        /// The path inside the view.
+        path: PathBuf,
+    },
+    /// A mask path that is relative or contains `..`.
+    #[error("invalid masked path {path}: it must be absolute, without '..'")]
+    InvalidMask {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// `--unmask` of a path that is not masked.
+    #[error("{path} is not masked (masked: {})", masked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NotMasked {
+        /// The path given.
+        path: PathBuf,
+        /// What is masked.
+        masked: Vec<PathBuf>,
+    },
     /// A path with an interior NUL byte.
     #[error("path {path:?} contains a NUL byte")]
     NulByte {

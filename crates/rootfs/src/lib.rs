@@ -24,11 +24,13 @@
 //! ```
 
 mod error;
+mod mask;
 mod plan;
 mod policy;
 mod sys;
 
 pub use error::{ApplyError, RootfsError};
+pub use mask::{Mask, MASKED_PATHS};
 pub use plan::MountPlan;
 pub use policy::{Base, MountKind, MountSpec, RootfsPolicy};
 

@@ -16,6 +16,11 @@ const NEW: &str = "/newroot";
 /// under it stay reachable as bind sources.
 const STAGE: &str = "/tmp";
 
+/// The empty file and directory bound over masked paths, in the staging
+/// root (which is `/` once the staging pivot is done).
+const EMPTY_FILE: &str = "/masked-file";
+const EMPTY_DIR: &str = "/masked-dir";
+
 const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 const DEV_LINKS: [(&str, &str); 5] = [
     ("/proc/self/fd", "fd"),
@@ -27,6 +32,19 @@ const DEV_LINKS: [(&str, &str); 5] = [
 /// Parts of a fresh `/proc` that configure the host kernel; bound
 /// read-only over themselves, as bubblewrap and crun do.
 const PROC_READONLY: [&str; 4] = ["sys", "sysrq-trigger", "irq", "bus"];
+
+/// A path as overlayfs's `lowerdir=` option reads it: `:`, `,` and `\\`
+/// escaped.
+fn escape_lower(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        if matches!(c, ':' | ',' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
 
 /// One step of the plan. Every string is prepared before `clone`.
 #[derive(Debug)]
@@ -65,6 +83,10 @@ enum Step {
         path: CString,
         attr: Attr,
     },
+    Overlay {
+        dst: CString,
+        data: CString,
+    },
     FinalPivot,
 }
 
@@ -73,6 +95,7 @@ enum Step {
 #[derive(Debug)]
 pub struct MountPlan {
     steps: Vec<Step>,
+    masked: Vec<PathBuf>,
 }
 
 fn cstr(path: impl AsRef<Path>) -> Result<CString, RootfsError> {
@@ -117,6 +140,7 @@ impl RootfsPolicy {
         for spec in &self.mounts {
             self.compile_user_mount(&mut b, spec)?;
         }
+        self.compile_masks(&mut b)?;
         if self.dev {
             b.push(Step::SetAttr {
                 path: cstr(under(NEW, Path::new("/dev")))?,
@@ -130,7 +154,10 @@ impl RootfsPolicy {
             });
         }
         b.push(Step::FinalPivot);
-        Ok(MountPlan { steps: b.steps })
+        Ok(MountPlan {
+            steps: b.steps,
+            masked: b.masked,
+        })
     }
 
     fn tmpfs_data(&self, base: &str) -> String {
@@ -158,6 +185,26 @@ impl RootfsPolicy {
                 }
                 b.bind(&under(OLD, dir), Path::new(NEW), Attr::NOSUID_NODEV, false)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Binds an empty file or directory of the staging root, read-only,
+    /// over each masked path of the view.
+    fn compile_masks(&self, b: &mut Builder) -> Result<(), RootfsError> {
+        let masks = self.masks()?;
+        if masks.is_empty() {
+            return Ok(());
+        }
+        b.push(Step::CreateFile {
+            path: cstr(EMPTY_FILE)?,
+        });
+        b.mkdir(EMPTY_DIR)?;
+        let attr = Attr::RDONLY.union(Attr::NOSUID_NODEV).union(Attr::NOEXEC);
+        for mask in masks {
+            let src = if mask.is_dir { EMPTY_DIR } else { EMPTY_FILE };
+            b.bind(Path::new(src), &under(NEW, &mask.path), attr, true)?;
+            b.masked.push(mask.path);
         }
         Ok(())
     }
@@ -281,6 +328,7 @@ fn compile_dev(b: &mut Builder) -> Result<(), RootfsError> {
 #[derive(Default)]
 struct Builder {
     steps: Vec<Step>,
+    masked: Vec<PathBuf>,
 }
 
 impl Builder {
@@ -332,6 +380,47 @@ impl Builder {
 }
 
 impl MountPlan {
+    /// The view of a runtime that builds the sandbox's view itself (such as
+    /// `runsc`): the host's root, with every mount made private, a fresh
+    /// `/proc` of the new PID namespace over the host's (so what the
+    /// runtime reads in `/proc` is its own namespace), and each
+    /// `(cover, dir)` of `covers` mounted as a read-only overlay of `cover`
+    /// over `dir`: files in `cover` (empty ones, say) hide those of `dir`
+    /// from the runtime itself, without a mount point inside `dir` (a
+    /// runtime serving `dir` whole may refuse to cross one).
+    ///
+    /// Launch sequence: in the parent, before `clone`; applied like any
+    /// plan.
+    ///
+    /// ```
+    /// let plan = nucleus_rootfs::MountPlan::host_with_fresh_proc(&[]).unwrap();
+    /// assert_eq!(plan.len(), 2);
+    /// ```
+    pub fn host_with_fresh_proc(covers: &[(PathBuf, PathBuf)]) -> Result<MountPlan, RootfsError> {
+        let mut b = Builder::default();
+        b.push(Step::MakePrivate);
+        b.push(Step::Proc {
+            dst: cstr("/proc")?,
+        });
+        for (cover, dir) in covers {
+            let lower = format!("lowerdir={}:{}", escape_lower(cover), escape_lower(dir));
+            let data = CString::new(lower).map_err(|_| RootfsError::NulByte { path: dir.clone() })?;
+            b.push(Step::Overlay {
+                dst: cstr(dir)?,
+                data,
+            });
+        }
+        Ok(MountPlan {
+            steps: b.steps,
+            masked: b.masked,
+        })
+    }
+
+    /// The paths the plan masks (see [`RootfsPolicy::masks`]).
+    pub fn masked(&self) -> &[PathBuf] {
+        &self.masked
+    }
+
     /// Builds the view and switches into it.
     ///
     /// Launch sequence: in the sandbox child, first thing after it is
@@ -401,6 +490,7 @@ fn step_target(step: &Step) -> String {
         }
         Step::Bind { src, dst, .. } => format!("{} on {}", shown(src), shown(dst)),
         Step::Symlink { link, .. } => shown(link),
+        Step::Overlay { dst, .. } => format!("overlay on {}", shown(dst)),
     }
 }
 
@@ -431,6 +521,12 @@ fn run_step(step: &Step) -> Result<(), i32> {
         Step::Symlink { target, link } => sys::symlink(target, link),
         Step::SetAttr { path, attr } => sys::set_attr(path, *attr, false),
         Step::FinalPivot => sys::final_pivot(c"/oldroot", c"/newroot"),
+        Step::Overlay { dst, data } => sys::mount_fs(
+            c"overlay",
+            dst,
+            libc::MS_RDONLY | sys::MS_NOSUID | sys::MS_NODEV,
+            Some(data),
+        ),
     }
 }
 

@@ -133,6 +133,9 @@ pub struct RootfsPolicy {
     pub tmpfs_size: Option<u64>,
     /// Make the root itself read-only once everything is mounted.
     pub readonly_root: bool,
+    /// Paths hidden behind an empty read-only file or directory (default:
+    /// [`MASKED_PATHS`](crate::MASKED_PATHS), credentials of a typical host).
+    pub masked_paths: Vec<PathBuf>,
 }
 
 impl Default for RootfsPolicy {
@@ -151,6 +154,7 @@ impl Default for RootfsPolicy {
             tmp: true,
             tmpfs_size: None,
             readonly_root: true,
+            masked_paths: crate::mask::default_masks(),
         }
     }
 }
@@ -166,6 +170,7 @@ impl RootfsPolicy {
         for dir in &self.host_dirs {
             normalize_destination(dir)?;
         }
+        self.validate_masks()?;
         self.mounts.iter().try_for_each(MountSpec::validate)
     }
 }

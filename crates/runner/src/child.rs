@@ -3,7 +3,7 @@
 //! data prepared by the parent, and `_exit`, never a return into parent code.
 
 use crate::channel::{self, Message};
-use crate::prepare::{ExecPlan, Prepared, Workload};
+use crate::prepare::{ExecPlan, MemfdNoexec, Prepared, Workload};
 use crate::stage::Stage;
 use crate::{exit, sys};
 use std::os::fd::RawFd;
@@ -43,6 +43,16 @@ pub(crate) fn run(p: &Prepared, go_fd: RawFd, go_parent_fd: RawFd, msg_fd: RawFd
     if step(msg_fd, Stage::Sync, sys::read_byte(go_fd)) == 0 {
         sys::exit(exit::SETUP_FAILED);
     }
+    // Fileless execution closed for the whole PID namespace: the file is
+    // writable only by the host's root id, which the init has until the
+    // switch below.
+    if p.memfd_noexec == MemfdNoexec::Sysctl {
+        step(
+            msg_fd,
+            Stage::MemfdNoexec,
+            sys::write_file(c"/proc/sys/vm/memfd_noexec", b"2"),
+        );
+    }
     // Root of the new user namespace builds the view: the creator's host id
     // may be unmapped there (root-remapped), and files it made would not be.
     if p.setup_as_root {
@@ -81,7 +91,11 @@ pub(crate) fn run(p: &Prepared, go_fd: RawFd, go_parent_fd: RawFd, msg_fd: RawFd
             .apply()
             .map_err(|e| errno_of(e.raw_os_error())),
     );
-    // No inherited fd may leak host files in; a new session detaches the terminal.
+    // Relayed stdio in place, then no inherited fd may leak host files in;
+    // a new session detaches the terminal.
+    for &(from, to) in &p.stdio_dups {
+        step(msg_fd, Stage::Session, sys::dup2(from, to));
+    }
     step(msg_fd, Stage::Session, sys::close_fds_except(msg_fd));
     step(msg_fd, Stage::Session, sys::setsid());
     // The workload's ids, then the capability drop (which needs the final uid).

@@ -103,13 +103,16 @@ pub(crate) struct RunArgs {
     /// Mount an empty tmpfs at DST (repeatable).
     #[arg(long, value_name = "DST")]
     tmpfs: Vec<PathBuf>,
+    /// Show a masked credential path again (repeatable; see --print-config for the list).
+    #[arg(long, value_name = "PATH")]
+    unmask: Vec<PathBuf>,
     /// Working directory inside.
     #[arg(long, value_name = "DIR")]
     workdir: Option<PathBuf>,
     /// Hostname inside.
     #[arg(long, value_name = "NAME")]
     hostname: Option<String>,
-    /// Set an environment variable (the environment is empty otherwise).
+    /// Set an environment variable (overrides the defaults PATH, HOME, HOSTNAME, TERM).
     #[arg(long, value_name = "K=V", value_parser = parse_env)]
     env: Vec<(String, String)>,
     /// Pass a host environment variable through (repeatable).
@@ -199,6 +202,9 @@ pub(crate) struct RunArgs {
     /// The gVisor platform (default: one the installed runsc supports, ptrace first).
     #[arg(long, value_name = "NAME")]
     gvisor_platform: Option<String>,
+    /// Write runsc's debug logs into DIR (for bug reports; the mapped root id must be able to write there).
+    #[arg(long, value_name = "DIR")]
+    gvisor_debug_log: Option<PathBuf>,
     /// Run this WASI module (.wasm or .wat) in the sandbox instead of a program; the words after -- are its arguments.
     #[arg(long, value_name = "MODULE")]
     wasm: Option<PathBuf>,
@@ -336,6 +342,9 @@ impl RunArgs {
         env.rootfs
             .mounts
             .extend(self.tmpfs.into_iter().map(MountSpec::tmpfs));
+        for path in &self.unmask {
+            env.rootfs.unmask(path)?;
+        }
         if let Some(dir) = self.workdir {
             env.workdir = dir;
         }
@@ -422,6 +431,9 @@ impl RunArgs {
         }
         if let Some(platform) = &self.gvisor_platform {
             env.gvisor.platform = Some(platform.clone());
+        }
+        if let Some(dir) = &self.gvisor_debug_log {
+            env.gvisor.debug_log = Some(dir.clone());
         }
     }
 

@@ -85,7 +85,12 @@ pub struct Envelope {
     pub workdir: PathBuf,
     /// The hostname inside (default `nucleus` when the UTS namespace is new).
     pub hostname: Option<String>,
-    /// Environment variables set for the workload; nothing else is passed.
+    /// Give the workload `PATH`, `HOME`, `HOSTNAME` (and `TERM` on a
+    /// terminal) before `env_keep` and `env` (default: yes; see
+    /// [`Envelope::environment`]).
+    pub default_env: bool,
+    /// Environment variables set for the workload, over the defaults;
+    /// nothing else of the host is passed.
     pub env: BTreeMap<String, String>,
     /// Names of host environment variables passed through.
     pub env_keep: Vec<String>,
@@ -130,6 +135,9 @@ pub struct GvisorSettings {
     pub runsc: Option<PathBuf>,
     /// The gVisor platform (default: one this `runsc` supports, `ptrace` first).
     pub platform: Option<String>,
+    /// Write runsc's debug logs into this directory (`--gvisor-debug-log`);
+    /// it must be writable by the sandbox's mapped root id.
+    pub debug_log: Option<PathBuf>,
 }
 
 impl GvisorSettings {
@@ -155,6 +163,7 @@ impl Default for Envelope {
             rootfs: RootfsPolicy::default(),
             workdir: PathBuf::from("/"),
             hostname: None,
+            default_env: true,
             env: BTreeMap::new(),
             env_keep: Vec::new(),
             timeout: None,

@@ -231,6 +231,15 @@ pub enum RunError {
         /// What.
         what: &'static str,
     },
+    /// The directory of gVisor runs cannot be made or used.
+    #[error("gvisor: run directory {path}")]
+    GvisorWorkspace {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
     /// gVisor (runsc) failed.
     #[error("gvisor")]
     Gvisor(#[source] Box<nucleus_gvisor::GvisorError>),

@@ -1,17 +1,38 @@
 //! The gVisor runtime: the Envelope translated into `nucleus-gvisor`'s
-//! bundle description and run with `runsc`.
+//! bundle, and `runsc` run inside the native launch sequence's own
+//! envelope, so the workload meets gVisor *and* the host-side rules:
+//!
+//! - runsc, its gofer and its sandbox run in a user namespace with the
+//!   native envelope's map (root-remapped as root, the caller's own id
+//!   rootless): host files are reached with the mapped ids' rights, files
+//!   created through binds land as those ids, never as host root;
+//! - in a PID namespace whose init dies with the runner, so nothing of
+//!   runsc outlives a killed runner, and a timeout kills it all;
+//! - in the runner's own cgroup (`--ignore-cgroups`): limits and the
+//!   result's usage and `killed_by` work as natively;
+//! - with the same view rules in the bundle: masked credentials, writable
+//!   mounts `noexec`, binds `nosuid,nodev`, the default seccomp profile
+//!   (device nodes, fileless execution) enforced by the sentry.
 
 use crate::guard::Decision;
-use crate::report::{Enforced, KilledBy, LandlockEnforced, Outcome};
-use crate::{Envelope, NetworkMode, RunError, SeccompMode};
-use nucleus_gvisor::{
-    BundleSpec, CpuQuota, MountKind, MountSpec, Network, RlimitSpec, RootSpec, RunOptions, Runsc,
-    SeccompStatus,
+use crate::launch::{run_prepared, Mode};
+use crate::prepare::{MemfdNoexec, Prepared};
+use crate::relay::Relay;
+use crate::report::{
+    Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, Outcome,
 };
+use crate::{exit, Envelope, NetworkMode, RunError};
+use nucleus_gvisor::{
+    BundleSpec, CpuQuota, MaskedPath, MountKind, MountSpec, Network, RlimitSpec, RootSpec,
+    RunOptions, Runsc,
+};
+use nucleus_idmap::{Caller, ResolvedMaps, SubIdPaths};
+use nucleus_ns::Namespace;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-/// Runs the Envelope under gVisor: find `runsc`, pick a platform it knows,
-/// build the bundle description, run, and map the outcome. `runsc` itself
-/// removes the container, its state and the bundle, also on errors.
+/// Runs the Envelope under gVisor: find `runsc`, check the command, write
+/// the bundle, run runsc in the envelope, and map the outcome.
 pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
     env.validate()?;
     if env.landlock.policy_file.is_some() {
@@ -19,56 +40,257 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
             what: "--landlock-policy (gVisor's kernel replaces Landlock)",
         });
     }
-    let l = &env.limits;
-    let unsupported = l.memory_swap.is_some() || l.cpu_weight.is_some() || !l.io_max.is_empty();
-    if unsupported && env.limit_mode == nucleus_cgroup::LimitMode::Required {
-        return Err(RunError::NotUnderGvisor {
-            what: "--memory-swap, cpu weight or --io-max (use --best-effort-limits to run without them)",
-        });
-    }
+    let started = Instant::now();
     let runsc = Runsc::discover(env.gvisor.runsc.as_deref())?;
     let asked = env.gvisor.platform.as_deref().map(str::parse).transpose()?;
     let platform = runsc.choose_platform(asked)?;
-    let (spec, seccomp) = bundle(env)?;
+    let caller = Caller::current();
+    let maps = host_maps(env, &caller)?;
+    let uid = env.user.map_or(0, |u| u.uid);
+    let masks = env.rootfs.masks()?;
+    let (mut spec, seccomp) = bundle(env, uid)?;
+    // Masked directories: an empty read-only tmpfs of the sentry's own;
+    // and the devices the sentry adds that the native /dev does not have.
+    spec.masked = masks
+        .iter()
+        .filter(|m| m.is_dir)
+        .map(|m| MaskedPath {
+            path: m.path.clone(),
+            is_dir: true,
+        })
+        .chain(GVISOR_EXTRA_DEVICES.iter().map(|(path, is_dir)| MaskedPath {
+            path: PathBuf::from(path),
+            is_dir: *is_dir,
+        }))
+        .collect();
+    if let Some(outcome) = check_command(env, &spec, started)? {
+        return Ok(outcome);
+    }
     if seccomp.is_some() && !runsc.features.oci_seccomp {
         return Err(RunError::NotUnderGvisor {
             what: "a seccomp filter (this runsc lacks --oci-seccomp; use --seccomp off)",
         });
     }
+    let work_dir = runtime_dir(&caller)?;
+    let cleaned = nucleus_gvisor::sweep_stale(&work_dir);
     let mut opts = RunOptions::new(platform);
-    opts.timeout = env.timeout;
-    let done = runsc.run(&spec, &opts)?;
-    if done.seccomp == SeccompStatus::NotEnforced {
-        return Err(RunError::NotUnderGvisor {
-            what: "the seccomp filter was not enforced",
-        });
+    opts.work_dir = Some(work_dir);
+    opts.ignore_cgroups = true;
+    if let Some(dir) = &env.gvisor.debug_log {
+        opts.extra_flags = vec!["--debug".into(), format!("--debug-log={}/", dir.display())];
     }
-    let mut outcome = Outcome::new(done.wall, enforced(env, &spec, seccomp), None);
-    outcome.exit_code = done.exit_code;
-    outcome.signal = done.signal;
-    if done.timed_out {
-        outcome.killed_by = Some(KilledBy::Timeout);
-        outcome.exit_code = crate::exit::TIMEOUT;
+    // runsc maps the sandbox's nobody to nobody unless told it is rootless:
+    // a map of the caller's single id has no nobody.
+    opts.rootless = maps
+        .as_ref()
+        .is_some_and(|m| !m.maps_uid(NOBODY) || !m.maps_gid(NOBODY));
+    let prepared_run = runsc.prepare(&spec, &opts)?;
+    let workspace_err = |source| RunError::GvisorWorkspace {
+        path: prepared_run.dir().to_owned(),
+        source,
+    };
+    let covers = mask_covers(env, &masks, prepared_run.dir()).map_err(workspace_err)?;
+    if let Some(m) = &maps {
+        let (uid, gid) = (outside(&m.uid, 0), outside(&m.gid, 0));
+        prepared_run.chown(uid, gid).map_err(workspace_err)?;
     }
+    let relay = Relay::for_seekable_output().map_err(|source| RunError::Pipe { source })?;
+    // Masked files are hidden where runsc itself runs: its gofer never
+    // reaches them, and the sandbox sees empty files.
+    let view = nucleus_rootfs::MountPlan::host_with_fresh_proc(&covers)?;
+    let mut prepared = Prepared::for_runtime(env, maps, prepared_run.argv(), view)?;
+    prepared.stdio_dups = relay.child_dups();
+    let host_userns = prepared.namespaces.contains(Namespace::User);
+    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, Some(relay))?;
+    let failure = prepared_run.finish(outcome.exit_code, outcome.signal)?;
+    outcome.enforced = Enforced {
+        gvisor: Some(GvisorEnforced {
+            version: runsc.version.clone(),
+            platform: platform.to_string(),
+            host_userns,
+            rootless_flag: opts.rootless,
+            ignore_cgroups: opts.ignore_cgroups,
+            oci_seccomp: seccomp.is_some(),
+            writable_noexec: true,
+        }),
+        ..enforced(env, &spec, seccomp, &outcome.enforced, &masks)
+    };
+    outcome.cleaned.extend(cleaned);
+    settle(&mut outcome, failure);
     Ok(outcome)
+}
+
+/// The overlays that hide masked files from runsc: for each directory of
+/// the view holding masked files (`/etc` of the host, or the root
+/// directory), a tree in the run directory with an empty, read-only file
+/// at each masked path, laid over it.
+fn mask_covers(
+    env: &Envelope,
+    masks: &[nucleus_rootfs::Mask],
+    run_dir: &Path,
+) -> std::io::Result<Vec<(PathBuf, PathBuf)>> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let mut covers: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for mask in masks.iter().filter(|m| !m.is_dir) {
+        let (top, rel) = match &env.rootfs.base {
+            nucleus_rootfs::Base::Directory(dir) => (
+                dir.clone(),
+                mask.path.strip_prefix("/").unwrap_or(&mask.path).to_owned(),
+            ),
+            nucleus_rootfs::Base::Host => {
+                let Some(d) = env.rootfs.host_dirs.iter().find(|d| mask.path.starts_with(d)) else {
+                    continue;
+                };
+                (d.clone(), mask.path.strip_prefix(d).unwrap_or(&mask.path).to_owned())
+            }
+        };
+        let cover = match covers.iter().find(|(_, t)| *t == top) {
+            Some((c, _)) => c.clone(),
+            None => {
+                let c = run_dir.join(format!("cover-{}", covers.len()));
+                std::fs::DirBuilder::new().mode(0o755).create(&c)?;
+                covers.push((c.clone(), top.clone()));
+                c
+            }
+        };
+        // Each directory on the way keeps the host's mode: the merged
+        // directory shows the top layer's.
+        let mut host_dir = top.clone();
+        let mut dir = cover.clone();
+        for part in rel.parent().into_iter().flat_map(Path::components) {
+            host_dir.push(part);
+            dir.push(part);
+            let mode = std::fs::metadata(&host_dir)?.permissions().mode() & 0o7777;
+            match std::fs::DirBuilder::new().mode(mode).create(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
+        }
+        let file = cover.join(&rel);
+        std::fs::write(&file, b"")?;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444))?;
+    }
+    Ok(covers)
+}
+
+/// Devices gVisor's `/dev` has and the native minimal `/dev` does not:
+/// FUSE (an empty read-only file over it) and TUN (an empty directory).
+const GVISOR_EXTRA_DEVICES: [(&str, bool); 2] = [("/dev/fuse", false), ("/dev/net", true)];
+
+/// uid and gid 65534, which runsc's sandbox runs as unless `--rootless`.
+const NOBODY: u32 = 65534;
+
+/// The host id that `inside` maps to.
+fn outside(maps: &[nucleus_idmap::IdMapping], inside: u32) -> u32 {
+    maps.iter()
+        .find_map(|m| m.to_outside(inside))
+        .unwrap_or(inside)
+}
+
+/// The map runsc runs under: the native envelope's, or none for
+/// `--userns host` (root only).
+fn host_maps(env: &Envelope, caller: &Caller) -> Result<Option<ResolvedMaps>, RunError> {
+    let maps = if env.effective_namespaces().contains(Namespace::User) {
+        env.userns.resolve(caller, &SubIdPaths::default())?
+    } else {
+        None
+    };
+    if maps.is_none() && caller.uid != 0 {
+        return Err(RunError::HostUsernsNeedsRoot);
+    }
+    Ok(maps)
+}
+
+/// runsc's exit code and log turned into the result: its own failures
+/// become one-line messages with the native exit codes, and a cgroup OOM
+/// kill (which takes the whole sentry) is `killed_by: memory`.
+fn settle(outcome: &mut Outcome, failure: Option<nucleus_gvisor::RunscFailure>) {
+    if let Some(f) = failure {
+        outcome.exit_code = if f.not_found {
+            exit::NOT_FOUND
+        } else {
+            exit::SETUP_FAILED
+        };
+        outcome.error = Some(format!("gvisor: {}", last_cause(&f.message)));
+        return;
+    }
+    let oom = outcome
+        .enforced
+        .limits
+        .as_ref()
+        .is_some_and(|l| l.usage.oom_killed);
+    if oom && outcome.killed_by.is_none() {
+        outcome.killed_by = Some(KilledBy::Memory);
+        outcome.signal = Some(libc::SIGKILL);
+        outcome.exit_code = 128 + libc::SIGKILL;
+    }
+}
+
+/// The innermost cause of runsc's `a: b: c` error chain, which is the one
+/// that says what went wrong.
+fn last_cause(message: &str) -> &str {
+    message.rsplit(": ").next().unwrap_or(message).trim()
+}
+
+/// Where run directories live: private to the caller, reachable by the
+/// mapped ids (0711 up to it, the run directory itself is theirs).
+fn runtime_dir(caller: &Caller) -> Result<PathBuf, RunError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let base = if caller.uid == 0 {
+        PathBuf::from("/run/nucleus")
+    } else {
+        std::env::temp_dir().join(format!("nucleus-{}", caller.uid))
+    };
+    let dir = base.join("gvisor");
+    for d in [&base, &dir] {
+        let made = std::fs::DirBuilder::new().mode(0o711).create(d);
+        let err = |source| RunError::GvisorWorkspace {
+            path: d.clone(),
+            source,
+        };
+        match made {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(err(e)),
+        }
+        let meta = std::fs::symlink_metadata(d).map_err(err)?;
+        // Somebody else's directory (or a link) in a shared /tmp is refused.
+        if !meta.is_dir() || meta.uid() != caller.uid {
+            return Err(err(std::io::Error::from_raw_os_error(libc::EPERM)));
+        }
+        if meta.permissions().mode() & 0o022 != 0 {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o711)).map_err(err)?;
+        }
+    }
+    Ok(dir)
 }
 
 /// The bundle description of the Envelope, and the seccomp report when a
 /// filter is part of it.
 fn bundle(
     env: &Envelope,
+    uid: u32,
 ) -> Result<(BundleSpec, Option<nucleus_seccomp::SeccompReport>), RunError> {
     let mut spec = BundleSpec::new(env.command.clone());
-    spec.env = environment(env);
+    spec.env = env
+        .environment(uid)
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     spec.cwd = env.workdir.clone();
     let user = env.user.unwrap_or(crate::UserSpec { uid: 0, gid: 0 });
     (spec.uid, spec.gid) = (user.uid, user.gid);
-    spec.hostname = Some(env.hostname.clone().unwrap_or_else(|| "nucleus".to_owned()));
+    spec.hostname = Some(env.effective_hostname());
     spec.root = match &env.rootfs.base {
         nucleus_rootfs::Base::Host => RootSpec::HostReadOnly,
         nucleus_rootfs::Base::Directory(dir) => RootSpec::Directory(dir.clone()),
     };
-    spec.mounts = env.rootfs.mounts.iter().map(mount).collect();
+    spec.mounts = env
+        .rootfs
+        .mounts
+        .iter()
+        .map(|m| mount(m, &env.landlock.exec_binds))
+        .collect();
     spec.readonly_root = env.rootfs.readonly_root;
     spec.network = match env.network {
         NetworkMode::None => Network::None,
@@ -86,6 +308,7 @@ fn bundle(
         .collect();
     spec.capabilities = env.caps.keep.iter().map(ToString::to_string).collect();
     spec.no_new_privileges = true;
+    // Informational only: the runner's own cgroup applies the limits.
     spec.memory_limit = env.limits.memory;
     spec.cpu_quota = env.limits.cpus.map(|cpus| CpuQuota {
         quota: (cpus * 100_000.0) as i64,
@@ -93,9 +316,11 @@ fn bundle(
     });
     spec.pids_limit = env.limits.pids.map(|p| p as i64);
     // The profile is read and checked once; the bundle gets exactly what the
-    // report describes.
+    // report describes. gVisor's memfd cannot be sealed non-executable, and
+    // its seccomp answers EPERM to every errno rule.
     let seccomp = match env.seccomp.profile(spec.capabilities.clone())? {
         Some(profile) => {
+            let profile = profile.deny_exec_memfd().for_eperm_only_runtime();
             let filter = profile.compile()?;
             let json = profile.to_oci_json()?;
             spec.seccomp =
@@ -109,11 +334,10 @@ fn bundle(
         }
         None => None,
     };
-    debug_assert!(env.seccomp.mode == SeccompMode::Off || seccomp.is_some());
     Ok((spec, seccomp))
 }
 
-fn mount(m: &nucleus_rootfs::MountSpec) -> MountSpec {
+fn mount(m: &nucleus_rootfs::MountSpec, exec_binds: &[PathBuf]) -> MountSpec {
     MountSpec {
         source: m.source.clone(),
         destination: m.destination.clone(),
@@ -122,40 +346,157 @@ fn mount(m: &nucleus_rootfs::MountSpec) -> MountSpec {
             nucleus_rootfs::MountKind::RoBind => MountKind::RoBind,
             nucleus_rootfs::MountKind::Tmpfs => MountKind::Tmpfs,
         },
+        exec: exec_binds.contains(&m.destination),
     }
 }
 
-/// The workload's environment as `NAME=VALUE` lines.
-fn environment(env: &Envelope) -> Vec<String> {
-    crate::prepare::environment(env)
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect()
+/// The command looked up on the sandbox's `PATH` in the view gVisor will
+/// serve, as `execvp` would inside: a missing command fails at once with
+/// native's message and code (127), one that is not executable with 126,
+/// instead of runsc's chatter. `None`: found, or not decidable from the
+/// host (it would be in a tmpfs); runsc then decides.
+fn check_command(
+    env: &Envelope,
+    spec: &BundleSpec,
+    started: Instant,
+) -> Result<Option<Outcome>, RunError> {
+    let path = spec
+        .env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(crate::DEFAULT_PATH);
+    let cmd = &env.command[0];
+    let candidates: Vec<PathBuf> = if cmd.contains('/') {
+        vec![spec.cwd.join(cmd)]
+    } else {
+        path.split(':')
+            .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(cmd))
+            .map(|p| spec.cwd.join(p))
+            .collect()
+    };
+    let mut denied = false;
+    for inside in &candidates {
+        let Some(host) = host_path(env, inside) else {
+            return Ok(None);
+        };
+        match std::fs::metadata(&host) {
+            Ok(meta) if meta.is_file() => {
+                use std::os::unix::fs::PermissionsExt;
+                if meta.permissions().mode() & 0o111 != 0 {
+                    return Ok(None);
+                }
+                denied = true;
+            }
+            Ok(_) => denied = true,
+            Err(_) => {}
+        }
+    }
+    let (code, reason) = if denied {
+        (exit::CANNOT_EXECUTE, "permission denied")
+    } else {
+        (exit::NOT_FOUND, "command not found")
+    };
+    let mut outcome = Outcome::new(
+        started.elapsed(),
+        enforced(env, spec, None, &placeholder(), &[]),
+        None,
+    );
+    outcome.exit_code = code;
+    outcome.error = Some(format!("exec: {cmd}: {reason}"));
+    Ok(Some(outcome))
 }
 
+/// Where a path of the gVisor view lives on the host; `None` inside a
+/// tmpfs (or the root's own tmpfs), which the host cannot tell about.
+fn host_path(env: &Envelope, inside: &Path) -> Option<PathBuf> {
+    if let Some(m) = env
+        .rootfs
+        .mounts
+        .iter()
+        .rev()
+        .find(|m| inside.starts_with(&m.destination))
+    {
+        let rest = inside.strip_prefix(&m.destination).ok()?;
+        return m.source.as_ref().map(|s| s.join(rest));
+    }
+    match &env.rootfs.base {
+        nucleus_rootfs::Base::Directory(dir) => {
+            Some(dir.join(inside.strip_prefix("/").unwrap_or(inside)))
+        }
+        nucleus_rootfs::Base::Host => {
+            let shown = env.rootfs.host_dirs.iter().any(|d| inside.starts_with(d));
+            // Outside the host directories the root is an empty tmpfs.
+            Some(if shown {
+                inside.to_owned()
+            } else {
+                PathBuf::from("/nonexistent-in-view")
+            })
+        }
+    }
+}
+
+/// An empty host-side report, for a run that never started.
+fn placeholder() -> Enforced {
+    Enforced {
+        namespaces: Vec::new(),
+        userns: String::new(),
+        uid_map: Vec::new(),
+        gid_map: Vec::new(),
+        uid: 0,
+        gid: 0,
+        capabilities: Vec::new(),
+        no_new_privs: false,
+        readonly_root: false,
+        landlock: LandlockEnforced::off(),
+        seccomp: None,
+        limits: None,
+        rlimits: Vec::new(),
+        runtime: Decision::Gvisor,
+        masked_paths: Vec::new(),
+        memfd_noexec: MemfdNoexec::Off,
+        gvisor: None,
+    }
+}
+
+/// What was enforced: the host-side envelope around runsc (`host`: its
+/// namespaces, map and limits) and what the bundle gave the workload.
 fn enforced(
     env: &Envelope,
     spec: &BundleSpec,
     seccomp: Option<nucleus_seccomp::SeccompReport>,
+    host: &Enforced,
+    masks: &[nucleus_rootfs::Mask],
 ) -> Enforced {
     let mut namespaces = vec!["pid", "mount", "uts", "ipc"];
     if env.network == NetworkMode::None {
         namespaces.push("network");
     }
+    let memfd = if seccomp.is_some() {
+        MemfdNoexec::Seccomp
+    } else {
+        MemfdNoexec::Off
+    };
     Enforced {
         namespaces: namespaces.into_iter().map(str::to_owned).collect(),
-        userns: "gvisor".to_owned(),
-        uid_map: Vec::new(),
-        gid_map: Vec::new(),
+        userns: host.userns.clone(),
+        uid_map: host.uid_map.clone(),
+        gid_map: host.gid_map.clone(),
         uid: spec.uid,
         gid: spec.gid,
         capabilities: spec.capabilities.clone(),
         no_new_privs: true,
         readonly_root: spec.readonly_root,
-        landlock: LandlockEnforced::off(),
-        seccomp,
-        limits: None,
+        landlock: LandlockEnforced {
+            status: LandlockStatus::ReplacedByGvisor,
+            ..LandlockEnforced::off()
+        },
+        seccomp: seccomp.filter(|_| spec.seccomp.is_some()),
+        limits: host.limits.clone(),
         rlimits: env.rlimits.effective().unwrap_or_default(),
         runtime: Decision::Gvisor,
+        masked_paths: masks.iter().map(|m| m.path.clone()).collect(),
+        memfd_noexec: memfd,
+        gvisor: None,
     }
 }

@@ -36,7 +36,7 @@ pub fn launch(env: &Envelope) -> Result<Outcome, RunError> {
         return crate::gvisor::run(env);
     }
     let prepared = Prepared::new(env)?;
-    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run)?;
+    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, None)?;
     outcome.enforced.runtime = decision;
     Ok(outcome)
 }
@@ -62,7 +62,7 @@ pub fn record(env: &Envelope) -> Result<(Outcome, nucleus_seccomp::Profile), Run
     env.seccomp.profile_file = None;
     env.seccomp.profile_sha256 = None;
     let prepared = Prepared::new(&env)?;
-    let (outcome, profile) = run_prepared(&env, prepared, Mode::Record)?;
+    let (outcome, profile) = run_prepared(&env, prepared, Mode::Record, None)?;
     let mut profile = profile.ok_or(RunError::RecordIncomplete)?;
     // What the init may need on another run (forwarding a signal) though
     // this one did not.
@@ -75,15 +75,18 @@ pub fn record(env: &Envelope) -> Result<(Outcome, nucleus_seccomp::Profile), Run
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     Run,
     Record,
 }
 
-fn run_prepared(
+/// Clones the sandbox for `prepared`, supervises it to the end and
+/// interprets what happened; `relay` copies relayed output meanwhile.
+pub(crate) fn run_prepared(
     env: &Envelope,
     mut prepared: Prepared,
     mode: Mode,
+    mut relay: Option<crate::relay::Relay>,
 ) -> Result<(Outcome, Option<nucleus_seccomp::Profile>), RunError> {
     // The clone copies the address space; a second thread would leave its
     // locks held in the child forever.
@@ -97,7 +100,7 @@ fn run_prepared(
         prepared.seccomp_listener = true;
     }
     // Limits before clone: the child must never run outside its cgroup.
-    let cgroup = create_cgroup(env)?;
+    let (cgroup, cleaned) = create_cgroup(env)?;
     // Block forwarded signals before clone, so none is lost in between.
     let mut watched = sys::FORWARDED.to_vec();
     watched.push(libc::SIGCHLD);
@@ -130,6 +133,9 @@ fn run_prepared(
         admit(&prepared, cgroup.as_ref(), &child, into.is_some())?;
         release(&go_w)?;
         drop(go_w);
+        if let Some(relay) = relay.as_mut() {
+            relay.start().map_err(|source| RunError::Pipe { source })?;
+        }
         sys::set_nonblocking(&msg_r).map_err(|source| RunError::Pipe { source })?;
         let watch = Watch {
             child: &child,
@@ -141,7 +147,13 @@ fn run_prepared(
         };
         let raw = watch.supervise(started)?;
         std::mem::forget(guard);
+        // The init is gone, and with it its PID namespace: every writer of
+        // a relayed pipe has ended, so the copies reach their end.
+        if let Some(relay) = relay.take() {
+            relay.finish();
+        }
         let mut outcome = interpret(env, &prepared, &raw, started.elapsed());
+        outcome.cleaned = cleaned;
         if let Some(cg) = &cgroup {
             let _ = cg.kill_all();
             add_cgroup_usage(&mut outcome, cg, raw.timed_out);
@@ -170,16 +182,20 @@ impl Drop for KillOnError<'_> {
     }
 }
 
-/// Creates the sandbox's cgroup when limits are asked.
-fn create_cgroup(env: &Envelope) -> Result<Option<nucleus_cgroup::Cgroup>, RunError> {
+/// Creates the sandbox's cgroup when limits are asked, after removing the
+/// empty ones that killed runs left beside it.
+fn create_cgroup(
+    env: &Envelope,
+) -> Result<(Option<nucleus_cgroup::Cgroup>, Vec<std::path::PathBuf>), RunError> {
     if env.limits.is_empty() {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     }
     let cfg = nucleus_cgroup::CgroupConfig {
         mode: env.limit_mode,
         ..nucleus_cgroup::CgroupConfig::default()
     };
-    Ok(Some(nucleus_cgroup::Cgroup::create(&env.limits, &cfg)?))
+    let cleaned = nucleus_cgroup::sweep_stale(&cfg);
+    Ok((Some(nucleus_cgroup::Cgroup::create(&env.limits, &cfg)?), cleaned))
 }
 
 /// Parent, after clone: the id maps, and the v1 cgroup attach.
@@ -465,6 +481,12 @@ fn enforced(env: &Envelope, p: &Prepared, messages: &[Message]) -> crate::Enforc
         limits: None,
         rlimits: p.rlimits.clone(),
         runtime: Decision::Native,
+        masked_paths: p
+            .plan
+            .as_ref()
+            .map_or_else(Vec::new, |plan| plan.masked().to_vec()),
+        memfd_noexec: p.memfd_noexec,
+        gvisor: None,
     }
 }
 

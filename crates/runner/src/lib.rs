@@ -18,6 +18,7 @@ mod channel;
 mod child;
 mod duration;
 mod envelope;
+mod environ;
 mod error;
 pub mod exit;
 pub mod guard;
@@ -25,6 +26,7 @@ mod gvisor;
 mod landlock;
 mod launch;
 mod prepare;
+mod relay;
 mod report;
 mod seccomp;
 mod stage;
@@ -32,12 +34,14 @@ mod sys;
 mod wasm;
 
 pub use duration::parse_duration;
+pub use environ::{DEFAULT_HOSTNAME, DEFAULT_PATH};
 pub use envelope::{Builder, Envelope, GvisorSettings, NetworkMode, UserSpec};
 pub use error::RunError;
 pub use landlock::{LandlockMode, LandlockSettings};
 pub use launch::{launch, record};
+pub use prepare::MemfdNoexec;
 pub use report::{
-    Enforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced, Outcome, WasmReport,
+    Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced, Outcome, WasmReport,
 };
 pub use seccomp::{SeccompMode, SeccompSettings};
 pub use stage::Stage;

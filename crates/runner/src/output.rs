@@ -13,7 +13,7 @@ pub(crate) fn run(args: RunArgs) -> i32 {
         Err(err) => return fail(&err),
     };
     if print_config {
-        return match toml::to_string(&env) {
+        return match toml::to_string(&env.with_default_env_resolved()) {
             Ok(text) => {
                 print!("{text}");
                 0
@@ -35,6 +35,12 @@ pub(crate) fn run(args: RunArgs) -> i32 {
         Ok(outcome) => outcome,
         Err(err) => return fail(&err),
     };
+    for path in &outcome.cleaned {
+        eprintln!(
+            "nucleus-run: removed {}, left behind by an earlier run that was killed",
+            path.display()
+        );
+    }
     if let Some(error) = &outcome.error {
         eprintln!("nucleus-run: {error}");
     }

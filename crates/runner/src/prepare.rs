@@ -6,14 +6,11 @@ use nucleus_caps::CompiledCaps;
 use nucleus_idmap::{Caller, ResolvedMaps, SubIdPaths};
 use nucleus_ns::{Namespace, NamespaceSet};
 use nucleus_rootfs::MountPlan;
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
+use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 
-/// The search path used to find the command inside the sandbox when the
-/// Envelope sets no `PATH`.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-/// The hostname of a sandbox with its own UTS namespace, unless one is given.
-const DEFAULT_HOSTNAME: &str = "nucleus";
+use crate::environ::{DEFAULT_HOSTNAME, DEFAULT_PATH};
 
 /// The command line and environment as C strings, plus the pointer arrays
 /// `execve(2)` takes. The pointers point into the CStrings held alongside.
@@ -46,6 +43,25 @@ pub(crate) struct Prepared {
     pub(crate) rlimit_policy: nucleus_cgroup::rlimit::RlimitPolicy,
     pub(crate) rlimits: Vec<nucleus_cgroup::rlimit::Rlimit>,
     pub(crate) workload: Workload,
+    /// `dup2(from, to)` pairs for the init's stdio (pipes the runner
+    /// relays), done before stray fds are closed.
+    pub(crate) stdio_dups: Vec<(RawFd, RawFd)>,
+    /// How fileless execution is closed.
+    pub(crate) memfd_noexec: MemfdNoexec,
+}
+
+/// How a program written to a `memfd` is kept from executing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemfdNoexec {
+    /// The PID namespace's `vm.memfd_noexec = 2`, set by the init while it
+    /// still has the host root's id: every memfd is sealed non-executable.
+    Sysctl,
+    /// The seccomp filter answers `ENOSYS` to `memfd_create` without
+    /// `MFD_NOEXEC_SEAL` (rootless, or a kernel without the sysctl).
+    Seccomp,
+    /// Neither: seccomp is off and the sysctl cannot be set.
+    Off,
 }
 
 /// What the init's forked workload becomes.
@@ -109,6 +125,7 @@ impl Prepared {
             (None, false) => None,
         };
         let caps = env.caps.compile()?;
+        let memfd_noexec = memfd_noexec(&caller, &namespaces, env.seccomp.mode_is_on());
         let shared_network = !namespaces.contains(Namespace::Network);
         let landlock = match env.landlock.policy(&view, shared_network)? {
             Some(policy) => Some(crate::landlock::PreparedLandlock::new(&policy)?),
@@ -133,17 +150,97 @@ impl Prepared {
             seccomp: env.seccomp.compile(
                 env.caps.keep.iter().map(ToString::to_string).collect(),
                 env.wasm.is_some(),
+                memfd_noexec == MemfdNoexec::Seccomp,
             )?,
             seccomp_listener: false,
             rlimit_policy: env.rlimits.clone(),
             rlimits: env.rlimits.effective()?,
             workload: match wasm {
                 Some(w) => Workload::Wasm(w),
-                None => Workload::Exec(ExecPlan::new(env)?),
+                None => Workload::Exec(ExecPlan::new(env, uid)?),
             },
+            stdio_dups: Vec::new(),
+            memfd_noexec,
+        })
+    }
+
+    /// The envelope of a runtime that builds the sandbox itself (`runsc`):
+    /// the Envelope's user namespace (so the runtime has no host
+    /// privilege: host files are reached with the mapped ids' rights, and
+    /// files it creates land as them), new mount, PID, IPC and UTS
+    /// namespaces (and network, unless host), the host's root with a fresh
+    /// `/proc`, root inside with every capability of the new namespace
+    /// (runsc needs them to build its own sandbox), `no_new_privs`, and
+    /// `argv` as the program the init starts, with an empty environment.
+    pub(crate) fn for_runtime(
+        env: &Envelope,
+        maps: Option<ResolvedMaps>,
+        argv: &[OsString],
+        view: MountPlan,
+    ) -> Result<Prepared, RunError> {
+        let mut namespaces = NamespaceSet::from_iter([
+            Namespace::Mount,
+            Namespace::Pid,
+            Namespace::Ipc,
+            Namespace::Uts,
+        ]);
+        if maps.is_some() {
+            namespaces = namespaces.with(Namespace::User);
+        }
+        if env.network == crate::NetworkMode::None {
+            namespaces = namespaces.with(Namespace::Network);
+        }
+        let all = nucleus_caps::CapsPolicy {
+            keep: nucleus_caps::Capability::ALL
+                .into_iter()
+                .filter(|c| c.index() <= nucleus_caps::last_cap())
+                .collect(),
+            allow_namespace_caps: true,
+            ..nucleus_caps::CapsPolicy::default()
+        };
+        Ok(Prepared {
+            set_groups: maps.as_ref().is_none_or(|m| !m.deny_setgroups),
+            setup_as_root: maps
+                .as_ref()
+                .is_some_and(|m| m.maps_uid(0) && m.maps_gid(0)),
+            maps,
+            namespaces,
+            plan: Some(view),
+            workdir: cstring("/")?,
+            hostname: None,
+            loopback: false,
+            uid: 0,
+            gid: 0,
+            caps: all.compile()?,
+            keep_caps: false,
+            landlock: None,
+            seccomp: None,
+            seccomp_listener: false,
+            rlimit_policy: nucleus_cgroup::rlimit::RlimitPolicy::none(),
+            rlimits: env.rlimits.effective()?,
+            workload: Workload::Exec(ExecPlan::program(argv)?),
+            stdio_dups: Vec::new(),
+            memfd_noexec: MemfdNoexec::Off,
         })
     }
 }
+
+/// Whether the init can set the PID namespace's `vm.memfd_noexec`: the
+/// file is writable only by the host's root id, which the init still has
+/// before it switches to the mapped root; the kernel must have it (6.3+).
+fn memfd_noexec(caller: &Caller, namespaces: &NamespaceSet, seccomp_on: bool) -> MemfdNoexec {
+    let sysctl = caller.uid == 0
+        && namespaces.contains(Namespace::Pid)
+        && std::path::Path::new(MEMFD_NOEXEC_SYSCTL).exists();
+    match (sysctl, seccomp_on) {
+        (true, _) => MemfdNoexec::Sysctl,
+        (false, true) => MemfdNoexec::Seccomp,
+        (false, false) => MemfdNoexec::Off,
+    }
+}
+
+/// The per-PID-namespace switch of fileless execution.
+pub(crate) const MEMFD_NOEXEC_SYSCTL: &str = "/proc/sys/vm/memfd_noexec";
 
 /// The uid/gid the workload takes: `--user`, else the map's default.
 fn workload_ids(
@@ -168,13 +265,35 @@ fn workload_ids(
 }
 
 impl ExecPlan {
-    fn new(env: &Envelope) -> Result<ExecPlan, RunError> {
+    /// A program given by path, with an empty environment.
+    fn program(argv: &[OsString]) -> Result<ExecPlan, RunError> {
+        let argv = argv
+            .iter()
+            .map(|a| cstring(a.as_bytes()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let candidates = argv.first().cloned().into_iter().collect();
+        let ptrs = |v: &[CString]| {
+            v.iter()
+                .map(|c| c.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect::<Vec<_>>()
+        };
+        Ok(ExecPlan {
+            candidates,
+            argv_ptrs: ptrs(&argv),
+            envp_ptrs: ptrs(&[]),
+            _argv: argv,
+            _envp: Vec::new(),
+        })
+    }
+
+    fn new(env: &Envelope, uid: u32) -> Result<ExecPlan, RunError> {
         let argv = env
             .command
             .iter()
             .map(|a| cstring(a.as_str()))
             .collect::<Result<Vec<_>, _>>()?;
-        let vars = environment(env);
+        let vars = env.environment(uid);
         let envp = vars
             .iter()
             .map(|(k, v)| cstring(format!("{k}={v}")))
@@ -201,8 +320,9 @@ impl ExecPlan {
     }
 }
 
-/// The workload's environment: `env_keep` from the host, then `env`.
-pub(crate) fn environment(env: &Envelope) -> Vec<(String, String)> {
+/// The explicit environment only (`env_keep` from the host, then `env`),
+/// for a WASI module: no `PATH` or `HOME` of a host it cannot see.
+pub(crate) fn explicit_environment(env: &Envelope) -> Vec<(String, String)> {
     let mut vars: Vec<(String, String)> = Vec::new();
     for name in &env.env_keep {
         if let Ok(value) = std::env::var(name) {

@@ -43,6 +43,9 @@ pub struct Outcome {
     pub enforced: Enforced,
     /// For `--wasm` runs: the module, the cache, the trap and the fuel.
     pub wasm: Option<WasmReport>,
+    /// What this run removed that an earlier, killed run left behind (a
+    /// runsc run directory, an empty cgroup).
+    pub cleaned: Vec<std::path::PathBuf>,
 }
 
 /// The WASI part of the result.
@@ -89,6 +92,7 @@ impl Outcome {
             peak_memory_bytes: (usage.ru_maxrss.max(0) as u64) * 1024,
             enforced,
             wasm: None,
+            cleaned: Vec::new(),
         }
     }
 
@@ -133,6 +137,36 @@ pub struct Enforced {
     /// The runtime: `native`, `gvisor`, or `native-degraded` (an untrusted
     /// workload run natively with `--allow-degraded-security`).
     pub runtime: crate::guard::Decision,
+    /// The host paths hidden behind empty read-only files or directories.
+    pub masked_paths: Vec<std::path::PathBuf>,
+    /// How fileless execution (a program written to a memfd) is closed:
+    /// `sysctl`, `seccomp` or `off`.
+    pub memfd_noexec: crate::MemfdNoexec,
+    /// Under gVisor: how runsc itself was contained (`null` natively).
+    pub gvisor: Option<GvisorEnforced>,
+}
+
+/// How the gVisor runtime ran, for the result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct GvisorEnforced {
+    /// runsc's version.
+    pub version: String,
+    /// The platform used (`ptrace`, ...).
+    pub platform: String,
+    /// runsc, its gofer and sandbox ran in a user namespace of their own
+    /// with the same map as the native envelope (`uid_map`): no host
+    /// privilege, host files reached with the mapped ids' rights.
+    pub host_userns: bool,
+    /// `--rootless` was passed (the map holds a single id).
+    pub rootless_flag: bool,
+    /// The sandbox's cgroup is the runner's own (`--ignore-cgroups`).
+    pub ignore_cgroups: bool,
+    /// The seccomp profile is enforced by the sentry (`--oci-seccomp`).
+    pub oci_seccomp: bool,
+    /// Every writable mount is `noexec` (but `--bind-exec` ones) and every
+    /// bind `nosuid,nodev`, as Landlock and the mount flags make them natively.
+    pub writable_noexec: bool,
 }
 
 /// The cgroup part of the result.
@@ -183,6 +217,9 @@ pub enum LandlockStatus {
     NotEnforced,
     /// The sandbox ended before it reported (a setup failure).
     NotApplied,
+    /// Under gVisor: the sentry is the workload's kernel and serves only
+    /// the bundle's view, through a gofer without host privilege.
+    ReplacedByGvisor,
     /// Switched off with `--landlock off`.
     Off,
 }

@@ -37,22 +37,31 @@ impl SeccompSettings {
     /// decides the `includes`/`excludes` of OCI profiles.
     /// `no_exec`: the sandbox never executes a program (a wasm host): the
     /// filter also forbids `execve`/`execveat`.
+    /// `deny_memfd_exec`: the filter also closes fileless execution
+    /// ([`Profile::deny_exec_memfd`]).
     pub(crate) fn compile(
         &self,
         kept_caps: Vec<String>,
         no_exec: bool,
+        deny_memfd_exec: bool,
     ) -> Result<Option<CompiledFilter>, RunError> {
-        let Some(profile) = self.profile(kept_caps)? else {
+        let Some(mut profile) = self.profile(kept_caps)? else {
             return Ok(None);
         };
-        let profile = if no_exec {
-            profile.deny_exec()
-        } else {
-            profile
-        };
+        if no_exec {
+            profile = profile.deny_exec();
+        }
+        if deny_memfd_exec {
+            profile = profile.deny_exec_memfd();
+        }
         let filter = profile.compile()?;
         check_init_syscalls(&filter, no_exec)?;
         Ok(Some(filter))
+    }
+
+    /// Whether a filter is installed (a profile file, or the default).
+    pub(crate) fn mode_is_on(&self) -> bool {
+        self.profile_file.is_some() || self.mode != SeccompMode::Off
     }
 
     /// The profile to enforce (the file read and checked against its pin

@@ -35,6 +35,8 @@ pub enum Stage {
     Exec,
     /// The wasm host sets up the module's WASI context (its preopens).
     Wasm,
+    /// The PID namespace's `vm.memfd_noexec` is set.
+    MemfdNoexec,
 }
 
 impl Stage {
@@ -56,12 +58,13 @@ impl Stage {
             Self::Fork => "fork",
             Self::Exec => "exec",
             Self::Wasm => "wasm",
+            Self::MemfdNoexec => "memfd_noexec",
         }
     }
 
     /// The stage with this wire number.
     pub(crate) fn from_u32(n: u32) -> Option<Stage> {
-        const ALL: [Stage; 15] = [
+        const ALL: [Stage; 16] = [
             Stage::Sync,
             Stage::Mount,
             Stage::Workdir,
@@ -77,6 +80,7 @@ impl Stage {
             Stage::Fork,
             Stage::Exec,
             Stage::Wasm,
+            Stage::MemfdNoexec,
         ];
         ALL.into_iter().find(|s| *s as u32 == n)
     }

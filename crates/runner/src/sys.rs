@@ -443,3 +443,35 @@ pub(crate) fn default_signal(sig: libc::c_int) {
     // SAFETY: installing SIG_DFL is always valid.
     unsafe { libc::signal(sig, libc::SIG_DFL) };
 }
+
+/// Writes `data` to the existing file `path` (a sysctl).
+pub(crate) fn write_file(path: &CStr, data: &[u8]) -> Result<(), i32> {
+    // SAFETY: `path` is NUL-terminated; the fd is closed below.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    check(fd.into())?;
+    // SAFETY: writes from a live slice to the fd we just opened.
+    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+    let err = errno();
+    // SAFETY: `fd` was opened above and is not used again.
+    unsafe { libc::close(fd) };
+    if n == data.len() as isize {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+/// `dup2(2)`.
+pub(crate) fn dup2(from: RawFd, to: RawFd) -> Result<(), i32> {
+    // SAFETY: plain syscall on integer fds.
+    check(unsafe { libc::dup2(from, to) }.into()).map(drop)
+}
+
+/// The `st_mode` of an open fd, `None` when it is not open.
+pub(crate) fn fstat_mode(fd: RawFd) -> Option<libc::mode_t> {
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a live, writable stat buffer.
+    let ret = unsafe { libc::fstat(fd, &mut st) };
+    (ret == 0).then_some(st.st_mode)
+}

@@ -49,7 +49,7 @@ impl WasmSettings {
     fn policy(&self, env: &Envelope) -> WasmPolicy {
         let mut policy = WasmPolicy::new(&self.module);
         policy.args.clone_from(&env.command);
-        policy.env = crate::prepare::environment(env);
+        policy.env = crate::prepare::explicit_environment(env);
         policy.preopens.clone_from(&self.preopens);
         policy.fuel = self.fuel;
         policy.max_memory = self.max_memory;
@@ -180,8 +180,8 @@ mod tests {
     #[test]
     fn the_wasm_host_filter_denies_exec_and_the_native_one_does_not() {
         let settings = crate::SeccompSettings::default();
-        let wasm = settings.compile(Vec::new(), true).unwrap().unwrap();
-        let native = settings.compile(Vec::new(), false).unwrap().unwrap();
+        let wasm = settings.compile(Vec::new(), true, false).unwrap().unwrap();
+        let native = settings.compile(Vec::new(), false, false).unwrap().unwrap();
         for name in ["execve", "execveat"] {
             let nr = nucleus_seccomp::number_of(wasm.arch(), name).unwrap();
             assert_eq!(wasm.evaluate(nr, [0; 6]), Some(Action::Errno(1)), "{name}");

@@ -107,6 +107,24 @@ fn socket_rules() -> Vec<Rule> {
     rules
 }
 
+/// `mknod`/`mknodat` of a character or block device answer `EPERM`, as
+/// the kernel answers a caller without `CAP_MKNOD` (a runtime whose kernel
+/// does not check it, such as gVisor's, would otherwise create them).
+/// Regular files, FIFOs and sockets stay allowed.
+fn device_node_rules() -> Vec<Rule> {
+    const S_IFMT: u64 = libc::S_IFMT as u64;
+    let mut rules = Vec::new();
+    for kind in [libc::S_IFCHR, libc::S_IFBLK] {
+        for (name, index) in [("mknod", 1), ("mknodat", 2)] {
+            rules.push(
+                Rule::new([name], Action::Errno(EPERM))
+                    .with_arg(ArgCond::masked_eq(index, S_IFMT, u64::from(kind))),
+            );
+        }
+    }
+    rules
+}
+
 impl Profile {
     /// The default profile for agents: an allowlist in the spirit of Docker's and podman's default
     /// profiles, tightened for untrusted code.
@@ -121,6 +139,7 @@ impl Profile {
     /// `fanotify_*`, `lookup_dcookie` and the obsolete `uselib`/`sysfs`/`ustat`.
     ///
     /// Allowed only with some arguments:
+    /// - `mknod`, `mknodat`: not for character or block devices (`EPERM`).
     /// - `clone`: without namespace flags; `unshare`: without namespace flags. Creating namespaces
     ///   is the first step of most container-escape and kernel-exploit chains.
     /// - `clone3` answers `ENOSYS`: its flags live in memory that seccomp cannot read, and libc
@@ -145,7 +164,8 @@ impl Profile {
     /// # Ok::<(), nucleus_seccomp::SeccompError>(())
     /// ```
     pub fn default_agent() -> Profile {
-        let mut rules = vec![
+        let mut rules = device_node_rules();
+        rules.extend([
             Rule::new(ALLOWED.iter().copied(), Action::Allow),
             Rule::new(["clone"], Action::Allow).with_arg(ArgCond::masked_eq(0, CLONE_NS_FLAGS, 0)),
             Rule::new(["unshare"], Action::Allow).with_arg(ArgCond::masked_eq(
@@ -157,7 +177,7 @@ impl Profile {
             Rule::new(["ioctl"], Action::Errno(EPERM)).with_arg(ArgCond::eq32(1, TIOCSTI)),
             Rule::new(["ioctl"], Action::Errno(EPERM)).with_arg(ArgCond::eq32(1, TIOCLINUX)),
             Rule::new(["ioctl"], Action::Allow),
-        ];
+        ]);
         rules.extend(socket_rules());
         rules.extend(
             PERSONALITIES

@@ -340,6 +340,41 @@ impl Profile {
         self
     }
 
+    /// The same profile, with `memfd_create` answering `ENOSYS` unless the
+    /// caller asks for a sealed non-executable file (`MFD_NOEXEC_SEAL`):
+    /// a program written to a memfd cannot be executed, where the kernel's
+    /// `vm.memfd_noexec = 2` cannot be set. `ENOSYS` makes programs fall
+    /// back to a temporary file, as they do on kernels without memfd.
+    pub fn deny_exec_memfd(mut self) -> Profile {
+        const MFD_NOEXEC_SEAL: u64 = 0x0008;
+        self.rules.insert(
+            0,
+            Rule::new(["memfd_create"], Action::Errno(libc::ENOSYS as u16))
+                .with_arg(ArgCond::masked_eq(1, MFD_NOEXEC_SEAL, 0)),
+        );
+        self
+    }
+
+    /// The same profile for a runtime whose seccomp answers every errno
+    /// rule with `EPERM` (gVisor's sentry ignores OCI `errnoRet`): each
+    /// errno rule says `EPERM`, so the report states what is enforced, and
+    /// `clone3`'s `ENOSYS` rule becomes allow, because `EPERM` would stop
+    /// libc from falling back to `clone` (no thread could start). That
+    /// runtime is the kernel the workload talks to: its own `clone3`
+    /// answers `ENOSYS` or checks namespace flags itself.
+    pub fn for_eperm_only_runtime(mut self) -> Profile {
+        for rule in &mut self.rules {
+            if let Action::Errno(errno) = rule.action {
+                rule.action = if rule.names.iter().any(|n| n == "clone3") && errno == ENOSYS {
+                    Action::Allow
+                } else {
+                    Action::Errno(EPERM)
+                };
+            }
+        }
+        self
+    }
+
     /// The same profile, with its denials turned into `action` (say [`Action::KillProcess`]):
     /// the default action when it denies, and every rule whose action is `errno(EPERM)`.
     /// Other errno rules (like `clone3`'s `ENOSYS`, which makes libc fall back) stay.

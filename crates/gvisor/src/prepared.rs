@@ -1,0 +1,233 @@
+//! A bundle written for a `runsc` that the caller starts itself, inside an
+//! envelope of its own (user, mount and PID namespaces, a cgroup): the
+//! crate writes the bundle and the command line, the caller runs it, then
+//! hands back the exit status for the verdict and the clean-up.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{lchown, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::bundle::{container_id, Workspace};
+use crate::discover::Runsc;
+use crate::error::GvisorError;
+use crate::parse;
+use crate::platform::Platform;
+use crate::run::{RunOptions, SeccompStatus};
+use crate::spec::BundleSpec;
+
+/// The empty file bound over masked files, in the bundle directory.
+const MASK_FILE: &str = "masked-file";
+
+/// A written bundle and the `runsc run` command line that runs it.
+/// Dropping it removes the per-run directory.
+///
+/// ```no_run
+/// use nucleus_gvisor::{BundleSpec, RunOptions, Runsc};
+/// let runsc = Runsc::discover(None)?;
+/// let mut opts = RunOptions::new(runsc.choose_platform(None)?);
+/// opts.ignore_cgroups = true;
+/// let run = runsc.prepare(&BundleSpec::new(["/bin/true"]), &opts)?;
+/// let status = std::process::Command::new(&run.argv()[0]).args(&run.argv()[1..]).status()?;
+/// let failure = run.finish(status.code().unwrap_or(128), None)?;
+/// assert!(failure.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct PreparedRun {
+    ws: Workspace,
+    id: String,
+    platform: Platform,
+    seccomp: SeccompStatus,
+    argv: Vec<OsString>,
+    armed: bool,
+}
+
+/// Why `runsc` itself failed (its exit code 128 and its log's last error).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunscFailure {
+    /// runsc's own error message.
+    pub message: String,
+    /// The command was not found on the sandbox's `PATH`.
+    pub not_found: bool,
+}
+
+impl Runsc {
+    /// Writes the bundle for `spec` into a fresh private directory below
+    /// `opts.work_dir` and returns the `runsc run` command line, without
+    /// running it. The caller starts it (for instance inside a user
+    /// namespace where `runsc` has no host privilege), waits, and calls
+    /// [`PreparedRun::finish`].
+    pub fn prepare(&self, spec: &BundleSpec, opts: &RunOptions) -> Result<PreparedRun, GvisorError> {
+        let parent = opts.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let id = container_id();
+        let ws = Workspace::create(&parent, &id)?;
+        let mut run = PreparedRun {
+            ws,
+            id: id.clone(),
+            platform: opts.platform,
+            seccomp: SeccompStatus::NotRequested,
+            argv: Vec::new(),
+            armed: true,
+        };
+        let empty = run.ws.bundle.join(MASK_FILE);
+        write_empty(&empty).map_err(|source| GvisorError::WriteBundle {
+            path: empty.clone(),
+            source,
+        })?;
+
+        let plan = self.plan_for(spec, opts, id, Some(empty))?;
+        run.ws.write(&plan.config, plan.host.as_ref())?;
+        run.platform = plan.platform;
+        run.seccomp = plan.seccomp;
+        run.argv = std::iter::once(self.path.clone().into_os_string())
+            .chain(self.run_args(&plan, &run.ws, opts))
+            .collect();
+        Ok(run)
+    }
+}
+
+fn write_empty(path: &Path) -> io::Result<()> {
+    fs::write(path, b"")?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o444))
+}
+
+impl PreparedRun {
+    /// The whole command line, `runsc` first.
+    pub fn argv(&self) -> &[OsString] {
+        &self.argv
+    }
+
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The platform runsc will use.
+    pub fn platform(&self) -> Platform {
+        self.platform
+    }
+
+    /// Whether the bundle's seccomp profile is enforced.
+    pub fn seccomp(&self) -> SeccompStatus {
+        self.seccomp
+    }
+
+    /// The per-run directory (bundle, state root, log).
+    pub fn dir(&self) -> &Path {
+        &self.ws.base
+    }
+
+    /// Hands the per-run directory to `uid:gid`: the host ids `runsc` runs
+    /// as when it is started in a user namespace.
+    pub fn chown(&self, uid: u32, gid: u32) -> io::Result<()> {
+        chown_tree(&self.ws.base, uid, gid)
+    }
+
+    /// After `runsc run` ended with `exit_code` (and `signal`, when it was
+    /// killed): reads runsc's own failure from its log when the code is
+    /// runsc's (128), and removes the per-run directory. Every runsc
+    /// process must be gone (the caller's PID namespace ended).
+    pub fn finish(
+        mut self,
+        exit_code: i32,
+        signal: Option<i32>,
+    ) -> Result<Option<RunscFailure>, GvisorError> {
+        let failure = (exit_code == crate::run::RUNSC_FAILURE && signal.is_none())
+            .then(|| parse::runsc_log_error(&self.ws.read_log()))
+            .flatten()
+            .map(|message| RunscFailure {
+                not_found: message.contains("error finding executable"),
+                message,
+            });
+        self.armed = false;
+        self.ws
+            .remove()
+            .map_err(|(path, source)| GvisorError::RemoveWorkspace { path, source })?;
+        Ok(failure)
+    }
+}
+
+impl Drop for PreparedRun {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.ws.remove();
+        }
+    }
+}
+
+fn chown_tree(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    lchown(path, Some(uid), Some(gid))?;
+    let meta = fs::symlink_metadata(path)?;
+    if meta.is_dir() {
+        for entry in fs::read_dir(path)? {
+            chown_tree(&entry?.path(), uid, gid)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the per-run directories below `parent` whose runner process is
+/// gone (killed before it could clean up), and returns them. A directory
+/// is named `nucleus-<pid>-...` after the process that made it; one whose
+/// process still runs is left alone.
+///
+/// ```no_run
+/// for dir in nucleus_gvisor::sweep_stale(std::path::Path::new("/run/nucleus/gvisor")) {
+///     eprintln!("removed {} left by a killed run", dir.display());
+/// }
+/// ```
+pub fn sweep_stale(parent: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = owner_pid(&name) else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let path = entry.path();
+        if fs::remove_dir_all(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
+/// The pid in `nucleus-<pid>-<n>-<nanos>`.
+fn owner_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("nucleus-")?;
+    let (pid, _) = rest.split_once('-')?;
+    pid.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_pid_from_names() {
+        assert_eq!(owner_pid("nucleus-123-0-abc"), Some(123));
+        assert_eq!(owner_pid("nucleus-x-0"), None);
+        assert_eq!(owner_pid("other-1-2"), None);
+    }
+
+    #[test]
+    fn sweep_removes_only_dead_owners() {
+        let parent = std::env::temp_dir().join(format!("nucleus-sweep-test-{}", std::process::id()));
+        // pid_max is at most 2^22: this pid cannot exist.
+        let dead = parent.join("nucleus-4194305-0-1");
+        let alive = parent.join(format!("nucleus-{}-0-1", std::process::id()));
+        fs::create_dir_all(dead.join("state")).unwrap();
+        fs::create_dir_all(&alive).unwrap();
+        assert_eq!(sweep_stale(&parent), vec![dead.clone()]);
+        assert!(!dead.exists());
+        assert!(alive.exists());
+        fs::remove_dir_all(&parent).unwrap();
+    }
+}

@@ -1,0 +1,229 @@
+//! Credentials masked by default: host files that hold secrets on a typical
+//! host are hidden behind an empty, read-only file or directory.
+
+use crate::{Base, RootfsError, RootfsPolicy};
+use std::path::{Path, PathBuf};
+
+/// The paths masked by default, in one place: the ones that hold secrets on
+/// a typical Debian, Fedora or Ubuntu host. A `*` in the last component
+/// matches any run of characters (`/etc/ssh/ssh_host_*_key`).
+pub const MASKED_PATHS: [&str; 10] = [
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/ssh/ssh_host_*_key",
+    "/etc/ssl/private",
+    "/etc/security/opasswd",
+    "/etc/krb5.keytab",
+];
+
+/// The default mask list as paths.
+pub(crate) fn default_masks() -> Vec<PathBuf> {
+    MASKED_PATHS.iter().map(PathBuf::from).collect()
+}
+
+/// One masked path of the view, as found on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mask {
+    /// The path inside the view.
+    pub path: PathBuf,
+    /// A directory (masked by an empty directory) or a file (by an empty file).
+    pub is_dir: bool,
+}
+
+impl RootfsPolicy {
+    /// The masked paths that exist in this view, globs expanded, in list
+    /// order. A masked path that is a symbolic link on the host is refused:
+    /// a mount over it would follow the link.
+    ///
+    /// Launch sequence: in the parent, before `clone` (both runtimes).
+    ///
+    /// ```
+    /// let policy = nucleus_rootfs::RootfsPolicy::default();
+    /// for mask in policy.masks().unwrap() {
+    ///     assert!(mask.path.starts_with("/etc"));
+    /// }
+    /// ```
+    pub fn masks(&self) -> Result<Vec<Mask>, RootfsError> {
+        let mut out = Vec::new();
+        for pattern in &self.masked_paths {
+            for path in expand(&self.host_path(pattern)) {
+                let meta = match std::fs::symlink_metadata(&path) {
+                    Ok(meta) => meta,
+                    Err(_) => continue,
+                };
+                let inside = self.view_path(&path);
+                if !self.is_in_view(&inside) {
+                    continue;
+                }
+                if meta.file_type().is_symlink() {
+                    return Err(RootfsError::MaskedSymlink { path: inside });
+                }
+                out.push(Mask {
+                    path: inside,
+                    is_dir: meta.is_dir(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks the mask list: absolute paths without `..`.
+    pub(crate) fn validate_masks(&self) -> Result<(), RootfsError> {
+        for path in &self.masked_paths {
+            crate::policy::normalize_destination(path)
+                .map_err(|_| RootfsError::InvalidMask { path: path.clone() })?;
+        }
+        Ok(())
+    }
+
+    /// Removes `path` from the mask list (`--unmask`); fails for a relative
+    /// path or one that is not masked.
+    ///
+    /// ```
+    /// let mut policy = nucleus_rootfs::RootfsPolicy::default();
+    /// policy.unmask("/etc/shadow").unwrap();
+    /// assert!(policy.unmask("/etc/shadow").is_err());
+    /// ```
+    pub fn unmask(&mut self, path: impl AsRef<Path>) -> Result<(), RootfsError> {
+        let path = path.as_ref();
+        if !path.is_absolute() {
+            return Err(RootfsError::InvalidMask {
+                path: path.to_owned(),
+            });
+        }
+        let before = self.masked_paths.len();
+        self.masked_paths.retain(|p| p != path);
+        if self.masked_paths.len() == before {
+            return Err(RootfsError::NotMasked {
+                path: path.to_owned(),
+                masked: self.masked_paths.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Where a path of the view lives on the host.
+    fn host_path(&self, inside: &Path) -> PathBuf {
+        match &self.base {
+            Base::Host => inside.to_owned(),
+            Base::Directory(dir) => dir.join(inside.strip_prefix("/").unwrap_or(inside)),
+        }
+    }
+
+    /// The inverse of [`Self::host_path`].
+    fn view_path(&self, host: &Path) -> PathBuf {
+        match &self.base {
+            Base::Host => host.to_owned(),
+            Base::Directory(dir) => Path::new("/").join(host.strip_prefix(dir).unwrap_or(host)),
+        }
+    }
+
+    /// Whether a path shows in the view through the root (not through a
+    /// user mount, which shows what the user asked for).
+    fn is_in_view(&self, inside: &Path) -> bool {
+        let shadowed = self
+            .mounts
+            .iter()
+            .any(|m| inside.starts_with(&m.destination));
+        let visible = match &self.base {
+            Base::Host => self.host_dirs.iter().any(|d| inside.starts_with(d)),
+            Base::Directory(_) => true,
+        };
+        visible && !shadowed
+    }
+}
+
+/// The paths a pattern names: itself, or the matches of a `*` in its last
+/// component, sorted.
+fn expand(pattern: &Path) -> Vec<PathBuf> {
+    let name = pattern
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Some((prefix, suffix)) = name.split_once('*') else {
+        return vec![pattern.to_owned()];
+    };
+    let Some(dir) = pattern.parent() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.len() >= prefix.len() + suffix.len() && n.starts_with(prefix) && n.ends_with(suffix)
+        })
+        .map(|n| dir.join(n))
+        .collect();
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_the_last_component() {
+        let dir = std::env::temp_dir().join(format!("nucleus-mask-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["ssh_host_rsa_key", "ssh_host_rsa_key.pub", "ssh_host_ed25519_key"] {
+            std::fs::write(dir.join(name), "").unwrap();
+        }
+        let got = expand(&dir.join("ssh_host_*_key"));
+        assert_eq!(
+            got,
+            vec![dir.join("ssh_host_ed25519_key"), dir.join("ssh_host_rsa_key")]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn directory_root_masks_inside_it() {
+        let dir = std::env::temp_dir().join(format!("nucleus-maskroot-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("etc/sudoers.d")).unwrap();
+        std::fs::write(dir.join("etc/shadow"), "x").unwrap();
+        std::os::unix::fs::symlink("shadow", dir.join("etc/gshadow")).unwrap();
+        let mut policy = RootfsPolicy {
+            base: Base::Directory(dir.clone()),
+            ..RootfsPolicy::default()
+        };
+        let err = policy.masks().unwrap_err();
+        assert!(matches!(err, RootfsError::MaskedSymlink { ref path } if path == Path::new("/etc/gshadow")));
+        policy.unmask("/etc/gshadow").unwrap();
+        let masks = policy.masks().unwrap();
+        assert_eq!(
+            masks,
+            vec![
+                Mask {
+                    path: "/etc/shadow".into(),
+                    is_dir: false
+                },
+                Mask {
+                    path: "/etc/sudoers.d".into(),
+                    is_dir: true
+                },
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unmask_refuses_unknown_and_relative() {
+        let mut policy = RootfsPolicy::default();
+        assert!(matches!(
+            policy.unmask("etc/shadow"),
+            Err(RootfsError::InvalidMask { .. })
+        ));
+        assert!(matches!(
+            policy.unmask("/etc/passwd"),
+            Err(RootfsError::NotMasked { .. })
+        ));
+    }
+}
