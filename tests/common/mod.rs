@@ -194,3 +194,124 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The runtime that runs the workload, chosen through the trust level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// `--trust-level trusted`: the native envelope.
+    Native,
+    /// `--trust-level untrusted`: gVisor (`runsc`).
+    Gvisor,
+}
+
+impl Runtime {
+    /// The `--trust-level` value that selects this runtime.
+    pub fn trust_level(self) -> &'static str {
+        match self {
+            Runtime::Native => "trusted",
+            Runtime::Gvisor => "untrusted",
+        }
+    }
+}
+
+/// Whether runsc is installed and can be used here; prints the skip line
+/// when not (the same gate as tests/gvisor.rs).
+pub fn runsc_present(test: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("runsc").is_file()));
+    if !found {
+        skip(test, "runsc is not installed (apt-get install runsc)");
+        return false;
+    }
+    if !is_root() {
+        skip(test, "runsc runs as root here");
+        return false;
+    }
+    true
+}
+
+/// Every (runtime, user) pair usable here: the native envelope always,
+/// gVisor when runsc is present, `nobody` when the tests run as root.
+pub fn combinations(test: &str, users: &[As]) -> Vec<(Runtime, As)> {
+    let mut runtimes = vec![Runtime::Native];
+    if runsc_present(test) {
+        runtimes.push(Runtime::Gvisor);
+    }
+    let users: Vec<As> = users
+        .iter()
+        .copied()
+        .filter(|who| can_run_as(test, *who))
+        .collect();
+    runtimes
+        .into_iter()
+        .flat_map(|rt| users.iter().map(move |who| (rt, *who)))
+        .collect()
+}
+
+/// `nucleus-run --trust-level LEVEL ARGS` as `who`.
+pub fn command_on(runtime: Runtime, who: As, args: &[&str]) -> Command {
+    let mut all = vec!["--trust-level", runtime.trust_level()];
+    all.extend(args);
+    command(who, &all)
+}
+
+/// Runs `nucleus-run --trust-level LEVEL ARGS` as `who`.
+pub fn run_on(runtime: Runtime, who: As, args: &[&str]) -> Output {
+    command_on(runtime, who, args)
+        .output()
+        .expect("spawn nucleus-run")
+}
+
+/// A shell script run by `/bin/bash -c` as `who`, with `$NUCLEUS` naming the
+/// binary; stdin is /dev/null and the shell leads its own process group
+/// (so that [`output_within`] can kill all of it).
+pub fn shell(who: As, script: &str) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = match who {
+        As::Caller => Command::new("/bin/bash"),
+        As::Nobody => {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+            c.arg("/bin/bash");
+            c
+        }
+    };
+    cmd.args(["-c", script])
+        .env("NUCLEUS", nucleus())
+        .stdin(Stdio::null())
+        .current_dir("/")
+        .process_group(0);
+    cmd
+}
+
+/// Runs `cmd` (which leads its own process group) and returns its output,
+/// or kills the whole group and returns None when it outlives `limit`.
+pub fn output_within(mut cmd: Command, limit: std::time::Duration) -> Option<Output> {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pgid = child.id() as libc::pid_t;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => Some(out.expect("wait")),
+        Err(_) => {
+            // SAFETY: kill has no memory effects; the group is ours.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(10));
+            None
+        }
+    }
+}
+
+/// A temporary directory every user can write (for binds written as nobody
+/// or by a remapped root).
+pub fn world_writable(tag: &str) -> TempDir {
+    let dir = TempDir::new(tag);
+    set_mode(dir.path(), 0o777);
+    dir
+}

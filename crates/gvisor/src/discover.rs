@@ -24,7 +24,7 @@ const HELPER_TIMEOUT: Duration = Duration::from_secs(10);
 const DEV_KVM: &str = "/dev/kvm";
 
 /// Optional `runsc` features this crate uses, learned from `runsc flags`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Features {
     /// `--oci-seccomp`: enforce the bundle's `linux.seccomp` inside the sandbox.
@@ -45,7 +45,7 @@ pub struct Features {
 /// println!("runsc {} at {}, platform {platform}", runsc.version, runsc.path.display());
 /// # Ok::<(), nucleus_gvisor::GvisorError>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Runsc {
     /// The binary.
     pub path: PathBuf,
@@ -76,6 +76,41 @@ impl Runsc {
             None => find_on_path()?,
         };
         Runsc::from_path(path)
+    }
+
+    /// Like [`Runsc::discover`], but what was learned about a binary is kept
+    /// in `cache_dir` (a directory only the caller writes), keyed by the
+    /// binary's device, inode, size and modification time: a later call
+    /// for the same, unchanged binary runs no `runsc` helper at all (each
+    /// is a Go program start, tens of milliseconds). A missing, corrupt or
+    /// stale entry is learned again and rewritten (atomically).
+    pub fn discover_cached(explicit: Option<&Path>, cache_dir: &Path) -> Result<Runsc, GvisorError> {
+        let path = match explicit {
+            Some(p) => {
+                check_executable(p)?;
+                p.to_owned()
+            }
+            None => find_on_path()?,
+        };
+        let Some(key) = identity(&path) else {
+            return Runsc::from_path(path);
+        };
+        let entry = cache_dir.join(format!("runsc-{key}.json"));
+        if let Some(found) = std::fs::read(&entry)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Runsc>(&b).ok())
+            .filter(|r| r.path == path)
+        {
+            return Ok(found);
+        }
+        let learned = Runsc::from_path(path)?;
+        if let Ok(json) = serde_json::to_vec(&learned) {
+            let tmp = cache_dir.join(format!(".runsc-{key}.{}", std::process::id()));
+            if std::fs::write(&tmp, json).is_ok() && std::fs::rename(&tmp, &entry).is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+        Ok(learned)
     }
 
     fn from_path(path: PathBuf) -> Result<Runsc, GvisorError> {
@@ -338,4 +373,18 @@ mod tests {
         let err = Runsc::discover(Some(Path::new("/"))).unwrap_err();
         assert!(matches!(err, GvisorError::NotExecutable { .. }), "{err}");
     }
+}
+
+/// `<dev>-<ino>-<size>-<mtime ns>` of a binary: changes when it is replaced.
+fn identity(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{:x}-{:x}-{:x}-{:x}.{:x}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec()
+    ))
 }

@@ -13,6 +13,7 @@ struct Report {
     seccomp: nucleus_seccomp::SeccompProbe,
     cgroup: nucleus_cgroup::CgroupProbe,
     gvisor: nucleus_gvisor::GvisorProbe,
+    envelope: nucleus_runner::EnvelopeProbe,
     wasm: nucleus_wasm::WasmProbe,
 }
 
@@ -31,6 +32,7 @@ pub(crate) fn run(json: bool) -> i32 {
         seccomp: nucleus_seccomp::probe(),
         cgroup: nucleus_cgroup::probe(),
         gvisor: nucleus_gvisor::probe(),
+        envelope: nucleus_runner::probe_envelope(),
         wasm: nucleus_wasm::probe(),
     };
     let text = if json {

@@ -41,10 +41,12 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
         });
     }
     let started = Instant::now();
-    let runsc = Runsc::discover(env.gvisor.runsc.as_deref())?;
+    let caller = Caller::current();
+    let work_dir = runtime_dir(&caller)?;
+    let cache_dir = work_dir.parent().unwrap_or(&work_dir);
+    let runsc = Runsc::discover_cached(env.gvisor.runsc.as_deref(), cache_dir)?;
     let asked = env.gvisor.platform.as_deref().map(str::parse).transpose()?;
     let platform = runsc.choose_platform(asked)?;
-    let caller = Caller::current();
     let maps = host_maps(env, &caller)?;
     let uid = env.user.map_or(0, |u| u.uid);
     let masks = env.rootfs.masks()?;
@@ -71,7 +73,6 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
             what: "a seccomp filter (this runsc lacks --oci-seccomp; use --seccomp off)",
         });
     }
-    let work_dir = runtime_dir(&caller)?;
     let cleaned = nucleus_gvisor::sweep_stale(&work_dir);
     let mut opts = RunOptions::new(platform);
     opts.work_dir = Some(work_dir);
@@ -112,6 +113,10 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
             ignore_cgroups: opts.ignore_cgroups,
             oci_seccomp: seccomp.is_some(),
             writable_noexec: true,
+            network: match env.network {
+                NetworkMode::None => "private-namespace",
+                NetworkMode::Host => "host",
+            },
         }),
         ..enforced(env, &spec, seccomp, &outcome.enforced, &masks)
     };
@@ -174,8 +179,9 @@ fn mask_covers(
 }
 
 /// Devices gVisor's `/dev` has and the native minimal `/dev` does not:
-/// FUSE (an empty read-only file over it) and TUN (an empty directory).
-const GVISOR_EXTRA_DEVICES: [(&str, bool); 2] = [("/dev/fuse", false), ("/dev/net", true)];
+/// FUSE (an empty read-only file over it). (`/dev/net/tun` exists only
+/// with gVisor's own network stack, which is not used.)
+const GVISOR_EXTRA_DEVICES: [(&str, bool); 1] = [("/dev/fuse", false)];
 
 /// uid and gid 65534, which runsc's sandbox runs as unless `--rootless`.
 const NOBODY: u32 = 65534;
@@ -292,10 +298,12 @@ fn bundle(
         .map(|m| mount(m, &env.landlock.exec_binds))
         .collect();
     spec.readonly_root = env.rootfs.readonly_root;
-    spec.network = match env.network {
-        NetworkMode::None => Network::None,
-        NetworkMode::Host => Network::Host,
-    };
+    // runsc uses the network namespace it runs in: with `none`, the
+    // envelope's own, holding only `lo`. The sentry's sockets are then the
+    // host kernel's, in that namespace, so the host kernel checks what the
+    // native envelope's kernel checks (ports below 1024, raw sockets) —
+    // gVisor's own network stack does not (runsc 20221219).
+    spec.network = Network::Host;
     spec.rlimits = env
         .rlimits
         .effective()?

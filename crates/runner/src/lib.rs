@@ -26,6 +26,7 @@ mod gvisor;
 mod landlock;
 mod launch;
 mod prepare;
+mod probe;
 mod relay;
 mod report;
 mod seccomp;
@@ -40,6 +41,7 @@ pub use error::RunError;
 pub use landlock::{LandlockMode, LandlockSettings};
 pub use launch::{launch, record};
 pub use prepare::MemfdNoexec;
+pub use probe::{probe_envelope, EnvelopeProbe};
 pub use report::{
     Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced, Outcome, WasmReport,
 };

@@ -208,7 +208,7 @@ impl Prepared {
             plan: Some(view),
             workdir: cstring("/")?,
             hostname: None,
-            loopback: false,
+            loopback: namespaces.contains(Namespace::Network),
             uid: 0,
             gid: 0,
             caps: all.compile()?,

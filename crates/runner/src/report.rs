@@ -167,6 +167,10 @@ pub struct GvisorEnforced {
     /// Every writable mount is `noexec` (but `--bind-exec` ones) and every
     /// bind `nosuid,nodev`, as Landlock and the mount flags make them natively.
     pub writable_noexec: bool,
+    /// `private-namespace`: the sentry's sockets live in the envelope's own
+    /// network namespace (only `lo`), where the host kernel checks
+    /// privileged ports and raw sockets as natively; `host`: the host's.
+    pub network: &'static str,
 }
 
 /// The cgroup part of the result.

@@ -1,0 +1,58 @@
+//! What a default launch on this machine would use, for `nucleus-run doctor`.
+
+use crate::prepare::MemfdNoexec;
+use crate::Envelope;
+use nucleus_idmap::{Caller, SubIdPaths};
+use serde::Serialize;
+
+/// How the default Envelope would be enforced here, by this caller.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct EnvelopeProbe {
+    /// The user-namespace map (`inside:outside:count`), or the error that
+    /// stops it.
+    pub uid_map: Result<Vec<String>, String>,
+    /// How fileless execution is closed natively: `sysctl` (as root, on a
+    /// kernel with `vm.memfd_noexec`) or `seccomp`.
+    pub memfd_noexec: MemfdNoexec,
+    /// The masked credential paths that exist on this host.
+    pub masked_paths: Result<Vec<std::path::PathBuf>, String>,
+    /// Under gVisor: runsc, its gofer and its sandbox run in that user
+    /// namespace, in a PID namespace of their own, in the runner's cgroup
+    /// (`--ignore-cgroups`); `--rootless` is passed when the map holds a
+    /// single id (no `nobody` for runsc's sandbox).
+    pub gvisor_rootless_flag: bool,
+}
+
+/// Probes what the default Envelope would use.
+///
+/// ```
+/// let probe = nucleus_runner::probe_envelope();
+/// println!("memfd: {:?}", probe.memfd_noexec);
+/// ```
+pub fn probe_envelope() -> EnvelopeProbe {
+    let env = Envelope::default();
+    let caller = Caller::current();
+    let maps = env.userns.resolve(&caller, &SubIdPaths::default());
+    let single = |m: &nucleus_idmap::ResolvedMaps| !m.maps_uid(65534) || !m.maps_gid(65534);
+    let memfd = caller.uid == 0 && std::path::Path::new(crate::prepare::MEMFD_NOEXEC_SYSCTL).exists();
+    EnvelopeProbe {
+        gvisor_rootless_flag: maps.as_ref().ok().and_then(Option::as_ref).is_some_and(single),
+        uid_map: maps
+            .map(|m| {
+                m.map(|m| m.uid.iter().map(ToString::to_string).collect())
+                    .unwrap_or_default()
+            })
+            .map_err(|e| e.to_string()),
+        memfd_noexec: if memfd {
+            MemfdNoexec::Sysctl
+        } else {
+            MemfdNoexec::Seccomp
+        },
+        masked_paths: env
+            .rootfs
+            .masks()
+            .map(|m| m.into_iter().map(|m| m.path).collect())
+            .map_err(|e| e.to_string()),
+    }
+}
