@@ -229,9 +229,8 @@ fn check(name: &str) {
         let out = run_on(runtime, who, &["--", "/usr/bin/python3", "-c", &script]);
         let text = stdout(&out);
         let lines: Vec<&str> = text.lines().collect();
-        let ok = out.status.code() == Some(0)
-            && lines.len() == 1
-            && probe.verdict.accepts(lines[0]);
+        let ok =
+            out.status.code() == Some(0) && lines.len() == 1 && probe.verdict.accepts(lines[0]);
         if !ok {
             failures.push(format!(
                 "probe {name}, runtime {runtime:?}, user {who:?}: expected {}, got {:?} \
@@ -343,16 +342,25 @@ fn setuid_through_bind_lands_unprivileged() {
 fn credentials_unmask() {
     let test = "credentials_unmask";
     if !is_root() {
-        return skip(test, "the mapped root exists only when the tests run as root");
+        return skip(
+            test,
+            "the mapped root exists only when the tests run as root",
+        );
     }
-    let script = format!(
-        "{PRELUDE}\ndef probe():\n    return read_masked('/etc/shadow')\n{EPILOGUE}"
-    );
+    let script =
+        format!("{PRELUDE}\ndef probe():\n    return read_masked('/etc/shadow')\n{EPILOGUE}");
     // The real file shows again, but the mapped root is not host root.
     let out = run_on(
         Runtime::Native,
         As::Caller,
-        &["--unmask", "/etc/shadow", "--", "/usr/bin/python3", "-c", &script],
+        &[
+            "--unmask",
+            "/etc/shadow",
+            "--",
+            "/usr/bin/python3",
+            "-c",
+            &script,
+        ],
     );
     assert_code(&out, 0);
     assert_eq!(stdout(&out), "EACCES\n", "{}", stderr(&out));

@@ -24,7 +24,9 @@ fn run_dir(who: As) -> PathBuf {
     match who {
         As::Caller if is_root() => PathBuf::from("/run/nucleus/gvisor"),
         // SAFETY: getuid cannot fail.
-        As::Caller => std::env::temp_dir().join(format!("nucleus-{}/gvisor", unsafe { libc::getuid() })),
+        As::Caller => {
+            std::env::temp_dir().join(format!("nucleus-{}/gvisor", unsafe { libc::getuid() }))
+        }
         As::Nobody => std::env::temp_dir().join("nucleus-65534/gvisor"),
     }
 }
@@ -131,7 +133,8 @@ fn gvisor_view_is_read_only_private_and_offline() {
     // gVisor checks the (unmapped) owner's permission before the mount's
     // read-only flag; either way nothing is written.
     assert!(
-        stderr(&out).contains("Read-only file system") || stderr(&out).contains("Permission denied"),
+        stderr(&out).contains("Read-only file system")
+            || stderr(&out).contains("Permission denied"),
         "{}",
         stderr(&out)
     );
@@ -153,7 +156,10 @@ fn runsc_runs_without_host_privilege_as_root_and_nobody() {
         let gvisor = &r["enforced"]["gvisor"];
         assert_eq!(gvisor["host_userns"], true, "{r}");
         assert_eq!(gvisor["ignore_cgroups"], true, "{r}");
-        let map = r["enforced"]["uid_map"][0].as_str().unwrap_or_default().to_owned();
+        let map = r["enforced"]["uid_map"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let host_root = map.split(':').nth(1).unwrap_or_default().to_owned();
         assert_ne!(host_root, "0", "the sandbox's root is host root: {r}");
         assert_eq!(r["enforced"]["landlock"]["status"], "replaced_by_gvisor");
@@ -191,11 +197,22 @@ fn killed_runner_leaves_nothing_running_and_the_next_run_cleans_up() {
     while !processes_with(&marker).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(processes_with(&marker), Vec::<u32>::new(), "runsc outlived the runner");
-    assert_eq!(left_by(As::Caller, pid).len(), 1, "the killed run left no directory?");
+    assert_eq!(
+        processes_with(&marker),
+        Vec::<u32>::new(),
+        "runsc outlived the runner"
+    );
+    assert_eq!(
+        left_by(As::Caller, pid).len(),
+        1,
+        "the killed run left no directory?"
+    );
     let out = untrusted(&["--json", "--", "/bin/true"]);
     assert_code(&out, 0);
-    assert!(left_by(As::Caller, pid).is_empty(), "the next run did not clean up");
+    assert!(
+        left_by(As::Caller, pid).is_empty(),
+        "the next run did not clean up"
+    );
     assert!(
         stderr(&out).contains("left behind by an earlier run that was killed"),
         "{}",
@@ -222,7 +239,10 @@ fn gvisor_memory_limit_reports_the_kill() {
     assert_code(&out, 137);
     let r = json(&out);
     assert_eq!(r["killed_by"], "memory", "{r}");
-    assert!(r["enforced"]["limits"]["usage"]["oom_killed"] == true, "{r}");
+    assert!(
+        r["enforced"]["limits"]["usage"]["oom_killed"] == true,
+        "{r}"
+    );
 }
 
 #[test]

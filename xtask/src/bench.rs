@@ -179,7 +179,14 @@ fn gvisor(nucleus: &str) -> Result<(), String> {
         Case {
             reset: None,
             name: "runsc --network=none do",
-            argv: strings(&[&runsc, "--root", &state, "--network=none", "do", "/bin/true"]),
+            argv: strings(&[
+                &runsc,
+                "--root",
+                &state,
+                "--network=none",
+                "do",
+                "/bin/true",
+            ]),
         },
         Case {
             reset: None,

@@ -84,7 +84,10 @@ impl Runsc {
     /// for the same, unchanged binary runs no `runsc` helper at all (each
     /// is a Go program start, tens of milliseconds). A missing, corrupt or
     /// stale entry is learned again and rewritten (atomically).
-    pub fn discover_cached(explicit: Option<&Path>, cache_dir: &Path) -> Result<Runsc, GvisorError> {
+    pub fn discover_cached(
+        explicit: Option<&Path>,
+        cache_dir: &Path,
+    ) -> Result<Runsc, GvisorError> {
         let path = match explicit {
             Some(p) => {
                 check_executable(p)?;

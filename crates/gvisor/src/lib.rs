@@ -65,8 +65,8 @@ pub use error::GvisorError;
 pub use oci::{to_oci_config, HostEntry, HostView, HOST_DIRS, OCI_VERSION, ROOTFS_DIR};
 pub use oci_spec;
 pub use platform::Platform;
-pub use run::{CapturedOutput, RunOptions, RunOutcome, SeccompStatus, StdioMode};
 pub use prepared::{sweep_stale, PreparedRun, RunscFailure};
+pub use run::{CapturedOutput, RunOptions, RunOutcome, SeccompStatus, StdioMode};
 pub use spec::{
     BundleSpec, CpuQuota, MaskedPath, MountKind, MountSpec, Network, RlimitSpec, RootSpec,
 };

@@ -199,7 +199,7 @@ fn process(spec: &BundleSpec) -> Result<Process, GvisorError> {
         })
         .collect::<Result<Vec<PosixRlimit>, _>>()?;
     ProcessBuilder::default()
-        .terminal(false)
+        .terminal(spec.terminal)
         .user(user)
         .args(spec.args.clone())
         .env(spec.env.clone())
@@ -243,6 +243,8 @@ fn mounts(spec: &BundleSpec, host: &HostView) -> Result<Vec<Mount>, OciSpecError
             Path::new("tmpfs"),
             &["nosuid", "strictatime", "mode=755", "size=65536k"],
         )?,
+        // gVisor's own /dev/shm allows exec; natively it is no-exec.
+        mount("/dev/shm", "tmpfs", Path::new("tmpfs"), &TMPFS)?,
         mount(
             "/sys",
             "sysfs",

@@ -59,7 +59,11 @@ impl Runsc {
     /// running it. The caller starts it (for instance inside a user
     /// namespace where `runsc` has no host privilege), waits, and calls
     /// [`PreparedRun::finish`].
-    pub fn prepare(&self, spec: &BundleSpec, opts: &RunOptions) -> Result<PreparedRun, GvisorError> {
+    pub fn prepare(
+        &self,
+        spec: &BundleSpec,
+        opts: &RunOptions,
+    ) -> Result<PreparedRun, GvisorError> {
         let parent = opts.work_dir.clone().unwrap_or_else(std::env::temp_dir);
         let id = container_id();
         let ws = Workspace::create(&parent, &id)?;
@@ -112,6 +116,21 @@ impl PreparedRun {
     /// Whether the bundle's seccomp profile is enforced.
     pub fn seccomp(&self) -> SeccompStatus {
         self.seccomp
+    }
+
+    /// `runsc kill ID SIGNAL` for this container, `runsc` first: to be run
+    /// where `runsc run` runs (its PID and network namespaces), to signal
+    /// the workload itself (runsc run forwards most signals, but not
+    /// `SIGPIPE`).
+    pub fn kill_argv(&self, signal: &str) -> Vec<OsString> {
+        vec![
+            self.argv[0].clone(),
+            "--root".into(),
+            self.ws.state_root.clone().into(),
+            "kill".into(),
+            self.id.clone().into(),
+            signal.into(),
+        ]
     }
 
     /// The per-run directory (bundle, state root, log).
@@ -219,7 +238,8 @@ mod tests {
 
     #[test]
     fn sweep_removes_only_dead_owners() {
-        let parent = std::env::temp_dir().join(format!("nucleus-sweep-test-{}", std::process::id()));
+        let parent =
+            std::env::temp_dir().join(format!("nucleus-sweep-test-{}", std::process::id()));
         // pid_max is at most 2^22: this pid cannot exist.
         let dead = parent.join("nucleus-4194305-0-1");
         let alive = parent.join(format!("nucleus-{}-0-1", std::process::id()));

@@ -72,6 +72,12 @@ pub struct BundleSpec {
     /// `no_new_privs` for the workload.
     #[serde(default = "yes")]
     pub no_new_privileges: bool,
+    /// The workload's stdin, stdout and stderr are the caller's terminal
+    /// (`process.terminal`): the sentry makes it the workload's controlling
+    /// terminal, so `isatty` holds inside. Only when all three are one
+    /// terminal: output redirected elsewhere must not go to it.
+    #[serde(default)]
+    pub terminal: bool,
     /// An OCI `linux.seccomp` object (e.g. from `nucleus-seccomp`'s
     /// `to_oci_json`), enforced by gVisor's sentry when runsc supports
     /// `--oci-seccomp`; see [`SeccompStatus`](crate::SeccompStatus).
@@ -226,6 +232,7 @@ impl BundleSpec {
             rlimits: Vec::new(),
             capabilities: Vec::new(),
             no_new_privileges: true,
+            terminal: false,
             seccomp: None,
             cgroup_path: None,
             memory_limit: None,

@@ -173,13 +173,20 @@ mod tests {
     fn globs_match_the_last_component() {
         let dir = std::env::temp_dir().join(format!("nucleus-mask-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        for name in ["ssh_host_rsa_key", "ssh_host_rsa_key.pub", "ssh_host_ed25519_key"] {
+        for name in [
+            "ssh_host_rsa_key",
+            "ssh_host_rsa_key.pub",
+            "ssh_host_ed25519_key",
+        ] {
             std::fs::write(dir.join(name), "").unwrap();
         }
         let got = expand(&dir.join("ssh_host_*_key"));
         assert_eq!(
             got,
-            vec![dir.join("ssh_host_ed25519_key"), dir.join("ssh_host_rsa_key")]
+            vec![
+                dir.join("ssh_host_ed25519_key"),
+                dir.join("ssh_host_rsa_key")
+            ]
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -195,7 +202,9 @@ mod tests {
             ..RootfsPolicy::default()
         };
         let err = policy.masks().unwrap_err();
-        assert!(matches!(err, RootfsError::MaskedSymlink { ref path } if path == Path::new("/etc/gshadow")));
+        assert!(
+            matches!(err, RootfsError::MaskedSymlink { ref path } if path == Path::new("/etc/gshadow"))
+        );
         policy.unmask("/etc/gshadow").unwrap();
         let masks = policy.masks().unwrap();
         assert_eq!(

@@ -404,7 +404,8 @@ impl MountPlan {
         });
         for (cover, dir) in covers {
             let lower = format!("lowerdir={}:{}", escape_lower(cover), escape_lower(dir));
-            let data = CString::new(lower).map_err(|_| RootfsError::NulByte { path: dir.clone() })?;
+            let data =
+                CString::new(lower).map_err(|_| RootfsError::NulByte { path: dir.clone() })?;
             b.push(Step::Overlay {
                 dst: cstr(dir)?,
                 data,

@@ -206,6 +206,9 @@ fn init(p: &Prepared, msg_fd: RawFd) -> ! {
     if workload == 0 {
         sys::sigmask(libc::SIG_SETMASK, &saved);
         workload_signals();
+        for &fd in &p.closed_stdio {
+            sys::close(fd);
+        }
         match &p.workload {
             Workload::Wasm(wasm) => crate::wasm::run_workload(wasm, msg_fd),
             Workload::Exec(exec) => exec_workload(exec, msg_fd),
@@ -213,6 +216,16 @@ fn init(p: &Prepared, msg_fd: RawFd) -> ! {
     }
     loop {
         let sig = sys::sigwait(&all);
+        if let (libc::SIGPIPE, Some(plan)) = (sig, &p.on_sigpipe) {
+            // The runtime's kernel does not raise SIGPIPE: its own tool
+            // delivers it to the workload, from in here.
+            if let (Ok(0), Some(path)) = (sys::fork(), plan.candidates.first()) {
+                sys::sigmask(libc::SIG_SETMASK, &saved);
+                sys::execve(path, &plan.argv_ptrs, &plan.envp_ptrs);
+                sys::exit(exit::CANNOT_EXECUTE);
+            }
+            continue;
+        }
         if sig != libc::SIGCHLD {
             sys::kill(workload, sig);
             continue;

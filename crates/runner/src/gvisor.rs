@@ -16,7 +16,7 @@
 
 use crate::guard::Decision;
 use crate::launch::{run_prepared, Mode};
-use crate::prepare::{MemfdNoexec, Prepared};
+use crate::prepare::{ExecPlan, MemfdNoexec, Prepared};
 use crate::relay::Relay;
 use crate::report::{
     Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, Outcome,
@@ -60,10 +60,14 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
             path: m.path.clone(),
             is_dir: true,
         })
-        .chain(GVISOR_EXTRA_DEVICES.iter().map(|(path, is_dir)| MaskedPath {
-            path: PathBuf::from(path),
-            is_dir: *is_dir,
-        }))
+        .chain(
+            GVISOR_EXTRA_DEVICES
+                .iter()
+                .map(|(path, is_dir)| MaskedPath {
+                    path: PathBuf::from(path),
+                    is_dir: *is_dir,
+                }),
+        )
         .collect();
     if let Some(outcome) = check_command(env, &spec, started)? {
         return Ok(outcome);
@@ -95,12 +99,13 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
         let (uid, gid) = (outside(&m.uid, 0), outside(&m.gid, 0));
         prepared_run.chown(uid, gid).map_err(workspace_err)?;
     }
-    let relay = Relay::for_seekable_output().map_err(|source| RunError::Pipe { source })?;
+    let relay = Relay::for_output().map_err(|source| RunError::Pipe { source })?;
     // Masked files are hidden where runsc itself runs: its gofer never
     // reaches them, and the sandbox sees empty files.
     let view = nucleus_rootfs::MountPlan::host_with_fresh_proc(&covers)?;
     let mut prepared = Prepared::for_runtime(env, maps, prepared_run.argv(), view)?;
     prepared.stdio_dups = relay.child_dups();
+    prepared.on_sigpipe = Some(ExecPlan::program(&prepared_run.kill_argv("PIPE"))?);
     let host_userns = prepared.namespaces.contains(Namespace::User);
     let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, Some(relay))?;
     let failure = prepared_run.finish(outcome.exit_code, outcome.signal)?;
@@ -143,10 +148,18 @@ fn mask_covers(
                 mask.path.strip_prefix("/").unwrap_or(&mask.path).to_owned(),
             ),
             nucleus_rootfs::Base::Host => {
-                let Some(d) = env.rootfs.host_dirs.iter().find(|d| mask.path.starts_with(d)) else {
+                let Some(d) = env
+                    .rootfs
+                    .host_dirs
+                    .iter()
+                    .find(|d| mask.path.starts_with(d))
+                else {
                     continue;
                 };
-                (d.clone(), mask.path.strip_prefix(d).unwrap_or(&mask.path).to_owned())
+                (
+                    d.clone(),
+                    mask.path.strip_prefix(d).unwrap_or(&mask.path).to_owned(),
+                )
             }
         };
         let cover = match covers.iter().find(|(_, t)| *t == top) {
@@ -316,6 +329,12 @@ fn bundle(
         .collect();
     spec.capabilities = env.caps.keep.iter().map(ToString::to_string).collect();
     spec.no_new_privileges = true;
+    spec.terminal = {
+        use std::io::IsTerminal;
+        std::io::stdin().is_terminal()
+            && std::io::stdout().is_terminal()
+            && std::io::stderr().is_terminal()
+    };
     // Informational only: the runner's own cgroup applies the limits.
     spec.memory_limit = env.limits.memory;
     spec.cpu_quota = env.limits.cpus.map(|cpus| CpuQuota {
@@ -375,6 +394,29 @@ fn check_command(
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(crate::DEFAULT_PATH);
     let cmd = &env.command[0];
+    let refuse = |code, error: String| {
+        let mut outcome = Outcome::new(
+            started.elapsed(),
+            enforced(env, spec, None, &placeholder(), &[]),
+            None,
+        );
+        outcome.exit_code = code;
+        outcome.error = Some(error);
+        Ok(Some(outcome))
+    };
+    if let Some(dir) = host_path(env, &spec.cwd) {
+        if !dir.is_dir() && spec.cwd != Path::new("/") {
+            let reason = if dir.exists() {
+                "not a directory"
+            } else {
+                "no such file or directory"
+            };
+            return refuse(
+                exit::SETUP_FAILED,
+                format!("workdir: {}: {reason}", spec.cwd.display()),
+            );
+        }
+    }
     let candidates: Vec<PathBuf> = if cmd.contains('/') {
         vec![spec.cwd.join(cmd)]
     } else {
@@ -405,14 +447,7 @@ fn check_command(
     } else {
         (exit::NOT_FOUND, "command not found")
     };
-    let mut outcome = Outcome::new(
-        started.elapsed(),
-        enforced(env, spec, None, &placeholder(), &[]),
-        None,
-    );
-    outcome.exit_code = code;
-    outcome.error = Some(format!("exec: {cmd}: {reason}"));
-    Ok(Some(outcome))
+    refuse(code, format!("exec: {cmd}: {reason}"))
 }
 
 /// Where a path of the gVisor view lives on the host; `None` inside a
@@ -476,17 +511,14 @@ fn enforced(
     host: &Enforced,
     masks: &[nucleus_rootfs::Mask],
 ) -> Enforced {
-    let mut namespaces = vec!["pid", "mount", "uts", "ipc"];
-    if env.network == NetworkMode::None {
-        namespaces.push("network");
-    }
     let memfd = if seccomp.is_some() {
         MemfdNoexec::Seccomp
     } else {
         MemfdNoexec::Off
     };
     Enforced {
-        namespaces: namespaces.into_iter().map(str::to_owned).collect(),
+        // The namespaces runsc runs in; the sentry adds its own inside.
+        namespaces: host.namespaces.clone(),
         userns: host.userns.clone(),
         uid_map: host.uid_map.clone(),
         gid_map: host.gid_map.clone(),

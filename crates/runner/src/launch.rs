@@ -32,10 +32,15 @@ use std::time::{Duration, Instant};
 pub fn launch(env: &Envelope) -> Result<Outcome, RunError> {
     // The guards decide the runtime before anything is created.
     let decision = env.guard()?;
+    // A closed stdin, stdout or stderr would be taken by the next pipe we
+    // make, and the workload would write into it: /dev/null holds the
+    // place until the workload closes it again (natively).
+    let closed = sys::occupy_closed_stdio().map_err(|source| RunError::Pipe { source })?;
     if decision == Decision::Gvisor {
         return crate::gvisor::run(env);
     }
-    let prepared = Prepared::new(env)?;
+    let mut prepared = Prepared::new(env)?;
+    prepared.closed_stdio = closed;
     let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, None)?;
     outcome.enforced.runtime = decision;
     Ok(outcome)
@@ -134,7 +139,9 @@ pub(crate) fn run_prepared(
         release(&go_w)?;
         drop(go_w);
         if let Some(relay) = relay.as_mut() {
-            relay.start().map_err(|source| RunError::Pipe { source })?;
+            relay
+                .start(&child.pidfd)
+                .map_err(|source| RunError::Pipe { source })?;
         }
         sys::set_nonblocking(&msg_r).map_err(|source| RunError::Pipe { source })?;
         let watch = Watch {
@@ -195,7 +202,10 @@ fn create_cgroup(
         ..nucleus_cgroup::CgroupConfig::default()
     };
     let cleaned = nucleus_cgroup::sweep_stale(&cfg);
-    Ok((Some(nucleus_cgroup::Cgroup::create(&env.limits, &cfg)?), cleaned))
+    Ok((
+        Some(nucleus_cgroup::Cgroup::create(&env.limits, &cfg)?),
+        cleaned,
+    ))
 }
 
 /// Parent, after clone: the id maps, and the v1 cgroup attach.

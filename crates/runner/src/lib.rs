@@ -35,15 +35,16 @@ mod sys;
 mod wasm;
 
 pub use duration::parse_duration;
-pub use environ::{DEFAULT_HOSTNAME, DEFAULT_PATH};
 pub use envelope::{Builder, Envelope, GvisorSettings, NetworkMode, UserSpec};
+pub use environ::{DEFAULT_HOSTNAME, DEFAULT_PATH};
 pub use error::RunError;
 pub use landlock::{LandlockMode, LandlockSettings};
 pub use launch::{launch, record};
 pub use prepare::MemfdNoexec;
 pub use probe::{probe_envelope, EnvelopeProbe};
 pub use report::{
-    Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced, Outcome, WasmReport,
+    Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced, Outcome,
+    WasmReport,
 };
 pub use seccomp::{SeccompMode, SeccompSettings};
 pub use stage::Stage;

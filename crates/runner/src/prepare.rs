@@ -48,6 +48,13 @@ pub(crate) struct Prepared {
     pub(crate) stdio_dups: Vec<(RawFd, RawFd)>,
     /// How fileless execution is closed.
     pub(crate) memfd_noexec: MemfdNoexec,
+    /// Of stdin, stdout and stderr, those the runner found closed (held by
+    /// `/dev/null` meanwhile): the workload gets them closed again.
+    pub(crate) closed_stdio: Vec<RawFd>,
+    /// What the init runs when the runner sends it `SIGPIPE` (a runtime
+    /// whose kernel does not raise it: `runsc kill ID PIPE`); natively the
+    /// init forwards signals as they come.
+    pub(crate) on_sigpipe: Option<ExecPlan>,
 }
 
 /// How a program written to a `memfd` is kept from executing.
@@ -161,6 +168,8 @@ impl Prepared {
             },
             stdio_dups: Vec::new(),
             memfd_noexec,
+            closed_stdio: Vec::new(),
+            on_sigpipe: None,
         })
     }
 
@@ -221,6 +230,8 @@ impl Prepared {
             workload: Workload::Exec(ExecPlan::program(argv)?),
             stdio_dups: Vec::new(),
             memfd_noexec: MemfdNoexec::Off,
+            closed_stdio: Vec::new(),
+            on_sigpipe: None,
         })
     }
 }
@@ -266,7 +277,7 @@ fn workload_ids(
 
 impl ExecPlan {
     /// A program given by path, with an empty environment.
-    fn program(argv: &[OsString]) -> Result<ExecPlan, RunError> {
+    pub(crate) fn program(argv: &[OsString]) -> Result<ExecPlan, RunError> {
         let argv = argv
             .iter()
             .map(|a| cstring(a.as_bytes()))

@@ -35,9 +35,14 @@ pub fn probe_envelope() -> EnvelopeProbe {
     let caller = Caller::current();
     let maps = env.userns.resolve(&caller, &SubIdPaths::default());
     let single = |m: &nucleus_idmap::ResolvedMaps| !m.maps_uid(65534) || !m.maps_gid(65534);
-    let memfd = caller.uid == 0 && std::path::Path::new(crate::prepare::MEMFD_NOEXEC_SYSCTL).exists();
+    let memfd =
+        caller.uid == 0 && std::path::Path::new(crate::prepare::MEMFD_NOEXEC_SYSCTL).exists();
     EnvelopeProbe {
-        gvisor_rootless_flag: maps.as_ref().ok().and_then(Option::as_ref).is_some_and(single),
+        gvisor_rootless_flag: maps
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .is_some_and(single),
         uid_map: maps
             .map(|m| {
                 m.map(|m| m.uid.iter().map(ToString::to_string).collect())

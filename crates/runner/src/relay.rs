@@ -1,12 +1,19 @@
-//! Output relayed through pipes, for a runtime that would not write through
-//! the runner's own open file descriptions.
+//! Output relayed through pipes, for a runtime (gVisor) that would not
+//! write through the runner's own open file descriptions as a native
+//! child does.
 //!
-//! gVisor's sentry writes a regular file it is handed at an offset of its
-//! own, from 0: `(echo a; nucleus-run -- echo b) > f` would overwrite `a`.
-//! So when stdout or stderr is a regular file (or a block device), the
+//! - gVisor's sentry writes a regular file it is handed at an offset of its
+//!   own, from 0: `(echo a; nucleus-run -- echo b) > f` would overwrite `a`.
+//! - It answers a write to a pipe whose reader left with `EPIPE` but no
+//!   `SIGPIPE`: `nucleus-run -- yes | head -1` would end with an error
+//!   instead of the signal.
+//!
+//! So when stdout or stderr is a regular file, a pipe or a socket, the
 //! runtime gets a pipe instead and the runner copies what comes out into
-//! its own descriptor, in order, through the file description the shell
-//! opened. Pipes, terminals, sockets and `/dev/null` pass through unchanged.
+//! its own descriptor, in order, through the file description the caller
+//! opened; when that write finds the reader gone, the copy stops and the
+//! init is sent `SIGPIPE` to deliver it. Terminals and `/dev/null` pass
+//! through unchanged.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -21,8 +28,9 @@ pub(crate) struct Relay {
 }
 
 impl Relay {
-    /// Pipes for those of stdout and stderr that are seekable files.
-    pub(crate) fn for_seekable_output() -> io::Result<Relay> {
+    /// Pipes for those of stdout and stderr that are files, pipes or
+    /// sockets.
+    pub(crate) fn for_output() -> io::Result<Relay> {
         let mut streams = Vec::new();
         for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
             if needs_relay(fd) {
@@ -44,8 +52,9 @@ impl Relay {
             .collect()
     }
 
-    /// After clone: closes the parent's write ends and starts copying.
-    pub(crate) fn start(&mut self) -> io::Result<()> {
+    /// After clone: closes the parent's write ends and starts copying;
+    /// `init` is told `SIGPIPE` when a reader went away.
+    pub(crate) fn start(&mut self, init: &OwnedFd) -> io::Result<()> {
         for (fd, r, w) in &mut self.streams {
             drop(w.take());
             // A duplicate of our own stdout/stderr shares its file
@@ -54,8 +63,19 @@ impl Relay {
             // (needs_relay checked it).
             let target = unsafe { BorrowedFd::borrow_raw(*fd) }.try_clone_to_owned()?;
             if let Some(source) = r.take() {
-                self.copiers
-                    .push(std::thread::spawn(move || copy(source, target)));
+                let init = init.try_clone()?;
+                self.copiers.push(std::thread::spawn(move || {
+                    let mut source = File::from(source);
+                    if copy(&mut source, target) == Copied::ReaderGone {
+                        crate::sys::pidfd_send_signal(&init, libc::SIGPIPE);
+                        // Until the signal lands, the workload's writes
+                        // must neither block nor fail first: what it
+                        // writes meanwhile goes nowhere, as the reader is
+                        // gone. A workload that ignores SIGPIPE gets EPIPE
+                        // once the read end closes.
+                        drain_for(&mut source, SIGPIPE_GRACE);
+                    }
+                }));
             }
         }
         Ok(())
@@ -70,33 +90,69 @@ impl Relay {
     }
 }
 
-/// Copies until end-of-file. When the target refuses (a reader that went
-/// away), the read end is closed, so the workload's next write gets
-/// `SIGPIPE`, as it would writing there itself.
-fn copy(source: OwnedFd, target: OwnedFd) {
-    let mut source = File::from(source);
+/// How a copy ended.
+#[derive(PartialEq, Eq)]
+enum Copied {
+    /// The writers are gone (end of file), or reading failed.
+    Done,
+    /// The target's reader went away (`EPIPE`).
+    ReaderGone,
+}
+
+/// Copies until end-of-file. When the target refuses because its reader
+/// went away, the read end is closed (dropped), so the workload's next
+/// write fails too, and the caller delivers `SIGPIPE`.
+fn copy(source: &mut File, target: OwnedFd) -> Copied {
     let mut target = File::from(target);
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = match source.read(&mut buf) {
-            Ok(0) => return,
+            Ok(0) => return Copied::Done,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
+            Err(_) => return Copied::Done,
         };
-        if target.write_all(&buf[..n]).is_err() {
+        match target.write_all(&buf[..n]) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Copied::ReaderGone,
+            Err(_) => return Copied::Done,
+        }
+    }
+}
+
+/// How long the workload's output is drained after its reader left, for
+/// the `SIGPIPE` to arrive (the runtime's own tool delivers it).
+const SIGPIPE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Reads and drops what comes, until end-of-file or `grace` is over.
+fn drain_for(source: &mut File, grace: std::time::Duration) {
+    let deadline = std::time::Instant::now() + grace;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        let mut fds = [libc::pollfd {
+            fd: source.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        match crate::sys::poll(&mut fds, ms) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if matches!(source.read(&mut buf), Ok(0) | Err(_)) {
             return;
         }
     }
 }
 
-/// Whether `fd` is open and a regular file or block device.
+/// Whether `fd` is open and a regular file, block device, pipe or socket.
 fn needs_relay(fd: RawFd) -> bool {
     match crate::sys::fstat_mode(fd) {
-        Some(mode) => {
-            let kind = mode & libc::S_IFMT;
-            kind == libc::S_IFREG || kind == libc::S_IFBLK
-        }
+        Some(mode) => matches!(
+            mode & libc::S_IFMT,
+            libc::S_IFREG | libc::S_IFBLK | libc::S_IFIFO | libc::S_IFSOCK
+        ),
         None => false,
     }
 }

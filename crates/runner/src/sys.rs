@@ -475,3 +475,26 @@ pub(crate) fn fstat_mode(fd: RawFd) -> Option<libc::mode_t> {
     let ret = unsafe { libc::fstat(fd, &mut st) };
     (ret == 0).then_some(st.st_mode)
 }
+
+/// Opens `/dev/null` on each of fds 0, 1 and 2 that is closed, and returns
+/// them.
+pub(crate) fn occupy_closed_stdio() -> io::Result<Vec<RawFd>> {
+    let mut closed = Vec::new();
+    for fd in 0..3 {
+        if fstat_mode(fd).is_some() {
+            continue;
+        }
+        // SAFETY: a NUL-terminated literal path; the lowest free fd is `fd`,
+        // since every lower one is open (checked in order).
+        let got = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        if got < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if got != fd {
+            dup2(got, fd).map_err(io::Error::from_raw_os_error)?;
+            close(got);
+        }
+        closed.push(fd);
+    }
+    Ok(closed)
+}

@@ -117,8 +117,11 @@ fn device_node_rules() -> Vec<Rule> {
     for kind in [libc::S_IFCHR, libc::S_IFBLK] {
         for (name, index) in [("mknod", 1), ("mknodat", 2)] {
             rules.push(
-                Rule::new([name], Action::Errno(EPERM))
-                    .with_arg(ArgCond::masked_eq(index, S_IFMT, u64::from(kind))),
+                Rule::new([name], Action::Errno(EPERM)).with_arg(ArgCond::masked_eq(
+                    index,
+                    S_IFMT,
+                    u64::from(kind),
+                )),
             );
         }
     }
