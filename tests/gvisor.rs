@@ -23,10 +23,7 @@ fn have_runsc(test: &str) -> bool {
 fn run_dir(who: As) -> PathBuf {
     match who {
         As::Caller if is_root() => PathBuf::from("/run/nucleus/gvisor"),
-        // SAFETY: getuid cannot fail.
-        As::Caller => {
-            std::env::temp_dir().join(format!("nucleus-{}/gvisor", unsafe { libc::getuid() }))
-        }
+        As::Caller => std::env::temp_dir().join(format!("nucleus-{}/gvisor", caller_uid())),
         As::Nobody => std::env::temp_dir().join("nucleus-65534/gvisor"),
     }
 }

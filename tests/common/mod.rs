@@ -21,6 +21,12 @@ pub fn is_root() -> bool {
     unsafe { libc::getuid() == 0 }
 }
 
+/// The test process's uid.
+pub fn caller_uid() -> u32 {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() }
+}
+
 /// Prints `SKIPPED <test>: <why>`; with NUCLEUS_TEST_STRICT=1 a skip fails.
 pub fn skip(test: &str, why: &str) {
     if std::env::var("NUCLEUS_TEST_STRICT").as_deref() == Ok("1") {

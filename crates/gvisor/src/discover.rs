@@ -310,6 +310,20 @@ pub fn probe() -> GvisorProbe {
     }
 }
 
+/// `<dev>-<ino>-<size>-<mtime ns>` of a binary: changes when it is replaced.
+fn identity(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{:x}-{:x}-{:x}-{:x}.{:x}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,18 +390,4 @@ mod tests {
         let err = Runsc::discover(Some(Path::new("/"))).unwrap_err();
         assert!(matches!(err, GvisorError::NotExecutable { .. }), "{err}");
     }
-}
-
-/// `<dev>-<ino>-<size>-<mtime ns>` of a binary: changes when it is replaced.
-fn identity(path: &Path) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    Some(format!(
-        "{:x}-{:x}-{:x}-{:x}.{:x}",
-        m.dev(),
-        m.ino(),
-        m.size(),
-        m.mtime(),
-        m.mtime_nsec()
-    ))
 }

@@ -56,6 +56,8 @@ fn full_spec() -> BundleSpec {
         ],
         capabilities: vec!["CAP_NET_BIND_SERVICE".into(), "chown".into()],
         no_new_privileges: true,
+        terminal: false,
+        masked: Vec::new(),
         seccomp: Some(serde_json::json!({
             "defaultAction": "SCMP_ACT_ERRNO",
             "defaultErrnoRet": 1,
@@ -507,5 +509,61 @@ fn spec_serde_defaults_and_strictness() {
     assert_eq!(
         serde_json::to_string(&RootSpec::HostReadOnly).unwrap(),
         "\"host-read-only\""
+    );
+}
+
+#[test]
+fn writable_mounts_are_noexec_and_masks_are_read_only() {
+    let mut spec = full_spec();
+    spec.masked = vec![
+        crate::MaskedPath {
+            path: "/etc/shadow".into(),
+            is_dir: false,
+        },
+        crate::MaskedPath {
+            path: "/etc/sudoers.d".into(),
+            is_dir: true,
+        },
+    ];
+    let host = HostView::merged_usr();
+    assert!(
+        to_oci_config(&spec, &host).is_err(),
+        "a file mask needs an empty file"
+    );
+    let host = HostView {
+        empty_file: Some("/run/x/masked-file".into()),
+        ..HostView::merged_usr()
+    };
+    let config = to_oci_config(&spec, &host).unwrap();
+    let mounts = config.mounts().as_ref().unwrap();
+    let opts = |dest: &str| {
+        mounts
+            .iter()
+            .find(|m| m.destination() == std::path::Path::new(dest))
+            .and_then(|m| m.options().clone())
+            .unwrap_or_default()
+    };
+    for dest in ["/tmp", "/dev/shm", "/out", "/work"] {
+        assert!(
+            opts(dest).iter().any(|o| o == "noexec"),
+            "{dest}: {:?}",
+            opts(dest)
+        );
+    }
+    assert!(!opts("/data").iter().any(|o| o == "rw"));
+    for dest in ["/etc/shadow", "/etc/sudoers.d"] {
+        assert!(
+            opts(dest).iter().any(|o| o == "ro"),
+            "{dest}: {:?}",
+            opts(dest)
+        );
+    }
+    let shadow = mounts
+        .iter()
+        .find(|m| m.destination() == std::path::Path::new("/etc/shadow"))
+        .unwrap();
+    assert_eq!(
+        shadow.source().as_deref(),
+        Some(std::path::Path::new("/run/x/masked-file"))
     );
 }

@@ -32,7 +32,7 @@ mod sys;
 pub use error::{ApplyError, RootfsError};
 pub use mask::{Mask, MASKED_PATHS};
 pub use plan::MountPlan;
-pub use policy::{Base, MountKind, MountSpec, RootfsPolicy};
+pub use policy::{Base, Located, MountKind, MountSpec, RootfsPolicy};
 
 /// What this kernel offers for building a filesystem view.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

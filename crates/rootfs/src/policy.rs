@@ -175,6 +175,59 @@ impl RootfsPolicy {
     }
 }
 
+/// Where a path of the view comes from (see [`RootfsPolicy::locate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Located {
+    /// This host path (through a host directory, a bind, or the root directory).
+    Host(PathBuf),
+    /// The root's own empty tmpfs: nothing is there.
+    Nothing,
+    /// A tmpfs filled at run time (a user tmpfs, `/tmp`, `/dev`, `/proc`):
+    /// the host cannot tell.
+    RunTime,
+}
+
+impl RootfsPolicy {
+    /// Where the view's absolute path `inside` lives: the last user mount
+    /// that covers it, else the root (a host directory of a [`Base::Host`]
+    /// root, the root directory of a [`Base::Directory`] one).
+    ///
+    /// ```
+    /// use nucleus_rootfs::{Located, RootfsPolicy};
+    /// let policy = RootfsPolicy::default();
+    /// assert_eq!(policy.locate("/usr/bin/env".as_ref()), Located::Host("/usr/bin/env".into()));
+    /// assert_eq!(policy.locate("/opt/x".as_ref()), Located::Nothing);
+    /// assert_eq!(policy.locate("/tmp/x".as_ref()), Located::RunTime);
+    /// ```
+    pub fn locate(&self, inside: &Path) -> Located {
+        if let Some(m) = self
+            .mounts
+            .iter()
+            .rev()
+            .find(|m| inside.starts_with(&m.destination))
+        {
+            let rest = inside.strip_prefix(&m.destination).unwrap_or(inside);
+            return match &m.source {
+                Some(src) if m.kind != MountKind::Tmpfs => Located::Host(src.join(rest)),
+                _ => Located::RunTime,
+            };
+        }
+        let run_time = ["/tmp", "/dev", "/proc"];
+        if run_time.iter().any(|d| inside.starts_with(d)) {
+            return Located::RunTime;
+        }
+        match &self.base {
+            Base::Directory(dir) => {
+                Located::Host(dir.join(inside.strip_prefix("/").unwrap_or(inside)))
+            }
+            Base::Host if self.host_dirs.iter().any(|d| inside.starts_with(d)) => {
+                Located::Host(inside.to_owned())
+            }
+            Base::Host => Located::Nothing,
+        }
+    }
+}
+
 /// Makes a destination canonical: absolute, no `.` or `..`, not `/`.
 pub(crate) fn normalize_destination(path: &Path) -> Result<PathBuf, RootfsError> {
     let invalid = || RootfsError::InvalidDestination {

@@ -3,9 +3,9 @@
 
 use crate::Envelope;
 use nucleus_ns::Namespace;
-use nucleus_rootfs::Base;
+use nucleus_rootfs::Located;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// `PATH` inside the sandbox unless the Envelope sets one.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -89,7 +89,9 @@ impl Envelope {
 
     /// The home directory of `uid` when the view shows it, else `/`.
     fn home_of(&self, uid: u32) -> String {
-        let passwd = self.view_host_path(Path::new("/etc/passwd"));
+        let Located::Host(passwd) = self.rootfs.locate(Path::new("/etc/passwd")) else {
+            return "/".into();
+        };
         let Ok(text) = std::fs::read_to_string(passwd) else {
             return "/".into();
         };
@@ -103,39 +105,12 @@ impl Envelope {
         }
     }
 
-    /// Where a path of the default view lives on the host, or `None` when
-    /// the view does not show it (it is not below a host directory).
-    fn view_host_path(&self, inside: &Path) -> PathBuf {
-        match &self.rootfs.base {
-            Base::Host => inside.to_owned(),
-            Base::Directory(dir) => dir.join(inside.strip_prefix("/").unwrap_or(inside)),
-        }
-    }
-
-    /// Whether the view shows `dir` as a directory.
+    /// Whether the view shows `dir` as a directory from the host.
     fn shows_dir(&self, dir: &Path) -> bool {
-        if !dir.is_absolute() || dir == Path::new("/") {
-            return dir == Path::new("/");
+        match self.rootfs.locate(dir) {
+            Located::Host(host) => host.is_dir(),
+            Located::Nothing | Located::RunTime => dir == Path::new("/"),
         }
-        if let Some(m) = self
-            .rootfs
-            .mounts
-            .iter()
-            .rev()
-            .find(|m| dir.starts_with(&m.destination))
-        {
-            return match &m.source {
-                Some(src) => src
-                    .join(dir.strip_prefix(&m.destination).unwrap_or(dir))
-                    .is_dir(),
-                None => dir == m.destination,
-            };
-        }
-        let shown = match &self.rootfs.base {
-            Base::Host => self.rootfs.host_dirs.iter().any(|d| dir.starts_with(d)),
-            Base::Directory(_) => true,
-        };
-        shown && self.view_host_path(dir).is_dir()
     }
 }
 

@@ -28,6 +28,7 @@ use nucleus_gvisor::{
 };
 use nucleus_idmap::{Caller, ResolvedMaps, SubIdPaths};
 use nucleus_ns::Namespace;
+use nucleus_rootfs::Located;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -404,8 +405,8 @@ fn check_command(
         outcome.error = Some(error);
         Ok(Some(outcome))
     };
-    if let Some(dir) = host_path(env, &spec.cwd) {
-        if !dir.is_dir() && spec.cwd != Path::new("/") {
+    if let Located::Host(dir) = env.rootfs.locate(&spec.cwd) {
+        if !dir.is_dir() {
             let reason = if dir.exists() {
                 "not a directory"
             } else {
@@ -427,8 +428,10 @@ fn check_command(
     };
     let mut denied = false;
     for inside in &candidates {
-        let Some(host) = host_path(env, inside) else {
-            return Ok(None);
+        let host = match env.rootfs.locate(inside) {
+            Located::Host(host) => host,
+            Located::Nothing => continue,
+            Located::RunTime => return Ok(None),
         };
         match std::fs::metadata(&host) {
             Ok(meta) if meta.is_file() => {
@@ -448,35 +451,6 @@ fn check_command(
         (exit::NOT_FOUND, "command not found")
     };
     refuse(code, format!("exec: {cmd}: {reason}"))
-}
-
-/// Where a path of the gVisor view lives on the host; `None` inside a
-/// tmpfs (or the root's own tmpfs), which the host cannot tell about.
-fn host_path(env: &Envelope, inside: &Path) -> Option<PathBuf> {
-    if let Some(m) = env
-        .rootfs
-        .mounts
-        .iter()
-        .rev()
-        .find(|m| inside.starts_with(&m.destination))
-    {
-        let rest = inside.strip_prefix(&m.destination).ok()?;
-        return m.source.as_ref().map(|s| s.join(rest));
-    }
-    match &env.rootfs.base {
-        nucleus_rootfs::Base::Directory(dir) => {
-            Some(dir.join(inside.strip_prefix("/").unwrap_or(inside)))
-        }
-        nucleus_rootfs::Base::Host => {
-            let shown = env.rootfs.host_dirs.iter().any(|d| inside.starts_with(d));
-            // Outside the host directories the root is an empty tmpfs.
-            Some(if shown {
-                inside.to_owned()
-            } else {
-                PathBuf::from("/nonexistent-in-view")
-            })
-        }
-    }
 }
 
 /// An empty host-side report, for a run that never started.

@@ -283,19 +283,24 @@ impl ExecPlan {
             .map(|a| cstring(a.as_bytes()))
             .collect::<Result<Vec<_>, _>>()?;
         let candidates = argv.first().cloned().into_iter().collect();
+        Ok(ExecPlan::from_parts(candidates, argv, Vec::new()))
+    }
+
+    /// The plan, with the pointer arrays `execve(2)` takes.
+    fn from_parts(candidates: Vec<CString>, argv: Vec<CString>, envp: Vec<CString>) -> ExecPlan {
         let ptrs = |v: &[CString]| {
             v.iter()
                 .map(|c| c.as_ptr())
                 .chain(std::iter::once(std::ptr::null()))
                 .collect::<Vec<_>>()
         };
-        Ok(ExecPlan {
+        ExecPlan {
             candidates,
             argv_ptrs: ptrs(&argv),
-            envp_ptrs: ptrs(&[]),
+            envp_ptrs: ptrs(&envp),
             _argv: argv,
-            _envp: Vec::new(),
-        })
+            _envp: envp,
+        }
     }
 
     fn new(env: &Envelope, uid: u32) -> Result<ExecPlan, RunError> {
@@ -315,19 +320,7 @@ impl ExecPlan {
             .find(|(k, _)| k == "PATH")
             .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
         let candidates = search_candidates(&env.command[0], path)?;
-        let ptrs = |v: &[CString]| {
-            v.iter()
-                .map(|c| c.as_ptr())
-                .chain(std::iter::once(std::ptr::null()))
-                .collect::<Vec<_>>()
-        };
-        Ok(ExecPlan {
-            candidates,
-            argv_ptrs: ptrs(&argv),
-            envp_ptrs: ptrs(&envp),
-            _argv: argv,
-            _envp: envp,
-        })
+        Ok(ExecPlan::from_parts(candidates, argv, envp))
     }
 }
 
