@@ -308,7 +308,17 @@ fn environment_holds_only_what_was_passed() {
         assert_code(&out, 0);
         let mut vars: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
         vars.sort();
-        assert_eq!(vars, ["A=1", "KEEP_ME=yes"]);
+        // The documented defaults, then only what was passed.
+        assert_eq!(
+            vars,
+            [
+                "A=1",
+                "HOME=/",
+                "HOSTNAME=nucleus",
+                "KEEP_ME=yes",
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+            ]
+        );
     }
 }
 

@@ -168,7 +168,7 @@ fn mounts_have_kinds_and_options() {
     let mounts = config.mounts().as_ref().unwrap();
     let dests: Vec<_> = mounts.iter().map(|m| m.destination().clone()).collect();
     let expected: Vec<PathBuf> = [
-        "/proc", "/dev", "/sys", "/usr", "/etc", "/tmp", "/data", "/out", "/work",
+        "/proc", "/dev", "/dev/shm", "/sys", "/usr", "/etc", "/tmp", "/data", "/out", "/work",
     ]
     .iter()
     .map(PathBuf::from)
@@ -190,11 +190,11 @@ fn mounts_have_kinds_and_options() {
     );
     assert_eq!(
         opts(find(mounts, "/out")),
-        ["rbind", "rw", "nosuid", "nodev"]
+        ["rbind", "rw", "nosuid", "nodev", "noexec"]
     );
     let work = find(mounts, "/work");
     assert_eq!(work.typ().as_deref(), Some("tmpfs"));
-    assert_eq!(opts(work), ["nosuid", "nodev", "mode=1777"]);
+    assert_eq!(opts(work), ["nosuid", "nodev", "noexec", "mode=1777"]);
     assert!(opts(find(mounts, "/sys")).contains(&"ro"));
 }
 
