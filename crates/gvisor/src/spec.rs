@@ -24,6 +24,7 @@ use crate::error::GvisorError;
 ///         source: Some("/srv/data".into()),
 ///         destination: "/data".into(),
 ///         kind: MountKind::RoBind,
+///         exec: false,
 ///     }],
 ///     ..BundleSpec::new(["/bin/sh", "-c", "ls /data"])
 /// };
