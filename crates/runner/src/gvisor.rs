@@ -51,25 +51,7 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
     let maps = host_maps(env, &caller)?;
     let uid = env.user.map_or(0, |u| u.uid);
     let masks = env.rootfs.masks()?;
-    let (mut spec, seccomp) = bundle(env, uid)?;
-    // Masked directories: an empty read-only tmpfs of the sentry's own;
-    // and the devices the sentry adds that the native /dev does not have.
-    spec.masked = masks
-        .iter()
-        .filter(|m| m.is_dir)
-        .map(|m| MaskedPath {
-            path: m.path.clone(),
-            is_dir: true,
-        })
-        .chain(
-            GVISOR_EXTRA_DEVICES
-                .iter()
-                .map(|(path, is_dir)| MaskedPath {
-                    path: PathBuf::from(path),
-                    is_dir: *is_dir,
-                }),
-        )
-        .collect();
+    let (spec, seccomp) = bundle(env, uid, &masks)?;
     if let Some(outcome) = check_command(env, &spec, started)? {
         return Ok(outcome);
     }
@@ -110,20 +92,21 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
     let host_userns = prepared.namespaces.contains(Namespace::User);
     let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, Some(relay))?;
     let failure = prepared_run.finish(outcome.exit_code, outcome.signal)?;
+    let how = GvisorEnforced {
+        version: runsc.version.clone(),
+        platform: platform.to_string(),
+        host_userns,
+        rootless_flag: opts.rootless,
+        ignore_cgroups: opts.ignore_cgroups,
+        oci_seccomp: seccomp.is_some(),
+        writable_noexec: true,
+        network: match env.network {
+            NetworkMode::None => "private-namespace",
+            NetworkMode::Host => "host",
+        },
+    };
     outcome.enforced = Enforced {
-        gvisor: Some(GvisorEnforced {
-            version: runsc.version.clone(),
-            platform: platform.to_string(),
-            host_userns,
-            rootless_flag: opts.rootless,
-            ignore_cgroups: opts.ignore_cgroups,
-            oci_seccomp: seccomp.is_some(),
-            writable_noexec: true,
-            network: match env.network {
-                NetworkMode::None => "private-namespace",
-                NetworkMode::Host => "host",
-            },
-        }),
+        gvisor: Some(how),
         ..enforced(env, &spec, seccomp, &outcome.enforced, &masks)
     };
     outcome.cleaned.extend(cleaned);
@@ -290,6 +273,7 @@ fn runtime_dir(caller: &Caller) -> Result<PathBuf, RunError> {
 fn bundle(
     env: &Envelope,
     uid: u32,
+    masks: &[nucleus_rootfs::Mask],
 ) -> Result<(BundleSpec, Option<nucleus_seccomp::SeccompReport>), RunError> {
     let mut spec = BundleSpec::new(env.command.clone());
     spec.env = env
@@ -310,6 +294,25 @@ fn bundle(
         .mounts
         .iter()
         .map(|m| mount(m, &env.landlock.exec_binds))
+        .collect();
+    // Masked directories: an empty read-only tmpfs of the sentry's own
+    // (masked files are covered where runsc runs, see `mask_covers`); and
+    // the devices the sentry adds that the native /dev does not have.
+    spec.masked = masks
+        .iter()
+        .filter(|m| m.is_dir)
+        .map(|m| MaskedPath {
+            path: m.path.clone(),
+            is_dir: true,
+        })
+        .chain(
+            GVISOR_EXTRA_DEVICES
+                .iter()
+                .map(|(path, is_dir)| MaskedPath {
+                    path: PathBuf::from(path),
+                    is_dir: *is_dir,
+                }),
+        )
         .collect();
     spec.readonly_root = env.rootfs.readonly_root;
     // runsc uses the network namespace it runs in: with `none`, the
