@@ -251,3 +251,77 @@ fn a_symlink_at_a_mount_point_is_refused() {
         "a directory was created on the host"
     );
 }
+
+/// A bind source that passes through a symbolic link (as a sandbox could
+/// plant one in a shared directory) is refused under both runtimes, naming
+/// the link; `--bind-follow-symlinks` follows it; the resolved path binds.
+#[test]
+fn bind_source_through_a_symlink() {
+    let dir = TempDir::new("bind-link");
+    std::fs::create_dir_all(dir.path().join("real/sub")).unwrap();
+    std::fs::write(dir.path().join("real/sub/f"), "data").unwrap();
+    std::os::unix::fs::symlink("real", dir.path().join("link")).unwrap();
+    let through = format!("{}/link/sub:/data", dir.arg());
+    let resolved = format!("{}/real/sub:/data", dir.arg());
+    let link = format!("symbolic link {}/link (-> real)", dir.arg());
+    let mut levels = vec!["trusted"];
+    if runsc_present("bind_source_through_a_symlink (gVisor)") {
+        levels.push("untrusted");
+    }
+    for level in levels {
+        let trust = ["--trust-level", level];
+        let args = [
+            &trust[..],
+            &["--ro-bind", &through, "--", "/bin/cat", "/data/f"],
+        ]
+        .concat();
+        assert_clean_failure(&args, 125, &link);
+        let args = [
+            &trust[..],
+            &[
+                "--bind-follow-symlinks",
+                "--ro-bind",
+                &through,
+                "--",
+                "/bin/cat",
+                "/data/f",
+            ],
+        ]
+        .concat();
+        let out = run(As::Caller, &args);
+        assert_code(&out, 0);
+        assert_eq!(stdout(&out), "data", "{level}");
+        let args = [
+            &trust[..],
+            &["--ro-bind", &resolved, "--", "/bin/cat", "/data/f"],
+        ]
+        .concat();
+        let out = run(As::Caller, &args);
+        assert_code(&out, 0);
+        assert_eq!(stdout(&out), "data", "{level}");
+    }
+}
+
+/// A masked path that is a symbolic link in the view (here a `--rootfs`
+/// directory whose `/etc/shadow` is a link) is refused with the path
+/// named, under both runtimes.
+#[test]
+fn masked_path_that_is_a_symlink() {
+    let root = TempDir::new("mask-link");
+    for dir in ["etc", "usr"] {
+        std::fs::create_dir_all(root.path().join(dir)).unwrap();
+    }
+    std::os::unix::fs::symlink("/etc/passwd", root.path().join("etc/shadow")).unwrap();
+    let mut levels = vec!["trusted"];
+    if runsc_present("masked_path_that_is_a_symlink (gVisor)") {
+        levels.push("untrusted");
+    }
+    for level in levels {
+        let base = ["--trust-level", level, "--rootfs", &root.arg()];
+        assert_clean_failure(
+            &[&base[..], &["--", "/bin/true"]].concat(),
+            125,
+            "masked path /etc/shadow is a symbolic link on the host",
+        );
+    }
+}

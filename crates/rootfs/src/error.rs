@@ -47,6 +47,16 @@ pub enum RootfsError {
         /// The path given.
         path: PathBuf,
     },
+    /// A bind source that is, or passes through, a symbolic link.
+    #[error("bind source {path} passes through the symbolic link {link} (-> {target}); give the resolved path, or pass --bind-follow-symlinks to follow it", target = target.display())]
+    SymlinkSource {
+        /// The source given.
+        path: PathBuf,
+        /// The first component that is a link.
+        link: PathBuf,
+        /// Where it points.
+        target: PathBuf,
+    },
     /// A masked path that is a symbolic link on the host: a mount over it
     /// would follow the link.
     #[error("masked path {path} is a symbolic link on the host; masking it would follow the link (remove the link, or show the path with --unmask {path})")]

@@ -27,12 +27,14 @@ mod error;
 mod mask;
 mod plan;
 mod policy;
+mod source;
 mod sys;
 
 pub use error::{ApplyError, RootfsError};
 pub use mask::{Mask, MASKED_PATHS};
 pub use plan::MountPlan;
 pub use policy::{Base, Located, MountKind, MountSpec, RootfsPolicy};
+pub use source::resolve_source;
 
 /// What this kernel offers for building a filesystem view.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

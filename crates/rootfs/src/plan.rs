@@ -69,6 +69,13 @@ enum Step {
         attr: Attr,
         optional: bool,
     },
+    /// A bind of a user-given source: no symbolic link is followed
+    /// anywhere in `src` (checked again in the child, where it counts).
+    BindNoFollow {
+        src: CString,
+        dst: CString,
+        attr: Attr,
+    },
     Proc {
         dst: CString,
     },
@@ -241,12 +248,16 @@ impl RootfsPolicy {
         let dst = normalize_destination(&spec.destination)?;
         let inside = under(NEW, &dst);
         let mut is_dir = true;
+        let mut resolved = None;
         if let Some(src) = &spec.source {
-            let meta = std::fs::metadata(src).map_err(|source| RootfsError::Source {
-                path: src.clone(),
-                source,
-            })?;
-            is_dir = meta.is_dir();
+            let real = crate::source::resolve_source(src, self.bind_follow_symlinks)?;
+            is_dir = std::fs::metadata(&real)
+                .map_err(|source| RootfsError::Source {
+                    path: src.clone(),
+                    source,
+                })?
+                .is_dir();
+            resolved = Some(real);
         }
         b.mkdir_parents(&dst)?;
         if is_dir {
@@ -256,19 +267,18 @@ impl RootfsPolicy {
                 path: cstr(&inside)?,
             });
         }
-        match (spec.kind, &spec.source) {
+        match (spec.kind, &resolved) {
             (MountKind::Tmpfs, _) | (_, None) => {
                 let data = self.tmpfs_data("mode=0755");
                 b.tmpfs(&inside, sys::MS_NOSUID | sys::MS_NODEV, &data)
             }
             (MountKind::Bind, Some(src)) => {
-                b.bind(&under(OLD, src), &inside, Attr::NOSUID_NODEV, false)
+                b.bind_nofollow(&under(OLD, src), &inside, Attr::NOSUID_NODEV)
             }
-            (MountKind::RoBind, Some(src)) => b.bind(
+            (MountKind::RoBind, Some(src)) => b.bind_nofollow(
                 &under(OLD, src),
                 &inside,
                 Attr::RDONLY.union(Attr::NOSUID_NODEV),
-                false,
             ),
         }
     }
@@ -374,6 +384,17 @@ impl Builder {
             recursive: !single,
             attr,
             optional: false,
+        });
+        Ok(())
+    }
+}
+
+impl Builder {
+    fn bind_nofollow(&mut self, src: &Path, dst: &Path, attr: Attr) -> Result<(), RootfsError> {
+        self.push(Step::BindNoFollow {
+            src: cstr(src)?,
+            dst: cstr(dst)?,
+            attr,
         });
         Ok(())
     }
@@ -489,7 +510,9 @@ fn step_target(step: &Step) -> String {
         Step::Mkdir { path } | Step::CreateFile { path } | Step::SetAttr { path, .. } => {
             shown(path)
         }
-        Step::Bind { src, dst, .. } => format!("{} on {}", shown(src), shown(dst)),
+        Step::Bind { src, dst, .. } | Step::BindNoFollow { src, dst, .. } => {
+            format!("{} on {}", shown(src), shown(dst))
+        }
         Step::Symlink { link, .. } => shown(link),
         Step::Overlay { dst, .. } => format!("overlay on {}", shown(dst)),
     }
@@ -512,6 +535,7 @@ fn run_step(step: &Step) -> Result<(), i32> {
             Err(libc::ENOENT) if *optional => Ok(()),
             other => other,
         },
+        Step::BindNoFollow { src, dst, attr } => sys::bind_nofollow(src, dst, *attr),
         Step::Proc { dst } => sys::mount_fs(c"proc", dst, sys::NOEXEC_FLAGS, None),
         Step::Devpts { dst } => sys::mount_fs(
             c"devpts",

@@ -133,6 +133,9 @@ pub struct RootfsPolicy {
     pub tmpfs_size: Option<u64>,
     /// Make the root itself read-only once everything is mounted.
     pub readonly_root: bool,
+    /// Follow symbolic links in bind sources (`--bind-follow-symlinks`);
+    /// by default a source that is or passes through one is refused.
+    pub bind_follow_symlinks: bool,
     /// Paths hidden behind an empty read-only file or directory (default:
     /// [`MASKED_PATHS`](crate::MASKED_PATHS), credentials of a typical host).
     pub masked_paths: Vec<PathBuf>,
@@ -154,6 +157,7 @@ impl Default for RootfsPolicy {
             tmp: true,
             tmpfs_size: None,
             readonly_root: true,
+            bind_follow_symlinks: false,
             masked_paths: crate::mask::default_masks(),
         }
     }

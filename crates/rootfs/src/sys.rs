@@ -223,3 +223,66 @@ pub(crate) fn mount_setattr_supported() -> bool {
     };
     ret == 0 || errno() != libc::ENOSYS
 }
+
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+
+/// `struct open_how` of `openat2(2)`.
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+
+/// Closes an fd this module opened.
+fn close(fd: libc::c_long) {
+    // SAFETY: `fd` was returned by the kernel to us and is not used again.
+    unsafe { libc::close(fd as libc::c_int) };
+}
+
+/// Binds `src` (and what is mounted below it) on `dst` without following a
+/// symbolic link in any component of `src`: `openat2(RESOLVE_NO_SYMLINKS)`,
+/// a detached copy of that tree (`open_tree`), attached at `dst`
+/// (`move_mount`); then `attr`. A source replaced by a link after the
+/// parent checked it fails with `ELOOP` here.
+pub(crate) fn bind_nofollow(src: &CStr, dst: &CStr, attr: Attr) -> Result<(), i32> {
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_NO_SYMLINKS,
+    };
+    // SAFETY: `src` is NUL-terminated and `how` is a live, correctly sized open_how.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            src.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    check(fd)?;
+    let flags = OPEN_TREE_CLONE
+        | libc::O_CLOEXEC as libc::c_uint
+        | libc::AT_EMPTY_PATH as libc::c_uint
+        | libc::AT_RECURSIVE as libc::c_uint;
+    // SAFETY: an empty NUL-terminated path relative to our own O_PATH fd.
+    let tree = unsafe { libc::syscall(libc::SYS_open_tree, fd, c"".as_ptr(), flags) };
+    close(fd);
+    check(tree)?;
+    // SAFETY: attaches the detached tree we own at the NUL-terminated `dst`.
+    let moved = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree,
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            dst.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    close(tree);
+    check(moved)?;
+    set_attr(dst, attr, true)
+}

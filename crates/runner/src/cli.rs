@@ -103,6 +103,9 @@ pub(crate) struct RunArgs {
     /// Mount an empty tmpfs at DST (repeatable).
     #[arg(long, value_name = "DST")]
     tmpfs: Vec<PathBuf>,
+    /// Follow symbolic links in bind sources (by default a source that is or passes through one is refused).
+    #[arg(long)]
+    bind_follow_symlinks: bool,
     /// Show a masked credential path again (repeatable; see --print-config for the list).
     #[arg(long, value_name = "PATH")]
     unmask: Vec<PathBuf>,
@@ -342,6 +345,7 @@ impl RunArgs {
         env.rootfs
             .mounts
             .extend(self.tmpfs.into_iter().map(MountSpec::tmpfs));
+        env.rootfs.bind_follow_symlinks |= self.bind_follow_symlinks;
         for path in &self.unmask {
             env.rootfs.unmask(path)?;
         }

@@ -293,8 +293,8 @@ fn bundle(
         .rootfs
         .mounts
         .iter()
-        .map(|m| mount(m, &env.landlock.exec_binds))
-        .collect();
+        .map(|m| mount(m, &env.landlock.exec_binds, env.rootfs.bind_follow_symlinks))
+        .collect::<Result<_, _>>()?;
     // Masked directories: an empty read-only tmpfs of the sentry's own
     // (masked files are covered where runsc runs, see `mask_covers`); and
     // the devices the sentry adds that the native /dev does not have.
@@ -368,9 +368,20 @@ fn bundle(
     Ok((spec, seccomp))
 }
 
-fn mount(m: &nucleus_rootfs::MountSpec, exec_binds: &[PathBuf]) -> MountSpec {
-    MountSpec {
-        source: m.source.clone(),
+/// The bundle's mount for a user mount; a bind's source as
+/// [`nucleus_rootfs::resolve_source`] resolves it (no symbolic link
+/// followed unless asked).
+fn mount(
+    m: &nucleus_rootfs::MountSpec,
+    exec_binds: &[PathBuf],
+    follow: bool,
+) -> Result<MountSpec, RunError> {
+    let source = match &m.source {
+        Some(src) => Some(nucleus_rootfs::resolve_source(src, follow)?),
+        None => None,
+    };
+    Ok(MountSpec {
+        source,
         destination: m.destination.clone(),
         kind: match m.kind {
             nucleus_rootfs::MountKind::Bind => MountKind::Bind,
@@ -378,7 +389,7 @@ fn mount(m: &nucleus_rootfs::MountSpec, exec_binds: &[PathBuf]) -> MountSpec {
             nucleus_rootfs::MountKind::Tmpfs => MountKind::Tmpfs,
         },
         exec: exec_binds.contains(&m.destination),
-    }
+    })
 }
 
 /// The command looked up on the sandbox's `PATH` in the view gVisor will
