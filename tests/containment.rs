@@ -284,7 +284,7 @@ probes!(
 );
 
 #[test]
-fn setuid_through_bind_lands_unprivileged() {
+fn setuid_through_bind_never_lands_on_a_root_file() {
     let test = "setuid_through_bind";
     let mut failures = Vec::new();
     for (runtime, who) in combinations(test, &[As::Caller, As::Nobody]) {
@@ -311,20 +311,30 @@ fn setuid_through_bind_lands_unprivileged() {
             ));
             continue;
         };
-        // As root the sandbox's root maps to an unprivileged id (100000 or
-        // the root entry of /etc/subuid); as nobody it is 65534. A setuid
-        // bit that survived is harmless only because of that.
-        if meta.uid() == 0 {
+        // As root, binds are idmapped: the file lands as root's (the
+        // invoker's), so no set-id bit may land with it (the chmod fails
+        // with EPERM); with --bind-mode plain it would land as the mapped
+        // id. As nobody it lands as 65534, the caller's own.
+        let expected_owner = match who {
+            As::Caller if is_root() => 0,
+            _ => 65534,
+        };
+        if meta.uid() != expected_owner {
             failures.push(format!(
-                "runtime {runtime:?}, user {who:?}: {} is owned by host uid 0 (mode {:o}, gid {})",
+                "runtime {runtime:?}, user {who:?}: {} is owned by host uid {} (expected {expected_owner})",
                 file.display(),
-                meta.mode(),
-                meta.gid()
+                meta.uid()
             ));
         }
         if meta.mode() & 0o6000 != 0 && meta.uid() == 0 {
             failures.push(format!(
                 "runtime {runtime:?}, user {who:?}: a set-id bit landed on a root-owned file"
+            ));
+        }
+        if expected_owner == 0 && !stderr(&out).contains("Operation not permitted") {
+            failures.push(format!(
+                "runtime {runtime:?}, user {who:?}: chmod 6755 did not fail with EPERM: {}",
+                stderr(&out).trim_end()
             ));
         }
         eprintln!(

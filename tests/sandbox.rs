@@ -271,9 +271,18 @@ fn root_inside_is_not_host_root() {
     std::fs::write(&secret, "top secret").unwrap();
     set_mode(&secret, 0o600);
     let bind = format!("{}:/secret", secret.display());
+    // Without idmapping, root's own file is out of the mapped root's reach.
     let out = run(
         As::Caller,
-        &["--ro-bind", &bind, "--", "/bin/cat", "/secret"],
+        &[
+            "--bind-mode",
+            "plain",
+            "--ro-bind",
+            &bind,
+            "--",
+            "/bin/cat",
+            "/secret",
+        ],
     );
     assert_code(&out, 1);
     assert!(
@@ -282,6 +291,24 @@ fn root_inside_is_not_host_root() {
         stderr(&out)
     );
     assert!(!stdout(&out).contains("secret"));
+    // Idmapped (the default), root shares it with the sandbox's root.
+    let out = run(
+        As::Caller,
+        &["--ro-bind", &bind, "--", "/bin/cat", "/secret"],
+    );
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "top secret");
+    // Anything else of root's stays out of reach: no host privilege.
+    let out = run(
+        As::Caller,
+        &["--unmask", "/etc/shadow", "--", "/bin/cat", "/etc/shadow"],
+    );
+    assert_code(&out, 1);
+    assert!(
+        stderr(&out).contains("Permission denied"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -56,7 +56,10 @@ pub struct RunscFailure {
 impl Runsc {
     /// Writes the bundle for `spec` into a fresh private directory below
     /// `opts.work_dir` and returns the `runsc run` command line, without
-    /// running it. The caller starts it (for instance inside a user
+    /// running it. A bind whose source is a relative path is taken relative
+    /// to the run directory ([`PreparedRun::dir`]): the caller attaches
+    /// something there itself before runsc starts (a tree it opened with
+    /// its own rights). The caller starts it (for instance inside a user
     /// namespace where `runsc` has no host privilege), waits, and calls
     /// [`PreparedRun::finish`].
     pub fn prepare(
@@ -81,7 +84,8 @@ impl Runsc {
             source,
         })?;
 
-        let plan = self.plan_for(spec, opts, id, Some(empty))?;
+        let spec = in_run_dir(spec, &run.ws.base);
+        let plan = self.plan_for(&spec, opts, id, Some(empty))?;
         run.ws.write(&plan.config, plan.host.as_ref())?;
         run.platform = plan.platform;
         run.seccomp = plan.seccomp;
@@ -90,6 +94,21 @@ impl Runsc {
             .collect();
         Ok(run)
     }
+}
+
+/// `spec` with relative bind sources made absolute below `dir`.
+fn in_run_dir<'s>(spec: &'s BundleSpec, dir: &Path) -> std::borrow::Cow<'s, BundleSpec> {
+    let relative = |m: &crate::MountSpec| m.source.as_ref().is_some_and(|s| s.is_relative());
+    if !spec.mounts.iter().any(relative) {
+        return std::borrow::Cow::Borrowed(spec);
+    }
+    let mut owned = spec.clone();
+    for m in &mut owned.mounts {
+        if let Some(src) = m.source.as_mut().filter(|s| s.is_relative()) {
+            *src = dir.join(&*src);
+        }
+    }
+    std::borrow::Cow::Owned(owned)
 }
 
 fn write_empty(path: &Path) -> io::Result<()> {

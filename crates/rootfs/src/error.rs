@@ -47,6 +47,14 @@ pub enum RootfsError {
         /// The path given.
         path: PathBuf,
     },
+    /// A bind whose filesystem cannot be idmapped.
+    #[error("bind {path}: its filesystem ({fs_type}) cannot be idmapped; pass --bind-mode plain (files as the sandbox's mapped ids, not yours) or --userns keep-id")]
+    IdmapUnsupported {
+        /// The bind source.
+        path: PathBuf,
+        /// Its filesystem type.
+        fs_type: String,
+    },
     /// A bind source that is, or passes through, a symbolic link.
     #[error("bind source {path} passes through the symbolic link {link} (-> {target}); give the resolved path, or pass --bind-follow-symlinks to follow it", target = target.display())]
     SymlinkSource {

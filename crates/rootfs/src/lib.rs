@@ -32,8 +32,8 @@ mod sys;
 
 pub use error::{ApplyError, RootfsError};
 pub use mask::{Mask, MASKED_PATHS};
-pub use plan::MountPlan;
-pub use policy::{Base, Located, MountKind, MountSpec, RootfsPolicy};
+pub use plan::{MountPlan, RuntimeBind};
+pub use policy::{Base, BindMode, Located, MountKind, MountSpec, RootfsPolicy};
 pub use source::resolve_source;
 
 /// What this kernel offers for building a filesystem view.

@@ -4,6 +4,7 @@ use crate::policy::normalize_destination;
 use crate::sys::{self, Attr};
 use crate::{ApplyError, Base, MountKind, RootfsError, RootfsPolicy};
 use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -46,6 +47,38 @@ fn escape_lower(path: &Path) -> String {
     out
 }
 
+/// A bind source for a runtime's own view (see
+/// [`MountPlan::host_with_fresh_proc`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeBind {
+    /// The host path, opened by the caller.
+    pub source: PathBuf,
+    /// Where it is attached (an existing file or directory).
+    pub target: PathBuf,
+    /// Read-only.
+    pub read_only: bool,
+}
+
+/// A readable name of a `statfs` filesystem magic.
+fn fs_name(magic: i64) -> String {
+    let known: [(i64, &str); 10] = [
+        (0xEF53, "ext4"),
+        (0x5846_5342, "xfs"),
+        (0x9123_683E, "btrfs"),
+        (0x0102_1994, "tmpfs"),
+        (0x794C_7630, "overlay"),
+        (0x6969, "nfs"),
+        (0x0102_1997, "9p"),
+        (0x6573_5546, "fuse"),
+        (0x2FC1_2FC1, "zfs"),
+        (0x4d44, "vfat"),
+    ];
+    known
+        .iter()
+        .find(|(m, _)| *m == magic)
+        .map_or_else(|| format!("magic {magic:#x}"), |(_, n)| (*n).to_owned())
+}
+
 /// One step of the plan. Every string is prepared before `clone`.
 #[derive(Debug)]
 enum Step {
@@ -76,6 +109,11 @@ enum Step {
         dst: CString,
         attr: Attr,
     },
+    /// A source tree the parent opened (and maybe idmapped), attached.
+    AttachTree {
+        fd: RawFd,
+        dst: CString,
+    },
     Proc {
         dst: CString,
     },
@@ -103,6 +141,9 @@ enum Step {
 pub struct MountPlan {
     steps: Vec<Step>,
     masked: Vec<PathBuf>,
+    /// Detached source trees (with [`RootfsPolicy::compile_detached`]):
+    /// the tree, its host source, whether it is writable.
+    trees: Vec<(OwnedFd, PathBuf, bool)>,
 }
 
 fn cstr(path: impl AsRef<Path>) -> Result<CString, RootfsError> {
@@ -123,8 +164,25 @@ impl RootfsPolicy {
     /// sources, a root directory that is not one, and bad paths, naming the
     /// path.
     pub fn compile(&self) -> Result<MountPlan, RootfsError> {
+        self.compile_with(false)
+    }
+
+    /// Like [`RootfsPolicy::compile`], but every bind source is opened here,
+    /// in the parent, with the caller's own rights (`open_tree`, no
+    /// symbolic link followed): a root caller binds what root can reach,
+    /// though the sandbox's own root is an unprivileged host id. The plan
+    /// then holds the detached trees; [`MountPlan::idmap`] can map their ids
+    /// before the child attaches them. Needs `CAP_SYS_ADMIN` (root).
+    pub fn compile_detached(&self) -> Result<MountPlan, RootfsError> {
+        self.compile_with(true)
+    }
+
+    fn compile_with(&self, detach: bool) -> Result<MountPlan, RootfsError> {
         self.validate()?;
-        let mut b = Builder::default();
+        let mut b = Builder {
+            detach,
+            ..Builder::default()
+        };
         b.push(Step::MakePrivate);
         b.tmpfs(
             Path::new(STAGE),
@@ -164,6 +222,7 @@ impl RootfsPolicy {
         Ok(MountPlan {
             steps: b.steps,
             masked: b.masked,
+            trees: b.trees,
         })
     }
 
@@ -272,14 +331,10 @@ impl RootfsPolicy {
                 let data = self.tmpfs_data("mode=0755");
                 b.tmpfs(&inside, sys::MS_NOSUID | sys::MS_NODEV, &data)
             }
-            (MountKind::Bind, Some(src)) => {
-                b.bind_nofollow(&under(OLD, src), &inside, Attr::NOSUID_NODEV)
+            (MountKind::Bind, Some(src)) => b.user_bind(src, &inside, Attr::NOSUID_NODEV),
+            (MountKind::RoBind, Some(src)) => {
+                b.user_bind(src, &inside, Attr::RDONLY.union(Attr::NOSUID_NODEV))
             }
-            (MountKind::RoBind, Some(src)) => b.bind_nofollow(
-                &under(OLD, src),
-                &inside,
-                Attr::RDONLY.union(Attr::NOSUID_NODEV),
-            ),
         }
     }
 }
@@ -339,6 +394,8 @@ fn compile_dev(b: &mut Builder) -> Result<(), RootfsError> {
 struct Builder {
     steps: Vec<Step>,
     masked: Vec<PathBuf>,
+    detach: bool,
+    trees: Vec<(OwnedFd, PathBuf, bool)>,
 }
 
 impl Builder {
@@ -390,12 +447,28 @@ impl Builder {
 }
 
 impl Builder {
-    fn bind_nofollow(&mut self, src: &Path, dst: &Path, attr: Attr) -> Result<(), RootfsError> {
-        self.push(Step::BindNoFollow {
-            src: cstr(src)?,
+    /// A user bind: from the host path `src`, reached in the child through
+    /// the old root, or (detached) opened here as a tree the child attaches.
+    fn user_bind(&mut self, src: &Path, dst: &Path, attr: Attr) -> Result<(), RootfsError> {
+        if !self.detach {
+            self.push(Step::BindNoFollow {
+                src: cstr(under(OLD, src))?,
+                dst: cstr(dst)?,
+                attr,
+            });
+            return Ok(());
+        }
+        let tree =
+            sys::open_tree_nofollow(&cstr(src)?, attr).map_err(|errno| RootfsError::Source {
+                path: src.to_owned(),
+                source: std::io::Error::from_raw_os_error(errno),
+            })?;
+        self.push(Step::AttachTree {
+            fd: tree.as_raw_fd(),
             dst: cstr(dst)?,
-            attr,
         });
+        let writable = !attr.is_read_only();
+        self.trees.push((tree, src.to_owned(), writable));
         Ok(())
     }
 }
@@ -413,12 +486,24 @@ impl MountPlan {
     /// Launch sequence: in the parent, before `clone`; applied like any
     /// plan.
     ///
+    /// Each of `binds` is opened here, by the caller, with its rights and
+    /// without following a symbolic link (a detached tree, see
+    /// [`RootfsPolicy::compile_detached`]; [`MountPlan::idmap`] applies), and
+    /// attached at its target: a path the runtime can reach whatever the
+    /// directories above the source.
+    ///
     /// ```
-    /// let plan = nucleus_rootfs::MountPlan::host_with_fresh_proc(&[]).unwrap();
+    /// let plan = nucleus_rootfs::MountPlan::host_with_fresh_proc(&[], &[]).unwrap();
     /// assert_eq!(plan.len(), 2);
     /// ```
-    pub fn host_with_fresh_proc(covers: &[(PathBuf, PathBuf)]) -> Result<MountPlan, RootfsError> {
-        let mut b = Builder::default();
+    pub fn host_with_fresh_proc(
+        covers: &[(PathBuf, PathBuf)],
+        binds: &[RuntimeBind],
+    ) -> Result<MountPlan, RootfsError> {
+        let mut b = Builder {
+            detach: true,
+            ..Builder::default()
+        };
         b.push(Step::MakePrivate);
         b.push(Step::Proc {
             dst: cstr("/proc")?,
@@ -432,10 +517,53 @@ impl MountPlan {
                 data,
             });
         }
+        for bind in binds {
+            let mut attr = Attr::NOSUID_NODEV;
+            if bind.read_only {
+                attr = attr.union(Attr::RDONLY);
+            }
+            b.user_bind(&bind.source, &bind.target, attr)?;
+        }
         Ok(MountPlan {
             steps: b.steps,
             masked: b.masked,
+            trees: b.trees,
         })
+    }
+
+    /// Maps the ids of the detached source trees through the user
+    /// namespace `userns` (`MOUNT_ATTR_IDMAP`): a file the caller's id owns
+    /// shows as owned by that namespace's id 0, and one the sandbox's root
+    /// creates lands as the caller's. Only with `bind_mode = "idmap"`.
+    ///
+    /// Launch sequence: in the parent, after the child's id maps are
+    /// written, before it is released. Fails naming the bind and its
+    /// filesystem where the kernel cannot idmap it.
+    pub fn idmap(&self, userns: BorrowedFd<'_>) -> Result<(), RootfsError> {
+        for (tree, src, _) in &self.trees {
+            if let Err(errno) = sys::idmap_tree(tree.as_raw_fd(), userns.as_raw_fd()) {
+                return Err(match errno {
+                    libc::EINVAL | libc::EPERM | libc::EOPNOTSUPP => {
+                        RootfsError::IdmapUnsupported {
+                            path: src.clone(),
+                            fs_type: sys::fs_type(tree.as_raw_fd())
+                                .map_or_else(String::new, fs_name),
+                        }
+                    }
+                    _ => RootfsError::Source {
+                        path: src.clone(),
+                        source: std::io::Error::from_raw_os_error(errno),
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the plan holds detached source trees (and which of them
+    /// are writable).
+    pub fn detached_trees(&self) -> impl Iterator<Item = (&Path, bool)> {
+        self.trees.iter().map(|(_, src, w)| (src.as_path(), *w))
     }
 
     /// The paths the plan masks (see [`RootfsPolicy::masks`]).
@@ -513,6 +641,7 @@ fn step_target(step: &Step) -> String {
         Step::Bind { src, dst, .. } | Step::BindNoFollow { src, dst, .. } => {
             format!("{} on {}", shown(src), shown(dst))
         }
+        Step::AttachTree { dst, .. } => shown(dst),
         Step::Symlink { link, .. } => shown(link),
         Step::Overlay { dst, .. } => format!("overlay on {}", shown(dst)),
     }
@@ -536,6 +665,7 @@ fn run_step(step: &Step) -> Result<(), i32> {
             other => other,
         },
         Step::BindNoFollow { src, dst, attr } => sys::bind_nofollow(src, dst, *attr),
+        Step::AttachTree { fd, dst } => sys::attach_tree(*fd, dst),
         Step::Proc { dst } => sys::mount_fs(c"proc", dst, sys::NOEXEC_FLAGS, None),
         Step::Devpts { dst } => sys::mount_fs(
             c"devpts",

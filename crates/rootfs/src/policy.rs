@@ -16,6 +16,32 @@ pub enum Base {
     Directory(PathBuf),
 }
 
+/// How binds show the ids of their files to a sandbox run by root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BindMode {
+    /// Idmapped (`MOUNT_ATTR_IDMAP` through the sandbox's user namespace):
+    /// root's files show as the sandbox root's, and files the sandbox
+    /// creates land as root's.
+    #[default]
+    Idmap,
+    /// As they are on the host: the sandbox's root is an unprivileged host
+    /// id, which reaches root's files as any other user would.
+    Plain,
+}
+
+impl FromStr for BindMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "idmap" => Ok(BindMode::Idmap),
+            "plain" => Ok(BindMode::Plain),
+            _ => Err(format!("unknown bind mode {s:?}: expected idmap or plain")),
+        }
+    }
+}
+
 /// The kind of a user mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -133,6 +159,10 @@ pub struct RootfsPolicy {
     pub tmpfs_size: Option<u64>,
     /// Make the root itself read-only once everything is mounted.
     pub readonly_root: bool,
+    /// How a root caller's binds show ids (`--bind-mode`): `idmap` (the
+    /// default) maps the caller's files to the sandbox's root and back;
+    /// `plain` shows them as they are (the sandbox's mapped ids).
+    pub bind_mode: BindMode,
     /// Follow symbolic links in bind sources (`--bind-follow-symlinks`);
     /// by default a source that is or passes through one is refused.
     pub bind_follow_symlinks: bool,
@@ -157,6 +187,7 @@ impl Default for RootfsPolicy {
             tmp: true,
             tmpfs_size: None,
             readonly_root: true,
+            bind_mode: BindMode::Idmap,
             bind_follow_symlinks: false,
             masked_paths: crate::mask::default_masks(),
         }

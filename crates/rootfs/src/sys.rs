@@ -20,6 +20,10 @@ impl Attr {
     pub(crate) const NOEXEC: Attr = Attr(0x8);
     pub(crate) const NOSUID_NODEV: Attr = Attr(0x2 | 0x4);
 
+    pub(crate) const fn is_read_only(self) -> bool {
+        self.0 & Self::RDONLY.0 != 0
+    }
+
     pub(crate) const fn union(self, other: Attr) -> Attr {
         Attr(self.0 | other.0)
     }
@@ -241,12 +245,10 @@ fn close(fd: libc::c_long) {
     unsafe { libc::close(fd as libc::c_int) };
 }
 
-/// Binds `src` (and what is mounted below it) on `dst` without following a
-/// symbolic link in any component of `src`: `openat2(RESOLVE_NO_SYMLINKS)`,
-/// a detached copy of that tree (`open_tree`), attached at `dst`
-/// (`move_mount`); then `attr`. A source replaced by a link after the
-/// parent checked it fails with `ELOOP` here.
-pub(crate) fn bind_nofollow(src: &CStr, dst: &CStr, attr: Attr) -> Result<(), i32> {
+/// `openat2(O_PATH, RESOLVE_NO_SYMLINKS)` then `open_tree(OPEN_TREE_CLONE |
+/// AT_RECURSIVE)`: a detached copy of the tree at `src`, reached without
+/// following a symbolic link, with the caller's own rights.
+fn detach_tree_nofollow(src: &CStr) -> Result<libc::c_long, i32> {
     let how = OpenHow {
         flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
         mode: 0,
@@ -271,18 +273,84 @@ pub(crate) fn bind_nofollow(src: &CStr, dst: &CStr, attr: Attr) -> Result<(), i3
     let tree = unsafe { libc::syscall(libc::SYS_open_tree, fd, c"".as_ptr(), flags) };
     close(fd);
     check(tree)?;
-    // SAFETY: attaches the detached tree we own at the NUL-terminated `dst`.
+    Ok(tree)
+}
+
+/// A detached copy of the tree at `src` (see `detach_tree_nofollow`),
+/// owned, with `attr` set on all of it.
+pub(crate) fn open_tree_nofollow(src: &CStr, attr: Attr) -> Result<std::os::fd::OwnedFd, i32> {
+    use std::os::fd::FromRawFd;
+    let tree = detach_tree_nofollow(src)?;
+    // SAFETY: `tree` was just returned by the kernel and nothing else owns it.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(tree as libc::c_int) };
+    setattr_fd(tree as libc::c_int, attr.0, 0)?;
+    Ok(owned)
+}
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, ...)`.
+fn setattr_fd(fd: libc::c_int, attr_set: u64, userns_fd: u64) -> Result<(), i32> {
+    let args = MountAttr {
+        attr_set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd,
+    };
+    // SAFETY: an empty NUL-terminated path relative to our fd, and a live,
+    // correctly sized mount_attr.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &args as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(ret)
+}
+
+/// `MOUNT_ATTR_IDMAP`: the detached tree `fd` shows and stores ids through
+/// the user namespace `userns` (on-disk id N is id N inside it).
+pub(crate) fn idmap_tree(fd: libc::c_int, userns: libc::c_int) -> Result<(), i32> {
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    setattr_fd(fd, MOUNT_ATTR_IDMAP, userns as u64)
+}
+
+/// Attaches the detached tree `fd` at `dst` (`move_mount`).
+pub(crate) fn attach_tree(fd: libc::c_int, dst: &CStr) -> Result<(), i32> {
+    // SAFETY: attaches a detached tree we own at the NUL-terminated `dst`.
     let moved = unsafe {
         libc::syscall(
             libc::SYS_move_mount,
-            tree,
+            fd,
             c"".as_ptr(),
             libc::AT_FDCWD,
             dst.as_ptr(),
             MOVE_MOUNT_F_EMPTY_PATH,
         )
     };
+    check(moved)
+}
+
+/// The filesystem type of `fd`'s file (`statfs(2)`'s `f_type`).
+pub(crate) fn fs_type(fd: libc::c_int) -> Option<i64> {
+    // SAFETY: statfs is plain old data; all-zero is valid and the kernel fills it.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a live statfs buffer.
+    let ret = unsafe { libc::fstatfs(fd, &mut st) };
+    (ret == 0).then_some(st.f_type as i64)
+}
+
+/// Binds `src` (and what is mounted below it) on `dst` without following a
+/// symbolic link in any component of `src`: `openat2(RESOLVE_NO_SYMLINKS)`,
+/// a detached copy of that tree (`open_tree`), attached at `dst`
+/// (`move_mount`); then `attr`. A source replaced by a link after the
+/// parent checked it fails with `ELOOP` here.
+pub(crate) fn bind_nofollow(src: &CStr, dst: &CStr, attr: Attr) -> Result<(), i32> {
+    let tree = detach_tree_nofollow(src)?;
+    let moved = attach_tree(tree as libc::c_int, dst);
     close(tree);
-    check(moved)?;
+    moved?;
     set_attr(dst, attr, true)
 }

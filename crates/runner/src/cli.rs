@@ -103,6 +103,9 @@ pub(crate) struct RunArgs {
     /// Mount an empty tmpfs at DST (repeatable).
     #[arg(long, value_name = "DST")]
     tmpfs: Vec<PathBuf>,
+    /// How a root caller's binds show ids: idmap (default: your files are the sandbox root's, its files land as yours) or plain.
+    #[arg(long, value_name = "MODE")]
+    bind_mode: Option<nucleus_rootfs::BindMode>,
     /// Follow symbolic links in bind sources (by default a source that is or passes through one is refused).
     #[arg(long)]
     bind_follow_symlinks: bool,
@@ -346,6 +349,9 @@ impl RunArgs {
             .mounts
             .extend(self.tmpfs.into_iter().map(MountSpec::tmpfs));
         env.rootfs.bind_follow_symlinks |= self.bind_follow_symlinks;
+        if let Some(mode) = self.bind_mode {
+            env.rootfs.bind_mode = mode;
+        }
         for path in &self.unmask {
             env.rootfs.unmask(path)?;
         }

@@ -231,6 +231,13 @@ pub enum RunError {
         /// What.
         what: &'static str,
     },
+    /// The sandbox's user namespace could not be opened to idmap binds.
+    #[error("idmapped binds: cannot open the sandbox's user namespace")]
+    IdmapUserns {
+        /// What the kernel said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The directory of gVisor runs cannot be made or used.
     #[error("gvisor: run directory {path}")]
     GvisorWorkspace {

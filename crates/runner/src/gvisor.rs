@@ -51,7 +51,19 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
     let maps = host_maps(env, &caller)?;
     let uid = env.user.map_or(0, |u| u.uid);
     let masks = env.rootfs.masks()?;
-    let (spec, seccomp) = bundle(env, uid, &masks)?;
+    let (mut spec, seccomp) = bundle(
+        env,
+        uid,
+        &masks,
+        writes_as_root(env, &caller, maps.as_ref()),
+    )?;
+    // Root opens bind sources itself: runsc gets them below its run
+    // directory (see `attach_binds`).
+    let detached = if caller.uid == 0 && maps.is_some() {
+        detach_binds(&mut spec)
+    } else {
+        Vec::new()
+    };
     if let Some(outcome) = check_command(env, &spec, started)? {
         return Ok(outcome);
     }
@@ -78,6 +90,7 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
         source,
     };
     let covers = mask_covers(env, &masks, prepared_run.dir()).map_err(workspace_err)?;
+    let binds = attach_binds(detached, prepared_run.dir()).map_err(workspace_err)?;
     if let Some(m) = &maps {
         let (uid, gid) = (outside(&m.uid, 0), outside(&m.gid, 0));
         prepared_run.chown(uid, gid).map_err(workspace_err)?;
@@ -85,8 +98,10 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
     let relay = Relay::for_output().map_err(|source| RunError::Pipe { source })?;
     // Masked files are hidden where runsc itself runs: its gofer never
     // reaches them, and the sandbox sees empty files.
-    let view = nucleus_rootfs::MountPlan::host_with_fresh_proc(&covers)?;
+    let view = nucleus_rootfs::MountPlan::host_with_fresh_proc(&covers, &binds)?;
+    let idmap = !binds.is_empty() && idmap_wanted(env, maps.as_ref());
     let mut prepared = Prepared::for_runtime(env, maps, prepared_run.argv(), view)?;
+    prepared.idmap_binds = idmap;
     prepared.stdio_dups = relay.child_dups();
     prepared.on_sigpipe = Some(ExecPlan::program(&prepared_run.kill_argv("PIPE"))?);
     let host_userns = prepared.namespaces.contains(Namespace::User);
@@ -179,6 +194,85 @@ fn mask_covers(
 /// FUSE (an empty read-only file over it). (`/dev/net/tun` exists only
 /// with gVisor's own network stack, which is not used.)
 const GVISOR_EXTRA_DEVICES: [(&str, bool); 1] = [("/dev/fuse", false)];
+
+/// Whether binds are idmapped: `idmap` mode and a map whose root is not
+/// host root.
+fn idmap_wanted(env: &Envelope, maps: Option<&ResolvedMaps>) -> bool {
+    env.rootfs.bind_mode == nucleus_rootfs::BindMode::Idmap
+        && maps.is_some_and(|m| m.uid.iter().all(|l| l.to_outside(0) != Some(0)))
+}
+
+/// Whether files the sandbox writes land as the invoking root's: root
+/// caller, idmapped binds, and at least one writable.
+fn writes_as_root(env: &Envelope, caller: &Caller, maps: Option<&ResolvedMaps>) -> bool {
+    caller.uid == 0
+        && idmap_wanted(env, maps)
+        && env
+            .rootfs
+            .mounts
+            .iter()
+            .any(|m| m.kind == nucleus_rootfs::MountKind::Bind)
+}
+
+/// A bind source root opens itself: its host path, where it is attached
+/// (relative to the run directory), read-only or not.
+struct Detached {
+    source: PathBuf,
+    target: PathBuf,
+    read_only: bool,
+}
+
+/// Points each bind of the bundle at `binds/N` in the run directory and
+/// returns what to attach there.
+fn detach_binds(spec: &mut BundleSpec) -> Vec<Detached> {
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts.iter_mut().enumerate() {
+        let read_only = match m.kind {
+            MountKind::Bind => false,
+            MountKind::RoBind => true,
+            MountKind::Tmpfs => continue,
+        };
+        let Some(source) = m.source.take() else {
+            continue;
+        };
+        let target = PathBuf::from(format!("binds/{i}"));
+        m.source = Some(target.clone());
+        out.push(Detached {
+            source,
+            target,
+            read_only,
+        });
+    }
+    out
+}
+
+/// Makes each bind's mount point in the run directory (a directory or an
+/// empty file, as its source is) and returns the binds for runsc's view.
+fn attach_binds(
+    detached: Vec<Detached>,
+    run_dir: &Path,
+) -> std::io::Result<Vec<nucleus_rootfs::RuntimeBind>> {
+    if detached.is_empty() {
+        return Ok(Vec::new());
+    }
+    std::fs::create_dir(run_dir.join("binds"))?;
+    detached
+        .into_iter()
+        .map(|d| {
+            let target = run_dir.join(&d.target);
+            if std::fs::metadata(&d.source)?.is_dir() {
+                std::fs::create_dir(&target)?;
+            } else {
+                std::fs::write(&target, b"")?;
+            }
+            Ok(nucleus_rootfs::RuntimeBind {
+                source: d.source,
+                target,
+                read_only: d.read_only,
+            })
+        })
+        .collect()
+}
 
 /// uid and gid 65534, which runsc's sandbox runs as unless `--rootless`.
 const NOBODY: u32 = 65534;
@@ -274,6 +368,7 @@ fn bundle(
     env: &Envelope,
     uid: u32,
     masks: &[nucleus_rootfs::Mask],
+    writes_as_root: bool,
 ) -> Result<(BundleSpec, Option<nucleus_seccomp::SeccompReport>), RunError> {
     let mut spec = BundleSpec::new(env.command.clone());
     spec.env = env
@@ -351,7 +446,11 @@ fn bundle(
     // its seccomp answers EPERM to every errno rule.
     let seccomp = match env.seccomp.profile(spec.capabilities.clone())? {
         Some(profile) => {
-            let profile = profile.deny_exec_memfd().for_eperm_only_runtime();
+            let mut profile = profile.deny_exec_memfd();
+            if writes_as_root {
+                profile = profile.deny_privileged_files();
+            }
+            let profile = profile.for_eperm_only_runtime();
             let filter = profile.compile()?;
             let json = profile.to_oci_json()?;
             spec.seccomp =

@@ -218,6 +218,13 @@ fn admit(
     if let Some(maps) = &p.maps {
         maps.write(child.pid)?;
     }
+    // Idmapped binds map through the child's user namespace, which has its
+    // maps only now; the child attaches the trees after this.
+    if let (true, Some(plan)) = (p.idmap_binds, &p.plan) {
+        let userns = std::fs::File::open(format!("/proc/{}/ns/user", child.pid))
+            .map_err(|source| RunError::IdmapUserns { source })?;
+        plan.idmap(std::os::fd::AsFd::as_fd(&userns))?;
+    }
     if let Some(cg) = cgroup {
         if cg.needs_attach(cloned_into) {
             cg.attach(child.pid)?;

@@ -55,6 +55,10 @@ pub(crate) struct Prepared {
     /// whose kernel does not raise it: `runsc kill ID PIPE`); natively the
     /// init forwards signals as they come.
     pub(crate) on_sigpipe: Option<ExecPlan>,
+    /// The plan's detached bind sources are idmapped through the child's
+    /// user namespace once its maps exist (root caller, `bind_mode =
+    /// "idmap"`, a map that does not keep host root).
+    pub(crate) idmap_binds: bool,
 }
 
 /// How a program written to a `memfd` is kept from executing.
@@ -122,10 +126,21 @@ impl Prepared {
         let plan = if namespaces.contains(Namespace::Mount) {
             let mut rootfs = view.clone();
             rootfs.fresh_proc &= namespaces.contains(Namespace::Pid);
-            Some(rootfs.compile()?)
+            // Root opens the bind sources itself, with root's rights; a
+            // rootless caller's own id is the sandbox's root anyway.
+            Some(if caller.uid == 0 {
+                rootfs.compile_detached()?
+            } else {
+                rootfs.compile()?
+            })
         } else {
             None
         };
+        let idmap_binds = idmaps_binds(&view, plan.as_ref(), maps.as_ref());
+        let writes_as_root = idmap_binds
+            && plan
+                .as_ref()
+                .is_some_and(|p| p.detached_trees().any(|(_, writable)| writable));
         let hostname = match (&env.hostname, namespaces.contains(Namespace::Uts)) {
             (Some(name), _) => Some(cstring(name.as_str())?),
             (None, true) => Some(cstring(DEFAULT_HOSTNAME)?),
@@ -156,8 +171,11 @@ impl Prepared {
             landlock,
             seccomp: env.seccomp.compile(
                 env.caps.keep.iter().map(ToString::to_string).collect(),
-                env.wasm.is_some(),
-                memfd_noexec == MemfdNoexec::Seccomp,
+                crate::seccomp::Extra {
+                    no_exec: env.wasm.is_some(),
+                    deny_memfd_exec: memfd_noexec == MemfdNoexec::Seccomp,
+                    deny_privileged_files: writes_as_root,
+                },
             )?,
             seccomp_listener: false,
             rlimit_policy: env.rlimits.clone(),
@@ -170,6 +188,7 @@ impl Prepared {
             memfd_noexec,
             closed_stdio: Vec::new(),
             on_sigpipe: None,
+            idmap_binds,
         })
     }
 
@@ -232,8 +251,21 @@ impl Prepared {
             memfd_noexec: MemfdNoexec::Off,
             closed_stdio: Vec::new(),
             on_sigpipe: None,
+            idmap_binds: false,
         })
     }
+}
+
+/// Whether detached binds get idmapped: `idmap` mode, trees opened by the
+/// (root) parent, and a user namespace whose root is not host root.
+fn idmaps_binds(
+    view: &nucleus_rootfs::RootfsPolicy,
+    plan: Option<&MountPlan>,
+    maps: Option<&ResolvedMaps>,
+) -> bool {
+    let has_trees = plan.is_some_and(|p| p.detached_trees().next().is_some());
+    let remapped = maps.is_some_and(|m| m.uid.iter().all(|l| l.to_outside(0) != Some(0)));
+    has_trees && remapped && view.bind_mode == nucleus_rootfs::BindMode::Idmap
 }
 
 /// Whether the init can set the PID namespace's `vm.memfd_noexec`: the

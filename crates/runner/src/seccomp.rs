@@ -37,22 +37,24 @@ impl SeccompSettings {
     /// decides the `includes`/`excludes` of OCI profiles.
     /// `no_exec`: the sandbox never executes a program (a wasm host): the
     /// filter also forbids `execve`/`execveat`.
-    /// `deny_memfd_exec`: the filter also closes fileless execution
-    /// ([`Profile::deny_exec_memfd`]).
+    /// `extra`: what the launch adds to the profile.
     pub(crate) fn compile(
         &self,
         kept_caps: Vec<String>,
-        no_exec: bool,
-        deny_memfd_exec: bool,
+        extra: Extra,
     ) -> Result<Option<CompiledFilter>, RunError> {
+        let no_exec = extra.no_exec;
         let Some(mut profile) = self.profile(kept_caps)? else {
             return Ok(None);
         };
-        if no_exec {
+        if extra.no_exec {
             profile = profile.deny_exec();
         }
-        if deny_memfd_exec {
+        if extra.deny_memfd_exec {
             profile = profile.deny_exec_memfd();
+        }
+        if extra.deny_privileged_files {
+            profile = profile.deny_privileged_files();
         }
         let filter = profile.compile()?;
         check_init_syscalls(&filter, no_exec)?;
@@ -92,6 +94,21 @@ impl SeccompSettings {
             profile
         }))
     }
+}
+
+/// What a launch adds to the profile.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Extra {
+    /// The sandbox never executes a program (a wasm host): `execve` and
+    /// `execveat` are denied.
+    pub(crate) no_exec: bool,
+    /// Fileless execution is closed by seccomp
+    /// ([`Profile::deny_exec_memfd`]).
+    pub(crate) deny_memfd_exec: bool,
+    /// Files the sandbox writes land as the invoking root's (idmapped
+    /// writable binds): no setuid/setgid bit, no file capability
+    /// ([`Profile::deny_privileged_files`]).
+    pub(crate) deny_privileged_files: bool,
 }
 
 /// The syscalls the sandbox's init makes after the filter is installed:

@@ -180,8 +180,20 @@ mod tests {
     #[test]
     fn the_wasm_host_filter_denies_exec_and_the_native_one_does_not() {
         let settings = crate::SeccompSettings::default();
-        let wasm = settings.compile(Vec::new(), true, false).unwrap().unwrap();
-        let native = settings.compile(Vec::new(), false, false).unwrap().unwrap();
+        let wasm = settings
+            .compile(
+                Vec::new(),
+                crate::seccomp::Extra {
+                    no_exec: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .unwrap();
+        let native = settings
+            .compile(Vec::new(), crate::seccomp::Extra::default())
+            .unwrap()
+            .unwrap();
         for name in ["execve", "execveat"] {
             let nr = nucleus_seccomp::number_of(wasm.arch(), name).unwrap();
             assert_eq!(wasm.evaluate(nr, [0; 6]), Some(Action::Errno(1)), "{name}");

@@ -355,6 +355,46 @@ impl Profile {
         self
     }
 
+    /// The same profile, where files the sandbox writes land on the host as
+    /// root's (idmapped writable binds of a root invoker): setting a
+    /// setuid or setgid bit (`chmod` family, or the mode of `open`,
+    /// `creat`, `mknod`) answers `EPERM`, and extended attributes, which
+    /// would carry file capabilities valid on the host, cannot be set
+    /// (`EOPNOTSUPP`, which `cp -a` and `tar` pass over); `openat2`, whose
+    /// mode seccomp cannot read, answers `ENOSYS` (callers fall back to
+    /// `openat`).
+    pub fn deny_privileged_files(mut self) -> Profile {
+        const SETID: [u64; 2] = [libc::S_ISUID as u64, libc::S_ISGID as u64];
+        let mode_at: [(&str, u8); 8] = [
+            ("chmod", 1),
+            ("fchmod", 1),
+            ("fchmodat", 2),
+            ("fchmodat2", 2),
+            ("open", 2),
+            ("creat", 1),
+            ("openat", 3),
+            ("mknod", 1),
+        ];
+        let mut rules: Vec<Rule> = mode_at
+            .iter()
+            .chain(&[("mknodat", 3)])
+            .flat_map(|&(name, index)| {
+                SETID.map(|bit| {
+                    Rule::new([name], Action::Errno(EPERM))
+                        .with_arg(ArgCond::masked_eq(index, bit, bit))
+                })
+            })
+            .collect();
+        rules.push(Rule::new(
+            ["setxattr", "lsetxattr", "fsetxattr", "setxattrat"],
+            Action::Errno(libc::EOPNOTSUPP as u16),
+        ));
+        rules.push(Rule::new(["openat2"], Action::Errno(ENOSYS)));
+        rules.extend(std::mem::take(&mut self.rules));
+        self.rules = rules;
+        self
+    }
+
     /// The same profile for a runtime whose seccomp answers every errno
     /// rule with `EPERM` (gVisor's sentry ignores OCI `errnoRet`): each
     /// errno rule says `EPERM`, so the report states what is enforced, and
