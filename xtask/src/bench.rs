@@ -72,8 +72,31 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     } else {
         eprintln!("bench: bwrap not found (apt-get install bubblewrap); its column is missing");
     }
+    let bind_dir = std::env::temp_dir().join(format!("nucleus-bench-binds-{}", std::process::id()));
+    for i in 0..3 {
+        let _ = std::fs::create_dir_all(bind_dir.join(i.to_string()));
+    }
+    let bind = |i: usize| format!("{}/{i}:/b{i}", bind_dir.display());
+    let (b0, b1, b2) = (bind(0), bind(1), bind(2));
     let variants = [
         ("nucleus-run --landlock off", vec!["--landlock", "off"]),
+        (
+            "nucleus-run + 3 binds (idmapped as root)",
+            vec!["--bind", &b0, "--bind", &b1, "--ro-bind", &b2],
+        ),
+        (
+            "nucleus-run + 3 binds --bind-mode plain",
+            vec![
+                "--bind-mode",
+                "plain",
+                "--bind",
+                &b0,
+                "--bind",
+                &b1,
+                "--ro-bind",
+                &b2,
+            ],
+        ),
         ("nucleus-run --seccomp off", vec!["--seccomp", "off"]),
         (
             "nucleus-run + limits",
@@ -95,6 +118,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         });
     }
     let samples = measure(&cases, runs)?;
+    let _ = std::fs::remove_dir_all(&bind_dir);
     report(&cases, &samples, runs);
     wasm(&nucleus, runs)?;
     gvisor(&nucleus)?;

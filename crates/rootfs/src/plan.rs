@@ -61,7 +61,9 @@ pub struct RuntimeBind {
 
 /// A readable name of a `statfs` filesystem magic.
 fn fs_name(magic: i64) -> String {
-    let known: [(i64, &str); 10] = [
+    let known: [(i64, &str); 12] = [
+        (0x6265_6572, "sysfs"),
+        (0x9fa0, "proc"),
         (0xEF53, "ext4"),
         (0x5846_5342, "xfs"),
         (0x9123_683E, "btrfs"),

@@ -34,6 +34,9 @@ pub(crate) enum Sub {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Also try an idmapped bind of PATH (repeatable): can its filesystem be idmapped?
+        #[arg(long, value_name = "PATH")]
+        bind: Vec<std::path::PathBuf>,
     },
 }
 

@@ -3,6 +3,12 @@
 use serde::Serialize;
 
 #[derive(Serialize)]
+struct BindProbe {
+    path: std::path::PathBuf,
+    idmap: String,
+}
+
+#[derive(Serialize)]
 struct Report {
     kernel: String,
     namespaces: nucleus_ns::NsProbe,
@@ -14,11 +20,14 @@ struct Report {
     cgroup: nucleus_cgroup::CgroupProbe,
     gvisor: nucleus_gvisor::GvisorProbe,
     envelope: nucleus_runner::EnvelopeProbe,
+    /// `--bind PATH`: whether a bind of it is idmapped (`idmapped`,
+    /// `not needed` rootless) or why not.
+    binds: Vec<BindProbe>,
     wasm: nucleus_wasm::WasmProbe,
 }
 
 /// Prints the report; returns the exit code.
-pub(crate) fn run(json: bool) -> i32 {
+pub(crate) fn run(json: bool, binds: &[std::path::PathBuf]) -> i32 {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
@@ -33,6 +42,17 @@ pub(crate) fn run(json: bool) -> i32 {
         cgroup: nucleus_cgroup::probe(),
         gvisor: nucleus_gvisor::probe(),
         envelope: nucleus_runner::probe_envelope(),
+        binds: binds
+            .iter()
+            .map(|path| BindProbe {
+                path: path.clone(),
+                idmap: match nucleus_runner::probe_idmap(path) {
+                    Ok(true) => "idmapped".to_owned(),
+                    Ok(false) => "not needed (your own id is the sandbox's root)".to_owned(),
+                    Err(why) => why,
+                },
+            })
+            .collect(),
         wasm: nucleus_wasm::probe(),
     };
     let text = if json {

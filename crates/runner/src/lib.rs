@@ -41,7 +41,7 @@ pub use error::RunError;
 pub use landlock::{LandlockMode, LandlockSettings};
 pub use launch::{launch, record};
 pub use prepare::MemfdNoexec;
-pub use probe::{probe_envelope, EnvelopeProbe};
+pub use probe::{probe_envelope, probe_idmap, EnvelopeProbe};
 pub use report::{
     Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced, Outcome,
     WasmReport,

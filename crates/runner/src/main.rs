@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     };
     nucleus_runner::guard::warn_ignored_env();
     let code = match cli.sub {
-        Some(cli::Sub::Doctor { json }) => doctor::run(json),
+        Some(cli::Sub::Doctor { json, bind }) => doctor::run(json, &bind),
         Some(cli::Sub::Seccomp { cmd }) => output::seccomp(cmd),
         None => output::run(cli.run),
     };

@@ -61,3 +61,38 @@ pub fn probe_envelope() -> EnvelopeProbe {
             .map_err(|e| e.to_string()),
     }
 }
+
+/// Whether binds of `path` can be idmapped here (`nucleus-run doctor
+/// --bind PATH`): a real launch of the native envelope with `path`
+/// bound read-only. `Ok(true)`: idmapped; `Ok(false)`: not needed (a
+/// rootless caller's own id is the sandbox's root); `Err`: why not.
+///
+/// ```no_run
+/// let verdict = nucleus_runner::probe_idmap(std::path::Path::new("/srv/data"));
+/// println!("{verdict:?}");
+/// ```
+pub fn probe_idmap(path: &std::path::Path) -> Result<bool, String> {
+    let root = Caller::current().uid == 0;
+    let env = Envelope::builder(["/bin/true"])
+        .ro_bind(path, "/nucleus-idmap-probe")
+        .trust_level(crate::guard::TrustLevel::Trusted)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let chain = |e: &dyn std::error::Error| {
+        let mut text = e.to_string();
+        let mut cur = e.source();
+        while let Some(s) = cur {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            cur = s.source();
+        }
+        text
+    };
+    match crate::launch(&env) {
+        Ok(outcome) if outcome.exit_code == 0 => Ok(root),
+        Ok(outcome) => Err(outcome
+            .error
+            .unwrap_or_else(|| format!("exit {}", outcome.exit_code))),
+        Err(e) => Err(chain(&e)),
+    }
+}
