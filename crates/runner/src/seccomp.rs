@@ -48,7 +48,8 @@ impl SeccompSettings {
             return Ok(None);
         };
         if extra.no_exec {
-            profile = profile.deny_exec();
+            // The wasm host: no program, and no link it cannot vouch for.
+            profile = profile.deny_exec().deny_symlinks();
         }
         if extra.deny_memfd_exec {
             profile = profile.deny_exec_memfd();
@@ -100,7 +101,7 @@ impl SeccompSettings {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Extra {
     /// The sandbox never executes a program (a wasm host): `execve` and
-    /// `execveat` are denied.
+    /// `execveat` are denied, and so is creating symbolic links.
     pub(crate) no_exec: bool,
     /// Fileless execution is closed by seccomp
     /// ([`Profile::deny_exec_memfd`]).

@@ -355,6 +355,17 @@ impl Profile {
         self
     }
 
+    /// The same profile, with `symlink` and `symlinkat` failing with
+    /// `EPERM`: for a process that creates links only on behalf of a guest
+    /// whose link targets it cannot vouch for (the WASI host: wasmtime
+    /// creates any target, and a link out of a preopen would be followed
+    /// by whoever binds that directory later).
+    pub fn deny_symlinks(mut self) -> Profile {
+        self.rules
+            .insert(0, Rule::new(["symlink", "symlinkat"], Action::Errno(EPERM)));
+        self
+    }
+
     /// The same profile, where files the sandbox writes land on the host as
     /// root's (idmapped writable binds of a root invoker): setting a
     /// setuid or setgid bit (`chmod` family, or the mode of `open`,
