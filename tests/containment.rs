@@ -192,6 +192,13 @@ const PROBES: &[Probe] = &[
         verdict: Verdict::Exact("EPERM"),
     },
     Probe {
+        // A line discipline can autoload a kernel module and changes a
+        // terminal the caller may share.
+        name: "tiocsetd",
+        body: "def probe():\n    import fcntl, struct, termios\n    m, s = os.openpty()\n    fcntl.ioctl(s, 0x5423, struct.pack('i', 0))\n    return 'OK'",
+        verdict: Verdict::Exact("EPERM"),
+    },
+    Probe {
         name: "host_root_hidden",
         body: "def probe():\n    os.listdir('/root')\n    return 'LISTED'",
         verdict: Verdict::Exact("ENOENT"),
@@ -277,6 +284,7 @@ probes!(
     write_usr,
     write_proc_sys,
     sethostname,
+    tiocsetd,
     host_root_hidden,
     mount,
     unshare_user,

@@ -288,3 +288,41 @@ pub(crate) fn errno_text(errno: i32) -> String {
         .unwrap_or(&text)
         .to_lowercase()
 }
+
+impl RunError {
+    /// The error and its causes in one line, `a: b: c`, OS errors written
+    /// as the rest of the messages (lowercase, without "(os error N)").
+    ///
+    /// ```
+    /// let err = nucleus_runner::RunError::NoCommand;
+    /// assert!(!err.chain().is_empty());
+    /// ```
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&plain(&cause.to_string()));
+            source = cause.source();
+        }
+        text
+    }
+}
+
+/// An OS error as the rest of our messages read: lowercase, no "(os error N)".
+fn plain(cause: &str) -> String {
+    let mut text = cause.to_owned();
+    while let Some(start) = text.find(" (os error ") {
+        let Some(len) = text[start..].find(')') else {
+            break;
+        };
+        text.replace_range(start..start + len + 1, "");
+    }
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
+            first.to_lowercase().chain(chars).collect()
+        }
+        _ => text,
+    }
+}

@@ -108,33 +108,8 @@ fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), RunError> 
 
 /// Prints the error and its chain of causes, once, and gives code 125.
 fn fail(err: &RunError) -> i32 {
-    let mut text = format!("nucleus-run: {err}");
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&plain(&cause.to_string()));
-        source = cause.source();
-    }
-    eprintln!("{text}");
+    eprintln!("nucleus-run: {}", err.chain());
     exit::SETUP_FAILED
-}
-
-/// An OS error as the rest of our messages read: lowercase, no "(os error N)".
-fn plain(cause: &str) -> String {
-    let mut text = cause.to_owned();
-    while let Some(start) = text.find(" (os error ") {
-        let Some(len) = text[start..].find(')') else {
-            break;
-        };
-        text.replace_range(start..start + len + 1, "");
-    }
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
-            first.to_lowercase().chain(chars).collect()
-        }
-        _ => text,
-    }
 }
 
 fn write_json(outcome: &Outcome, fd: Option<i32>) {

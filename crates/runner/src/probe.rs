@@ -78,21 +78,11 @@ pub fn probe_idmap(path: &std::path::Path) -> Result<bool, String> {
         .trust_level(crate::guard::TrustLevel::Trusted)
         .build()
         .map_err(|e| e.to_string())?;
-    let chain = |e: &dyn std::error::Error| {
-        let mut text = e.to_string();
-        let mut cur = e.source();
-        while let Some(s) = cur {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            cur = s.source();
-        }
-        text
-    };
     match crate::launch(&env) {
         Ok(outcome) if outcome.exit_code == 0 => Ok(root),
         Ok(outcome) => Err(outcome
             .error
             .unwrap_or_else(|| format!("exit {}", outcome.exit_code))),
-        Err(e) => Err(chain(&e)),
+        Err(e) => Err(e.chain()),
     }
 }

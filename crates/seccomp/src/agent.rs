@@ -73,6 +73,9 @@ const UNSHARE_NS_FLAGS: u64 = CLONE_NS_FLAGS | 0x80;
 
 const TIOCSTI: u32 = 0x5412;
 const TIOCLINUX: u32 = 0x541c;
+/// Setting a terminal's line discipline: can make the kernel load a module
+/// (`dev.tty.ldisc_autoload`), and leaves the caller's terminal changed.
+const TIOCSETD: u32 = 0x5423;
 
 const AF_UNIX: u32 = 1;
 const AF_INET: u32 = 2;
@@ -148,7 +151,7 @@ impl Profile {
     /// - `clone3` answers `ENOSYS`: its flags live in memory that seccomp cannot read, and libc
     ///   then falls back to `clone`, whose flags it can.
     /// - `ioctl`: all but `TIOCSTI` (pushing input into a terminal the sandbox shares) and
-    ///   `TIOCLINUX`.
+    ///   `TIOCLINUX`, and `TIOCSETD` (a line discipline: module autoload).
     /// - `socket`: `AF_UNIX`; `AF_INET`/`AF_INET6` stream and datagram; `AF_NETLINK` with
     ///   `NETLINK_ROUTE` only (glibc's `getaddrinfo` reads interface addresses with it). No
     ///   `AF_PACKET`, no raw or `SOCK_PACKET` sockets, no SCTP, no `AF_ALG`, `AF_VSOCK`, ...
@@ -179,6 +182,7 @@ impl Profile {
             Rule::new(["clone3"], Action::Errno(ENOSYS)),
             Rule::new(["ioctl"], Action::Errno(EPERM)).with_arg(ArgCond::eq32(1, TIOCSTI)),
             Rule::new(["ioctl"], Action::Errno(EPERM)).with_arg(ArgCond::eq32(1, TIOCLINUX)),
+            Rule::new(["ioctl"], Action::Errno(EPERM)).with_arg(ArgCond::eq32(1, TIOCSETD)),
             Rule::new(["ioctl"], Action::Allow),
         ]);
         rules.extend(socket_rules());
