@@ -951,3 +951,33 @@ fn a_workload_that_traces_itself_is_not_reported_as_exited_when_it_stops() {
     );
     assert_code(&out, 128 + libc::SIGUSR1);
 }
+
+/// A link planted at the output path (by a user who can write its
+/// directory) is replaced, never written through: the file it points at
+/// stays as it was, and nothing is written through the temporary name
+/// either (it is created new, with a name nobody can guess).
+#[test]
+fn recording_never_writes_through_a_planted_link() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = TempDir::new("record-link");
+    set_mode(dir.path(), 0o777);
+    let victim = write_file(&dir, "victim", "precious");
+    set_mode(&victim, 0o600);
+    let out_path = dir.path().join("profile.json");
+    std::os::unix::fs::symlink(&victim, &out_path).unwrap();
+    let args = [
+        "seccomp",
+        "record",
+        "-o",
+        &arg(&out_path),
+        "--",
+        "/bin/true",
+    ];
+    let out = run(As::Caller, &args);
+    assert_code(&out, 0);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let meta = std::fs::symlink_metadata(&out_path).unwrap();
+    assert!(meta.is_file(), "the link was written through, not replaced");
+    assert_eq!(meta.uid(), caller_uid());
+    assert_eq!(entries(dir.path()), ["profile.json", "victim"]);
+}

@@ -108,8 +108,19 @@ impl Runsc {
         }
         let learned = Runsc::from_path(path)?;
         if let Ok(json) = serde_json::to_vec(&learned) {
+            // Created new, never through a link planted in the directory.
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
             let tmp = cache_dir.join(format!(".runsc-{key}.{}", std::process::id()));
-            if std::fs::write(&tmp, json).is_ok() && std::fs::rename(&tmp, &entry).is_err() {
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&tmp)
+                .and_then(|mut f| f.write_all(&json))
+                .and_then(|()| std::fs::rename(&tmp, &entry));
+            if written.is_err() {
                 let _ = std::fs::remove_file(&tmp);
             }
         }

@@ -91,16 +91,31 @@ pub(crate) fn seccomp(cmd: SeccompCmd) -> i32 {
     outcome.exit_code
 }
 
-/// Writes `text` to a temporary file beside `path` and renames it over
-/// `path`: a reader sees the old profile or the new one, never half.
+/// Writes `text` to a new temporary file beside `path` and renames it over
+/// `path`: a reader sees the old profile or the new one, never half. The
+/// temporary file is created, never opened (`O_EXCL | O_NOFOLLOW`, a name
+/// nobody can guess): a link planted in the directory is not followed, and
+/// the rename replaces a link at `path` itself rather than writing through.
 fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), RunError> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tmp = path.with_extension(format!("tmp.{}.{nanos:x}", std::process::id()));
     let io = |source| RunError::WriteOutput {
         path: path.to_owned(),
         source,
     };
-    std::fs::write(&tmp, text).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|source| {
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    written.map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
         io(source)
     })
