@@ -97,28 +97,38 @@ pub(crate) fn seccomp(cmd: SeccompCmd) -> i32 {
 /// nobody can guess): a link planted in the directory is not followed, and
 /// the rename replaces a link at `path` itself rather than writing through.
 fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), RunError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     let tmp = path.with_extension(format!("tmp.{}.{nanos:x}", std::process::id()));
-    let io = |source| RunError::WriteOutput {
+    write_new_then_rename(&tmp, path, text.as_bytes()).map_err(|source| RunError::WriteOutput {
         path: path.to_owned(),
         source,
-    };
-    let written = std::fs::OpenOptions::new()
+    })
+}
+
+/// Creates `tmp` (it must not exist, not even as a link), writes `bytes`,
+/// renames it to `path`; removes what it created on failure.
+fn write_new_then_rename(
+    tmp: &std::path::Path,
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o644)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    written.map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        io(source)
-    })
+        .open(tmp)?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| std::fs::rename(tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    written
 }
 
 /// Prints the error and its chain of causes, once, and gives code 125.
@@ -147,5 +157,29 @@ fn write_json(outcome: &Outcome, fd: Option<i32>) {
             unsafe { libc::lseek(1, 0, libc::SEEK_END) };
             let _ = std::io::stdout().write_all(text.as_bytes());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_new_then_rename;
+
+    #[test]
+    fn a_link_at_the_temporary_name_is_not_followed() {
+        let dir = std::env::temp_dir().join(format!("nucleus-output-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let tmp = dir.join("out.tmp");
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        let err = write_new_then_rename(&tmp, &dir.join("out"), b"profile").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!dir.join("out").exists());
+        std::fs::remove_file(&tmp).unwrap();
+        write_new_then_rename(&tmp, &dir.join("out"), b"profile").unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("out")).unwrap(), "profile");
+        assert!(!tmp.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
