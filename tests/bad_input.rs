@@ -24,9 +24,11 @@ fn assert_clean_failure(args: &[&str], code: i32, message: &str) {
     );
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(host_mounts(), mounts, "a mount was left behind");
+    // An entry of this runner carries its pid as a whole `-`-separated
+    // part (a substring could be another process's pid).
     let left: Vec<String> = tmp_entries()
         .into_iter()
-        .filter(|n| n.contains(&pid))
+        .filter(|n| n.split('-').any(|part| part == pid))
         .collect();
     assert!(left.is_empty(), "temp entries left behind: {left:?}");
 }

@@ -586,3 +586,20 @@ mod sys {
         unsafe { libc::kill(pid as i32, sig) };
     }
 }
+
+/// Without a PID namespace, the cgroup ends what the workload left behind
+/// (a `setsid` daemon) when the run ends.
+#[test]
+fn without_a_pid_namespace_the_cgroup_ends_leftovers() {
+    if !root("without_a_pid_namespace_the_cgroup_ends_leftovers") {
+        return;
+    }
+    let mark = marker(7);
+    let script = format!("setsid sleep {mark} </dev/null >/dev/null 2>&1 & exit 0");
+    let out = run_checked(
+        As::Caller,
+        &argv("--ns default,-pid --pids 1024", &["/bin/sh", "-c", &script]),
+    );
+    assert_code(&out, 0);
+    assert_no_survivor(&mark);
+}

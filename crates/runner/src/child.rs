@@ -53,6 +53,15 @@ pub(crate) fn run(p: &Prepared, go_fd: RawFd, go_parent_fd: RawFd, msg_fd: RawFd
             sys::write_file(c"/proc/sys/vm/memfd_noexec", b"2"),
         );
     }
+    // The namespace's share of what is charged to its creator host-wide,
+    // while every capability of the namespace is still held.
+    for (path, value) in &p.userns_limits {
+        step(
+            msg_fd,
+            Stage::UsernsLimits,
+            sys::write_file(path, value.as_bytes()),
+        );
+    }
     // Root of the new user namespace builds the view: the creator's host id
     // may be unmapped there (root-remapped), and files it made would not be.
     if p.setup_as_root {

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "nucleus-run", version, args_conflicts_with_subcommands = true)]
 #[command(
-    override_usage = "nucleus-run [OPTIONS] -- CMD [ARGS...]\n       nucleus-run doctor [--json]"
+    override_usage = "nucleus-run [OPTIONS] -- CMD [ARGS...]\n       nucleus-run doctor [--json] [--bind PATH]..."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -190,6 +190,9 @@ pub(crate) struct RunArgs {
     /// An rlimit NAME=SOFT[:HARD] (core, nofile, nproc, as, ...; repeatable).
     #[arg(long, value_name = "NAME=SOFT[:HARD]")]
     rlimit: Vec<nucleus_cgroup::rlimit::Rlimit>,
+    /// A limit of the sandbox's user namespace, /proc/sys/user/NAME=N (repeatable; defaults: max_inotify_instances=16, max_inotify_watches=8192).
+    #[arg(long, value_name = "NAME=N", value_parser = parse_ulimit_ns)]
+    ulimit_ns: Vec<(String, u64)>,
     /// CPU time limit of each process (RLIMIT_CPU), e.g. 10s.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     cpu_time: Option<std::time::Duration>,
@@ -303,6 +306,16 @@ fn parse_runtime(s: &str) -> Result<nucleus_runner::guard::Runtime, String> {
             "unknown runtime {s:?}: expected auto, native or gvisor"
         )),
     }
+}
+
+fn parse_ulimit_ns(s: &str) -> Result<(String, u64), String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=N, got {s:?}"))?;
+    let value = value
+        .parse()
+        .map_err(|_| format!("{name}: {value:?} is not a whole number"))?;
+    Ok((name.to_owned(), value))
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -421,6 +434,7 @@ impl RunArgs {
         for r in &self.rlimit {
             env.rlimits.set(*r);
         }
+        env.userns_limits.extend(self.ulimit_ns.iter().cloned());
         if let Some(t) = self.cpu_time {
             env.rlimits.set(nucleus_cgroup::rlimit::cpu_time(
                 t.as_secs_f64().ceil() as u64

@@ -110,6 +110,10 @@ pub struct Envelope {
     pub limit_mode: nucleus_cgroup::LimitMode,
     /// Resource limits of the workload (default: no core dumps, sane nofile).
     pub rlimits: nucleus_cgroup::rlimit::RlimitPolicy,
+    /// Limits of the sandbox's own user namespace, `/proc/sys/user/NAME`
+    /// (`--ulimit-ns NAME=N`; default [`DEFAULT_USERNS_LIMITS`]): what it
+    /// may take of kernel resources charged to its creator host-wide.
+    pub userns_limits: BTreeMap<String, u64>,
     /// How far the workload is trusted (default: untrusted).
     pub trust_level: TrustLevel,
     /// Which runtime runs it (default: decided by the trust level).
@@ -125,6 +129,13 @@ pub struct Envelope {
     /// its arguments.
     pub wasm: Option<crate::WasmSettings>,
 }
+
+/// The per-user-namespace limits a sandbox gets by default: inotify
+/// instances and watches are charged to the namespace's creator (host root
+/// for a root-run sandbox), whose own `inotify_init` would fail once a
+/// sandbox took them all (the kernel's default is 128 instances per user).
+pub const DEFAULT_USERNS_LIMITS: [(&str, u64); 2] =
+    [("max_inotify_instances", 16), ("max_inotify_watches", 8192)];
 
 /// Where `runsc` is and which platform it uses.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -173,6 +184,10 @@ impl Default for Envelope {
             limits: nucleus_cgroup::Limits::default(),
             limit_mode: nucleus_cgroup::LimitMode::Required,
             rlimits: nucleus_cgroup::rlimit::RlimitPolicy::default(),
+            userns_limits: DEFAULT_USERNS_LIMITS
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect(),
             trust_level: TrustLevel::Untrusted,
             runtime: Runtime::Auto,
             allow_degraded_security: false,
@@ -304,6 +319,14 @@ impl Envelope {
         if self.timeout.is_some() && !ns.contains(Namespace::Pid) && self.limits.is_empty() {
             // Killing is total only through a PID namespace or a cgroup.
             return Err(RunError::TimeoutNeedsContainment);
+        }
+        for name in self.userns_limits.keys() {
+            let known = !name.is_empty()
+                && !name.contains('/')
+                && Path::new("/proc/sys/user").join(name).is_file();
+            if !known {
+                return Err(RunError::UnknownUsernsLimit { name: name.clone() });
+            }
         }
         self.rootfs.validate()?;
         self.limits.validate()?;

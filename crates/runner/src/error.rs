@@ -80,6 +80,12 @@ pub enum RunError {
         /// What was given.
         text: String,
     },
+    /// A `--ulimit-ns` name this kernel has no `/proc/sys/user` entry for.
+    #[error("--ulimit-ns {name}: not a user-namespace limit of this kernel (see /proc/sys/user)")]
+    UnknownUsernsLimit {
+        /// The name given.
+        name: String,
+    },
     /// A timeout that could not kill everything.
     #[error("--timeout needs the pid namespace (or a cgroup limit) to kill every process of the sandbox")]
     TimeoutNeedsContainment,

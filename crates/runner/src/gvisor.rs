@@ -585,6 +585,7 @@ fn placeholder() -> Enforced {
         runtime: Decision::Gvisor,
         masked_paths: Vec::new(),
         memfd_noexec: MemfdNoexec::Off,
+        userns_limits: Default::default(),
         gvisor: None,
     }
 }
@@ -624,6 +625,7 @@ fn enforced(
         runtime: Decision::Gvisor,
         masked_paths: masks.iter().map(|m| m.path.clone()).collect(),
         memfd_noexec: memfd,
+        userns_limits: Default::default(),
         gvisor: None,
     }
 }

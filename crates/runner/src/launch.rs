@@ -503,6 +503,11 @@ fn enforced(env: &Envelope, p: &Prepared, messages: &[Message]) -> crate::Enforc
             .as_ref()
             .map_or_else(Vec::new, |plan| plan.masked().to_vec()),
         memfd_noexec: p.memfd_noexec,
+        userns_limits: if p.userns_limits.is_empty() {
+            Default::default()
+        } else {
+            env.userns_limits.clone()
+        },
         gvisor: None,
     }
 }

@@ -35,7 +35,9 @@ mod sys;
 mod wasm;
 
 pub use duration::parse_duration;
-pub use envelope::{Builder, Envelope, GvisorSettings, NetworkMode, UserSpec};
+pub use envelope::{
+    Builder, Envelope, GvisorSettings, NetworkMode, UserSpec, DEFAULT_USERNS_LIMITS,
+};
 pub use environ::{DEFAULT_HOSTNAME, DEFAULT_PATH};
 pub use error::RunError;
 pub use landlock::{LandlockMode, LandlockSettings};

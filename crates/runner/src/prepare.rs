@@ -55,6 +55,9 @@ pub(crate) struct Prepared {
     /// whose kernel does not raise it: `runsc kill ID PIPE`); natively the
     /// init forwards signals as they come.
     pub(crate) on_sigpipe: Option<ExecPlan>,
+    /// `/proc/sys/user/NAME` files and values the init writes for its own
+    /// user namespace, while it still has every capability there.
+    pub(crate) userns_limits: Vec<(CString, CString)>,
     /// The plan's detached bind sources are idmapped through the child's
     /// user namespace once its maps exist (root caller, `bind_mode =
     /// "idmap"`, a map that does not keep host root).
@@ -188,6 +191,19 @@ impl Prepared {
             memfd_noexec,
             closed_stdio: Vec::new(),
             on_sigpipe: None,
+            userns_limits: if namespaces.contains(Namespace::User) {
+                env.userns_limits
+                    .iter()
+                    .map(|(k, v)| {
+                        Ok((
+                            cstring(format!("/proc/sys/user/{k}"))?,
+                            cstring(v.to_string())?,
+                        ))
+                    })
+                    .collect::<Result<_, RunError>>()?
+            } else {
+                Vec::new()
+            },
             idmap_binds,
         })
     }
@@ -251,6 +267,9 @@ impl Prepared {
             memfd_noexec: MemfdNoexec::Off,
             closed_stdio: Vec::new(),
             on_sigpipe: None,
+            // runsc's own sandbox makes user namespaces and has its own
+            // kernel for the workload's inotify.
+            userns_limits: Vec::new(),
             idmap_binds: false,
         })
     }

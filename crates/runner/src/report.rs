@@ -139,6 +139,9 @@ pub struct Enforced {
     pub runtime: crate::guard::Decision,
     /// The host paths hidden behind empty read-only files or directories.
     pub masked_paths: Vec<std::path::PathBuf>,
+    /// The user namespace's limits set (`/proc/sys/user`; empty without
+    /// a user namespace of ours).
+    pub userns_limits: std::collections::BTreeMap<String, u64>,
     /// How fileless execution (a program written to a memfd) is closed:
     /// `sysctl`, `seccomp` or `off`.
     pub memfd_noexec: crate::MemfdNoexec,

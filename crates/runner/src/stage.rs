@@ -37,6 +37,8 @@ pub enum Stage {
     Wasm,
     /// The PID namespace's `vm.memfd_noexec` is set.
     MemfdNoexec,
+    /// The user namespace's limits (`/proc/sys/user`) are set.
+    UsernsLimits,
 }
 
 impl Stage {
@@ -59,12 +61,13 @@ impl Stage {
             Self::Exec => "exec",
             Self::Wasm => "wasm",
             Self::MemfdNoexec => "memfd_noexec",
+            Self::UsernsLimits => "userns_limits",
         }
     }
 
     /// The stage with this wire number.
     pub(crate) fn from_u32(n: u32) -> Option<Stage> {
-        const ALL: [Stage; 16] = [
+        const ALL: [Stage; 17] = [
             Stage::Sync,
             Stage::Mount,
             Stage::Workdir,
@@ -81,6 +84,7 @@ impl Stage {
             Stage::Exec,
             Stage::Wasm,
             Stage::MemfdNoexec,
+            Stage::UsernsLimits,
         ];
         ALL.into_iter().find(|s| *s as u32 == n)
     }

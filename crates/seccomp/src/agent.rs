@@ -57,7 +57,7 @@ const ALLOWED: &[&str] = &[
     "getpeername", "getsockopt", "setsockopt", "sendto", "recvfrom", "sendmsg", "recvmsg",
     "sendmmsg", "recvmmsg", "shutdown",
     // AIO and System V / POSIX IPC (scoped by the IPC namespace)
-    "io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents", "shmget", "shmat",
+    "io_destroy", "io_submit", "io_cancel", "io_getevents", "shmget", "shmat",
     "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl", "msgget", "msgsnd", "msgrcv",
     "msgctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify",
     "mq_getsetattr",
@@ -148,6 +148,8 @@ impl Profile {
     /// - `mknod`, `mknodat`: not for character or block devices (`EPERM`).
     /// - `clone`: without namespace flags; `unshare`: without namespace flags. Creating namespaces
     ///   is the first step of most container-escape and kernel-exploit chains.
+    /// - `io_setup` answers `ENOSYS`: AIO contexts are a host-wide pool
+    ///   (`fs.aio-max-nr`) one sandbox could drain; libaio users fall back.
     /// - `clone3` answers `ENOSYS`: its flags live in memory that seccomp cannot read, and libc
     ///   then falls back to `clone`, whose flags it can.
     /// - `ioctl`: all but `TIOCSTI` (pushing input into a terminal the sandbox shares) and
@@ -180,6 +182,9 @@ impl Profile {
                 0,
             )),
             Rule::new(["clone3"], Action::Errno(ENOSYS)),
+            // AIO contexts come from one host-wide pool (fs.aio-max-nr):
+            // one sandbox could take every host user's.
+            Rule::new(["io_setup"], Action::Errno(ENOSYS)),
             Rule::new(["ioctl"], Action::Errno(EPERM)).with_arg(ArgCond::eq32(1, TIOCSTI)),
             Rule::new(["ioctl"], Action::Errno(EPERM)).with_arg(ArgCond::eq32(1, TIOCLINUX)),
             Rule::new(["ioctl"], Action::Errno(EPERM)).with_arg(ArgCond::eq32(1, TIOCSETD)),
