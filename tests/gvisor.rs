@@ -168,17 +168,39 @@ fn runsc_runs_without_host_privilege_as_root_and_nobody() {
 
 #[test]
 fn killed_runner_leaves_nothing_running_and_the_next_run_cleans_up() {
-    if !have_runsc("killed_runner_leaves_nothing") {
+    let test = "killed_runner_leaves_nothing";
+    if !have_runsc(test) || !can_run_as(test, As::Nobody) {
         return;
     }
-    let mut child = command(
-        As::Caller,
-        &["--trust-level", "untrusted", "--", "/bin/sleep", "60"],
-    )
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
+    // As nobody, with a TMPDIR of its own: the run directories are then
+    // below it, out of reach of the sweeps of runs that other tests start
+    // meanwhile.
+    let tmp = TempDir::new("killed-runner");
+    set_mode(tmp.path(), 0o777);
+    let runs = tmp.path().join("nucleus-65534/gvisor");
+    let left = |pid: u32| -> Vec<String> {
+        let prefix = format!("nucleus-{pid}-");
+        std::fs::read_dir(&runs)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(&prefix))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let start = |args: &[&str]| {
+        let mut all = vec!["--trust-level", "untrusted"];
+        all.extend(args);
+        let mut cmd = command(As::Nobody, &all);
+        cmd.env("TMPDIR", tmp.path());
+        cmd
+    };
+    let mut child = start(&["--", "/bin/sleep", "60"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let marker = format!("nucleus-{pid}-");
     // Wait until runsc's sandbox runs (bounded), then kill the runner.
@@ -199,17 +221,10 @@ fn killed_runner_leaves_nothing_running_and_the_next_run_cleans_up() {
         Vec::<u32>::new(),
         "runsc outlived the runner"
     );
-    assert_eq!(
-        left_by(As::Caller, pid).len(),
-        1,
-        "the killed run left no directory?"
-    );
-    let out = untrusted(&["--json", "--", "/bin/true"]);
+    assert_eq!(left(pid).len(), 1, "the killed run left no directory?");
+    let out = start(&["--json", "--", "/bin/true"]).output().unwrap();
     assert_code(&out, 0);
-    assert!(
-        left_by(As::Caller, pid).is_empty(),
-        "the next run did not clean up"
-    );
+    assert!(left(pid).is_empty(), "the next run did not clean up");
     assert!(
         stderr(&out).contains("left behind by an earlier run that was killed"),
         "{}",

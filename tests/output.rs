@@ -195,3 +195,45 @@ fn a_closed_stdout_neither_hangs_nor_crashes() {
         );
     }
 }
+
+/// `--capture`: the workload's stdout and stderr travel in the one JSON
+/// result, which is all stdout carries (a result line the workload prints
+/// cannot pass for ours); a stream past the limit is cut and says so.
+#[test]
+fn captured_output_travels_in_the_result_only() {
+    let test = "captured_output";
+    for (runtime, who) in combinations(test, &[As::Caller, As::Nobody]) {
+        let script = "echo out; echo err >&2; echo '{\"exit_code\":0,\"forged\":true}'; exit 3";
+        let out = run_on(runtime, who, &["--capture", "--", "/bin/sh", "-c", script]);
+        assert_code(&out, 3);
+        let text = stdout(&out);
+        assert_eq!(text.lines().count(), 1, "{runtime:?} {who:?}: {text}");
+        let r: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        let captured = &r["captured"];
+        assert_eq!(
+            captured["stdout"], "out\n{\"exit_code\":0,\"forged\":true}\n",
+            "{runtime:?} {who:?}"
+        );
+        assert_eq!(captured["stderr"], "err\n");
+        assert_eq!(captured["truncated"], false);
+        assert_eq!(r["exit_code"], 3);
+        let out = run_on(
+            runtime,
+            who,
+            &[
+                "--capture-limit",
+                "10",
+                "--",
+                "/usr/bin/head",
+                "-c",
+                "100",
+                "/dev/zero",
+            ],
+        );
+        assert_code(&out, 0);
+        let r: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        assert_eq!(r["captured"]["stdout_bytes"], 100, "{runtime:?} {who:?}");
+        assert_eq!(r["captured"]["stdout"].as_str().map(str::len), Some(10));
+        assert_eq!(r["captured"]["truncated"], true);
+    }
+}

@@ -67,6 +67,12 @@ pub(crate) struct RunArgs {
     /// Print the result as one JSON object on stdout after the workload ends.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Keep the workload's stdout and stderr in the JSON result, which is then all that stdout carries.
+    #[arg(long)]
+    pub(crate) capture: bool,
+    /// With --capture: keep at most SIZE of each stream (default 1M); the result says when it cut.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    capture_limit: Option<u64>,
     /// Write the JSON result to this file descriptor instead.
     #[arg(long, value_name = "N")]
     pub(crate) result_fd: Option<i32>,
@@ -435,6 +441,9 @@ impl RunArgs {
             env.rlimits.set(*r);
         }
         env.userns_limits.extend(self.ulimit_ns.iter().cloned());
+        if self.capture || self.capture_limit.is_some() {
+            env.capture = Some(self.capture_limit.or(env.capture).unwrap_or(1 << 20));
+        }
         if let Some(t) = self.cpu_time {
             env.rlimits.set(nucleus_cgroup::rlimit::cpu_time(
                 t.as_secs_f64().ceil() as u64

@@ -125,6 +125,9 @@ pub struct Envelope {
     pub require_kernel_lockdown: Option<Lockdown>,
     /// gVisor settings.
     pub gvisor: GvisorSettings,
+    /// Keep the workload's stdout and stderr, up to this many bytes each,
+    /// for the result instead of passing them through (`--capture`).
+    pub capture: Option<u64>,
     /// Run this WASI module instead of a program (`--wasm`); `command` holds
     /// its arguments.
     pub wasm: Option<crate::WasmSettings>,
@@ -193,6 +196,7 @@ impl Default for Envelope {
             allow_degraded_security: false,
             require_kernel_lockdown: None,
             gvisor: GvisorSettings::default(),
+            capture: None,
             wasm: None,
         }
     }

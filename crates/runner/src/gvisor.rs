@@ -95,7 +95,11 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
         let (uid, gid) = (outside(&m.uid, 0), outside(&m.gid, 0));
         prepared_run.chown(uid, gid).map_err(workspace_err)?;
     }
-    let relay = Relay::for_output().map_err(|source| RunError::Pipe { source })?;
+    let relay = match env.capture {
+        Some(limit) => Relay::for_capture(crate::launch::limit_bytes(limit)),
+        None => Relay::for_output(),
+    }
+    .map_err(|source| RunError::Pipe { source })?;
     // Masked files are hidden where runsc itself runs: its gofer never
     // reaches them, and the sandbox sees empty files.
     let view = nucleus_rootfs::MountPlan::host_with_fresh_proc(&covers, &binds)?;

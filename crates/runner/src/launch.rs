@@ -41,9 +41,23 @@ pub fn launch(env: &Envelope) -> Result<Outcome, RunError> {
     }
     let mut prepared = Prepared::new(env)?;
     prepared.closed_stdio = closed;
-    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, None)?;
+    let relay = match env.capture {
+        Some(limit) => {
+            let relay = crate::relay::Relay::for_capture(limit_bytes(limit))
+                .map_err(|source| RunError::Pipe { source })?;
+            prepared.stdio_dups = relay.child_dups();
+            Some(relay)
+        }
+        None => None,
+    };
+    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, relay)?;
     outcome.enforced.runtime = decision;
     Ok(outcome)
+}
+
+/// A `--capture` limit as a buffer size.
+pub(crate) fn limit_bytes(limit: u64) -> usize {
+    usize::try_from(limit).unwrap_or(usize::MAX)
 }
 
 /// Runs the Envelope's command with every syscall allowed but recorded, and
@@ -156,11 +170,10 @@ pub(crate) fn run_prepared(
         std::mem::forget(guard);
         // The init is gone, and with it its PID namespace: every writer of
         // a relayed pipe has ended, so the copies reach their end.
-        if let Some(relay) = relay.take() {
-            relay.finish();
-        }
+        let kept = relay.take().and_then(crate::relay::Relay::finish);
         let mut outcome = interpret(env, &prepared, &raw, started.elapsed());
         outcome.cleaned = cleaned;
+        outcome.captured = kept.map(|(out, err)| crate::report::Captured::new(out, err));
         if let Some(cg) = &cgroup {
             let _ = cg.kill_all();
             add_cgroup_usage(&mut outcome, cg, raw.timed_out);

@@ -45,8 +45,8 @@ pub use launch::{launch, record};
 pub use prepare::MemfdNoexec;
 pub use probe::{probe_envelope, probe_idmap, EnvelopeProbe};
 pub use report::{
-    Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced, Outcome,
-    WasmReport,
+    Captured, Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced,
+    Outcome, WasmReport,
 };
 pub use seccomp::{SeccompMode, SeccompSettings};
 pub use stage::Stage;

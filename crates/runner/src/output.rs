@@ -12,6 +12,8 @@ pub(crate) fn run(args: RunArgs) -> i32 {
         Ok(env) => env,
         Err(err) => return fail(&err),
     };
+    // The captured output travels in the result: it is printed.
+    let json = json || env.capture.is_some();
     if print_config {
         return match toml::to_string(&env.with_default_env_resolved()) {
             Ok(text) => {

@@ -24,7 +24,18 @@ use std::thread::JoinHandle;
 pub(crate) struct Relay {
     /// (target fd of the runner, read end, write end for the child).
     streams: Vec<(RawFd, Option<OwnedFd>, Option<OwnedFd>)>,
-    copiers: Vec<JoinHandle<()>>,
+    copiers: Vec<(RawFd, JoinHandle<Option<Kept>>)>,
+    /// Keep the output (at most this many bytes a stream) instead of
+    /// copying it to the runner's descriptors (`--capture`).
+    capture: Option<usize>,
+}
+
+/// What `--capture` kept of one stream.
+pub(crate) struct Kept {
+    /// The first bytes, up to the limit.
+    pub(crate) bytes: Vec<u8>,
+    /// How many the workload wrote in all.
+    pub(crate) total: u64,
 }
 
 impl Relay {
@@ -41,6 +52,23 @@ impl Relay {
         Ok(Relay {
             streams,
             copiers: Vec::new(),
+            capture: None,
+        })
+    }
+
+    /// Pipes for stdout and stderr whose output is kept, up to `limit`
+    /// bytes each (the rest is read and counted, so the workload never
+    /// blocks), for the result (`--capture`).
+    pub(crate) fn for_capture(limit: usize) -> io::Result<Relay> {
+        let mut streams = Vec::new();
+        for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+            let (r, w) = crate::sys::pipe()?;
+            streams.push((fd, Some(r), Some(w)));
+        }
+        Ok(Relay {
+            streams,
+            copiers: Vec::new(),
+            capture: Some(limit),
         })
     }
 
@@ -57,6 +85,13 @@ impl Relay {
     pub(crate) fn start(&mut self, init: &OwnedFd) -> io::Result<()> {
         for (fd, r, w) in &mut self.streams {
             drop(w.take());
+            if let Some(limit) = self.capture {
+                if let Some(source) = r.take() {
+                    let kept = std::thread::spawn(move || Some(keep(File::from(source), limit)));
+                    self.copiers.push((*fd, kept));
+                }
+                continue;
+            }
             // A duplicate of our own stdout/stderr shares its file
             // description (and so its offset) with the shell's.
             // SAFETY: `fd` is 1 or 2, open for the life of the process
@@ -64,30 +99,68 @@ impl Relay {
             let target = unsafe { BorrowedFd::borrow_raw(*fd) }.try_clone_to_owned()?;
             if let Some(source) = r.take() {
                 let init = init.try_clone()?;
-                self.copiers.push(std::thread::spawn(move || {
-                    let mut source = File::from(source);
-                    if copy(&mut source, target) == Copied::ReaderGone {
-                        crate::sys::pidfd_send_signal(&init, libc::SIGPIPE);
-                        // Until the signal lands, the workload's writes
-                        // must neither block nor fail first: what it
-                        // writes meanwhile goes nowhere, as the reader is
-                        // gone. A workload that ignores SIGPIPE gets EPIPE
-                        // once the read end closes.
-                        drain_for(&mut source, SIGPIPE_GRACE);
-                    }
-                }));
+                self.copiers.push((
+                    *fd,
+                    std::thread::spawn(move || {
+                        let mut source = File::from(source);
+                        if copy(&mut source, target) == Copied::ReaderGone {
+                            crate::sys::pidfd_send_signal(&init, libc::SIGPIPE);
+                            // Until the signal lands, the workload's writes
+                            // must neither block nor fail first: what it
+                            // writes meanwhile goes nowhere, as the reader is
+                            // gone. A workload that ignores SIGPIPE gets EPIPE
+                            // once the read end closes.
+                            drain_for(&mut source, SIGPIPE_GRACE);
+                        }
+                        None
+                    }),
+                ));
             }
         }
         Ok(())
     }
 
-    /// Waits until everything written was copied (every writer is gone).
-    pub(crate) fn finish(self) {
+    /// Waits until everything written was copied (every writer is gone);
+    /// returns what was kept of stdout and stderr with `--capture`.
+    pub(crate) fn finish(self) -> Option<(Kept, Kept)> {
         drop(self.streams);
-        for c in self.copiers {
-            let _ = c.join();
+        let mut kept: Vec<(RawFd, Option<Kept>)> = self
+            .copiers
+            .into_iter()
+            .map(|(fd, c)| (fd, c.join().ok().flatten()))
+            .collect();
+        self.capture?;
+        let mut take = |want: RawFd| {
+            kept.iter_mut()
+                .find(|(fd, _)| *fd == want)
+                .and_then(|(_, k)| k.take())
+                .unwrap_or(Kept {
+                    bytes: Vec::new(),
+                    total: 0,
+                })
+        };
+        Some((take(libc::STDOUT_FILENO), take(libc::STDERR_FILENO)))
+    }
+}
+
+/// Reads `source` to its end, keeping the first `limit` bytes.
+fn keep(mut source: File, limit: usize) -> Kept {
+    let mut bytes = Vec::new();
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match source.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                total += n as u64;
+                let room = limit.saturating_sub(bytes.len());
+                bytes.extend_from_slice(&buf[..n.min(room)]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
         }
     }
+    Kept { bytes, total }
 }
 
 /// How a copy ended.

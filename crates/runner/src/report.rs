@@ -46,6 +46,37 @@ pub struct Outcome {
     /// What this run removed that an earlier, killed run left behind (a
     /// runsc run directory, an empty cgroup).
     pub cleaned: Vec<std::path::PathBuf>,
+    /// With `--capture`: the workload's stdout and stderr (`null` without).
+    pub captured: Option<Captured>,
+}
+
+/// The workload's output, kept for the result (`--capture`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Captured {
+    /// stdout, up to the limit (invalid UTF-8 replaced by U+FFFD).
+    pub stdout: String,
+    /// stderr, up to the limit.
+    pub stderr: String,
+    /// How many bytes the workload wrote to stdout in all.
+    pub stdout_bytes: u64,
+    /// How many bytes to stderr.
+    pub stderr_bytes: u64,
+    /// Whether either stream was cut at the limit.
+    pub truncated: bool,
+}
+
+impl Captured {
+    pub(crate) fn new(out: crate::relay::Kept, err: crate::relay::Kept) -> Captured {
+        let truncated = out.total > out.bytes.len() as u64 || err.total > err.bytes.len() as u64;
+        Captured {
+            stdout: String::from_utf8_lossy(&out.bytes).into_owned(),
+            stderr: String::from_utf8_lossy(&err.bytes).into_owned(),
+            stdout_bytes: out.total,
+            stderr_bytes: err.total,
+            truncated,
+        }
+    }
 }
 
 /// The WASI part of the result.
@@ -93,6 +124,7 @@ impl Outcome {
             enforced,
             wasm: None,
             cleaned: Vec::new(),
+            captured: None,
         }
     }
 
