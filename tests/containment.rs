@@ -207,6 +207,23 @@ const PROBES: &[Probe] = &[
         verdict: Verdict::Alike(&["ENOSYS", "EPERM"]),
     },
     Probe {
+        // MPTCP slips past Landlock's TCP port rules; UDP-Lite is rare
+        // kernel code. Only plain TCP and UDP sockets are made.
+        name: "mptcp_socket",
+        body: "def probe():\n    socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)\n    return 'OK'",
+        verdict: Verdict::Exact("EPERM"),
+    },
+    Probe {
+        name: "udplite_socket",
+        body: "def probe():\n    socket.socket(socket.AF_INET, socket.SOCK_DGRAM, 136)\n    return 'OK'",
+        verdict: Verdict::Exact("EPERM"),
+    },
+    Probe {
+        name: "tcp_and_udp_sockets",
+        body: "def probe():\n    socket.socket(socket.AF_INET, socket.SOCK_STREAM, 6).close()\n    socket.socket(socket.AF_INET6, socket.SOCK_DGRAM, 0).close()\n    return 'OK'",
+        verdict: Verdict::Exact("OK"),
+    },
+    Probe {
         name: "host_root_hidden",
         body: "def probe():\n    os.listdir('/root')\n    return 'LISTED'",
         verdict: Verdict::Exact("ENOENT"),
@@ -294,6 +311,9 @@ probes!(
     sethostname,
     tiocsetd,
     io_setup,
+    mptcp_socket,
+    udplite_socket,
+    tcp_and_udp_sockets,
     host_root_hidden,
     mount,
     unshare_user,

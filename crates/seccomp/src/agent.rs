@@ -86,6 +86,8 @@ const SOCK_DGRAM: u64 = 2;
 /// `SOCK_TYPE_MASK`: the type without `SOCK_NONBLOCK`/`SOCK_CLOEXEC`.
 const SOCK_TYPE_MASK: u64 = 0xf;
 const NETLINK_ROUTE: u32 = 0;
+const IPPROTO_TCP: u32 = 6;
+const IPPROTO_UDP: u32 = 17;
 
 /// `PER_LINUX`, `PER_LINUX32`, `UNAME26`, `UNAME26|PER_LINUX32`, and the query.
 const PERSONALITIES: &[u32] = &[0x0, 0x8, 0x2_0000, 0x2_0008, 0xffff_ffff];
@@ -93,12 +95,21 @@ const PERSONALITIES: &[u32] = &[0x0, 0x8, 0x2_0000, 0x2_0008, 0xffff_ffff];
 fn socket_rules() -> Vec<Rule> {
     let socket = || Rule::new(["socket"], Action::Allow);
     let mut rules = vec![socket().with_arg(ArgCond::eq32(0, AF_UNIX))];
+    // Plain TCP and UDP only: MPTCP (a stream socket of protocol 262)
+    // passes Landlock's TCP port rules, UDP-Lite and SCTP are rarely
+    // needed kernel code.
     for family in [AF_INET, AF_INET6] {
-        for ty in [SOCK_STREAM, SOCK_DGRAM] {
+        for (ty, protocol) in [
+            (SOCK_STREAM, 0),
+            (SOCK_STREAM, IPPROTO_TCP),
+            (SOCK_DGRAM, 0),
+            (SOCK_DGRAM, IPPROTO_UDP),
+        ] {
             rules.push(
                 socket()
                     .with_arg(ArgCond::eq32(0, family))
-                    .with_arg(ArgCond::masked_eq(1, SOCK_TYPE_MASK, ty)),
+                    .with_arg(ArgCond::masked_eq(1, SOCK_TYPE_MASK, ty))
+                    .with_arg(ArgCond::eq32(2, protocol)),
             );
         }
     }
@@ -154,7 +165,8 @@ impl Profile {
     ///   then falls back to `clone`, whose flags it can.
     /// - `ioctl`: all but `TIOCSTI` (pushing input into a terminal the sandbox shares) and
     ///   `TIOCLINUX`, and `TIOCSETD` (a line discipline: module autoload).
-    /// - `socket`: `AF_UNIX`; `AF_INET`/`AF_INET6` stream and datagram; `AF_NETLINK` with
+    /// - `socket`: `AF_UNIX`; `AF_INET`/`AF_INET6` stream (TCP) and datagram (UDP), protocol 0
+    ///   or that one (no MPTCP, UDP-Lite, SCTP or ICMP datagram sockets); `AF_NETLINK` with
     ///   `NETLINK_ROUTE` only (glibc's `getaddrinfo` reads interface addresses with it). No
     ///   `AF_PACKET`, no raw or `SOCK_PACKET` sockets, no SCTP, no `AF_ALG`, `AF_VSOCK`, ...
     /// - `personality`: the values podman allows (`PER_LINUX`, `PER_LINUX32`, `UNAME26`, and the
