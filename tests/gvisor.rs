@@ -30,8 +30,13 @@ fn run_dir(who: As) -> PathBuf {
 
 /// The run directories of runner `pid` left in `who`'s run directory.
 fn left_by(who: As, pid: u32) -> Vec<String> {
+    left_in(&run_dir(who), pid)
+}
+
+/// The run directories of runner `pid` left in `runs`.
+fn left_in(runs: &Path, pid: u32) -> Vec<String> {
     let prefix = format!("nucleus-{pid}-");
-    std::fs::read_dir(run_dir(who))
+    std::fs::read_dir(runs)
         .map(|d| {
             d.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -178,17 +183,7 @@ fn killed_runner_leaves_nothing_running_and_the_next_run_cleans_up() {
     let tmp = TempDir::new("killed-runner");
     set_mode(tmp.path(), 0o777);
     let runs = tmp.path().join("nucleus-65534/gvisor");
-    let left = |pid: u32| -> Vec<String> {
-        let prefix = format!("nucleus-{pid}-");
-        std::fs::read_dir(&runs)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with(&prefix))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let left = |pid: u32| left_in(&runs, pid);
     let start = |args: &[&str]| {
         let mut all = vec!["--trust-level", "untrusted"];
         all.extend(args);

@@ -16,7 +16,7 @@
 
 use crate::guard::Decision;
 use crate::launch::{run_prepared, Mode};
-use crate::prepare::{ExecPlan, MemfdNoexec, Prepared};
+use crate::prepare::{idmap_wanted, ExecPlan, MemfdNoexec, Prepared};
 use crate::relay::Relay;
 use crate::report::{
     Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, Outcome,
@@ -103,7 +103,7 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
     // Masked files are hidden where runsc itself runs: its gofer never
     // reaches them, and the sandbox sees empty files.
     let view = nucleus_rootfs::MountPlan::host_with_fresh_proc(&covers, &binds)?;
-    let idmap = !binds.is_empty() && idmap_wanted(env, maps.as_ref());
+    let idmap = !binds.is_empty() && idmap_wanted(&env.rootfs, maps.as_ref());
     let mut prepared = Prepared::for_runtime(env, maps, prepared_run.argv(), view)?;
     prepared.idmap_binds = idmap;
     prepared.stdio_dups = relay.child_dups();
@@ -199,18 +199,11 @@ fn mask_covers(
 /// with gVisor's own network stack, which is not used.)
 const GVISOR_EXTRA_DEVICES: [(&str, bool); 1] = [("/dev/fuse", false)];
 
-/// Whether binds are idmapped: `idmap` mode and a map whose root is not
-/// host root.
-fn idmap_wanted(env: &Envelope, maps: Option<&ResolvedMaps>) -> bool {
-    env.rootfs.bind_mode == nucleus_rootfs::BindMode::Idmap
-        && maps.is_some_and(|m| m.uid.iter().all(|l| l.to_outside(0) != Some(0)))
-}
-
 /// Whether files the sandbox writes land as the invoking root's: root
 /// caller, idmapped binds, and at least one writable.
 fn writes_as_root(env: &Envelope, caller: &Caller, maps: Option<&ResolvedMaps>) -> bool {
     caller.uid == 0
-        && idmap_wanted(env, maps)
+        && idmap_wanted(&env.rootfs, maps)
         && env
             .rootfs
             .mounts

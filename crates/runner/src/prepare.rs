@@ -283,8 +283,17 @@ fn idmaps_binds(
     maps: Option<&ResolvedMaps>,
 ) -> bool {
     let has_trees = plan.is_some_and(|p| p.detached_trees().next().is_some());
-    let remapped = maps.is_some_and(|m| m.uid.iter().all(|l| l.to_outside(0) != Some(0)));
-    has_trees && remapped && view.bind_mode == nucleus_rootfs::BindMode::Idmap
+    has_trees && idmap_wanted(view, maps)
+}
+
+/// Whether binds are idmapped, both runtimes: `idmap` mode and a map whose
+/// root is not host root.
+pub(crate) fn idmap_wanted(
+    view: &nucleus_rootfs::RootfsPolicy,
+    maps: Option<&ResolvedMaps>,
+) -> bool {
+    view.bind_mode == nucleus_rootfs::BindMode::Idmap
+        && maps.is_some_and(|m| m.uid.iter().all(|l| l.to_outside(0) != Some(0)))
 }
 
 /// Whether the init can set the PID namespace's `vm.memfd_noexec`: the
