@@ -327,3 +327,27 @@ fn masked_path_that_is_a_symlink() {
         );
     }
 }
+
+#[test]
+fn bad_bind_mode_and_userns_limit_values() {
+    assert_clean_failure(
+        &["--bind-mode", "sideways", "--", "/bin/true"],
+        125,
+        "unknown bind mode \"sideways\": expected idmap or plain",
+    );
+    assert_clean_failure(
+        &[
+            "--ulimit-ns",
+            "max_inotify_instances=lots",
+            "--",
+            "/bin/true",
+        ],
+        125,
+        "max_inotify_instances: \"lots\" is not a whole number",
+    );
+    assert_clean_failure(
+        &["--ulimit-ns", "max_inotify_instances", "--", "/bin/true"],
+        125,
+        "expected NAME=N",
+    );
+}
