@@ -221,6 +221,25 @@ fn contradictory_landlock_flags_are_refused() {
         125,
         "without a shared network",
     );
+    assert_clean_failure(
+        &["--allow-udp", "--", "/bin/true"],
+        125,
+        "--allow-udp without a shared network",
+    );
+    // UDP cannot be denied without the filter: refused, not left open.
+    assert_clean_failure(
+        &[
+            "--network",
+            "host",
+            "--allow-host-network",
+            "--seccomp",
+            "off",
+            "--",
+            "/bin/true",
+        ],
+        125,
+        "UDP cannot be denied without seccomp",
+    );
 }
 
 #[test]

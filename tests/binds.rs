@@ -256,3 +256,52 @@ fn doctor_tells_which_filesystems_can_be_idmapped() {
         "{why}"
     );
 }
+
+/// What the sandbox can write it cannot run: writable binds and tmpfs
+/// mounts are noexec, so neither `execve` nor the dynamic loader
+/// (`ld.so /w/t`, which maps the file with PROT_EXEC) runs a program copied
+/// there; `--bind-exec` is the way to allow it. The loader trick is a host
+/// kernel check (natively); gVisor's sentry checks noexec at execve only
+/// (see the `exec_map_tmp` probe of tests/containment.rs).
+#[test]
+fn writable_mounts_run_nothing_unless_bind_exec() {
+    let loader = "/lib64/ld-linux-x86-64.so.2";
+    if !Path::new(loader).exists() {
+        return skip("writable_mounts_noexec", "no x86-64 dynamic loader here");
+    }
+    let mut failures = Vec::new();
+    for (runtime, who) in combinations("writable_mounts_noexec", &[As::Caller, As::Nobody]) {
+        let dir = world_writable(&format!("noexec-{runtime:?}-{who:?}"));
+        let bind = format!("{}:/w", dir.arg());
+        let script = format!(
+            "cp /bin/true $D/t; {loader} $D/t 2>/dev/null; echo loader=$?; \
+             $D/t 2>/dev/null; echo exec=$?"
+        );
+        let cases: [(&[&str], &str, &str, &str); 3] = [
+            (&["--bind", &bind], "/w", "127", "126"),
+            (&["--tmpfs", "/s"], "/s", "127", "126"),
+            (&["--bind-exec", &bind], "/w", "0", "0"),
+        ];
+        for (flags, at, loader_code, exec_code) in cases {
+            let mut args = flags.to_vec();
+            let with_dir = format!("D={at}; {script}");
+            args.extend(["--", "/bin/sh", "-c", &with_dir]);
+            let out = run_on(runtime, who, &args);
+            let loader_want = match runtime {
+                Runtime::Native => loader_code,
+                // The sentry lets the loader map it (see above).
+                Runtime::Gvisor => "0",
+            };
+            let want = format!("loader={loader_want}\nexec={exec_code}\n");
+            if out.status.code() != Some(0) || stdout(&out) != want {
+                failures.push(format!(
+                    "{runtime:?} {who:?} {flags:?}: expected {want:?}, got {:?} (exit {:?}; {})",
+                    stdout(&out),
+                    out.status.code(),
+                    stderr(&out).trim_end()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}

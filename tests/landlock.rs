@@ -312,8 +312,8 @@ fn create_remove_rename_truncate_need_their_rights() {
 
 #[test]
 fn a_dropped_binary_cannot_be_executed() {
-    // /scratch (a tmpfs) and /data (a bind) are mounted without noexec, so
-    // only Landlock stands between a dropped binary and execve.
+    // /scratch (a tmpfs) and /data (a bind) are noexec mounts and Landlock
+    // grants no execute there: two layers between a dropped binary and execve.
     let probe = "\
 for d in ['/tmp', '/scratch', '/data']:
     shutil.copy('/bin/true', d + '/t')
@@ -344,13 +344,28 @@ for d in ['/tmp', '/scratch', '/data']:
             &out,
             &format!("exec /tmp {e}, exec /scratch {e}, exec /data ok"),
         );
-        // Without Landlock the tmpfs and the bind run it: Landlock refused.
-        // (/tmp stays refused: it is also mounted noexec.)
+        // Without Landlock the noexec mounts still refuse (writable mounts
+        // run nothing unless --bind-exec), and the --bind-exec bind runs it.
+        // (Landlock's own refusal on an exec mount is tested by the
+        // landlock-policy crate's default_policy test.)
         let off = ["--tmpfs", "/scratch", "--bind", &b, "--landlock", "off"];
         let out = python(who, &off, probe);
         expect(
             &out,
-            &format!("exec /tmp {e}, exec /scratch ok, exec /data ok"),
+            &format!("exec /tmp {e}, exec /scratch {e}, exec /data {e}"),
+        );
+        let off = [
+            "--tmpfs",
+            "/scratch",
+            "--bind-exec",
+            &b,
+            "--landlock",
+            "off",
+        ];
+        let out = python(who, &off, probe);
+        expect(
+            &out,
+            &format!("exec /tmp {e}, exec /scratch {e}, exec /data ok"),
         );
     });
 }
@@ -430,6 +445,42 @@ fn tcp_connect_and_bind_need_an_allowed_port_on_a_shared_network() {
     });
 }
 
+/// Landlock limits TCP to ports but cannot limit UDP: while TCP is limited
+/// on a shared network, UDP sockets are denied (EPERM, by seccomp) and
+/// nothing reaches the host's UDP socket; `--allow-udp` allows all of it.
+#[test]
+fn udp_is_denied_while_tcp_is_limited_unless_allowed() {
+    let host = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    host.set_nonblocking(true).unwrap();
+    let port = host.local_addr().unwrap().port();
+    for_each_who("udp_denied_while_tcp_limited", 4, |who| {
+        let probe = format!(
+            "def send(family, addr):\n    \
+                 s = socket.socket(family, socket.SOCK_DGRAM)\n    \
+                 s.sendto(b'udp', (addr, {port}))\n\
+             t('udp4', send, socket.AF_INET, '127.0.0.1')\n\
+             t('udp6', socket.socket, socket.AF_INET6, socket.SOCK_DGRAM)\n\
+             t('unix', socket.socket, socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+        );
+        let mut limited = SHARED_NET.to_vec();
+        limited.extend(["--allow-tcp-connect", "80"]);
+        let out = python(who, &limited, &probe);
+        expect(&out, &format!("udp4 {EPERM}, udp6 {EPERM}, unix ok"));
+        let mut buf = [0u8; 16];
+        assert!(host.recv_from(&mut buf).is_err(), "a datagram got out");
+
+        limited.push("--allow-udp");
+        let out = python(who, &limited, &probe);
+        expect(&out, "udp4 ok, udp6 ok, unix ok");
+        host.set_nonblocking(false).unwrap();
+        host.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let (n, _) = host.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"udp");
+        host.set_nonblocking(true).unwrap();
+    });
+}
+
 #[test]
 fn connecting_to_an_abstract_socket_outside_is_eperm() {
     use std::os::linux::net::SocketAddrExt;
@@ -455,8 +506,9 @@ fn connecting_to_an_abstract_socket_outside_is_eperm() {
 }
 
 /// The host uid of the sandbox's root, as `who` starts it.
-fn host_uid_of_root(who: As) -> u32 {
-    let out = run(who, &["--", "/bin/cat", "/proc/self/uid_map"]);
+fn host_uid_of_root(who: As, flags: &[&str]) -> u32 {
+    let args = [flags, &["--", "/bin/cat", "/proc/self/uid_map"]].concat();
+    let out = run(who, &args);
     assert_code(&out, 0);
     let text = stdout(&out);
     let fields: Vec<&str> = text.split_whitespace().collect();
@@ -508,8 +560,14 @@ fn signalling_outside_the_sandbox_is_eperm() {
     }
     for_each_who(test, 6, |who| {
         // Same host uid as the sandbox: without Landlock the DAC check lets
-        // the signal through.
-        let outsider = Outsider::start(host_uid_of_root(who));
+        // the signal through. (Root's sandboxes each lease a range of their
+        // own: an explicit map makes it known beforehand.)
+        let explicit = ["--uidmap", "0:300000:65536", "--gidmap", "0:300000:65536"];
+        let maps: &[&str] = match who {
+            As::Caller => &explicit,
+            As::Nobody => &[],
+        };
+        let outsider = Outsider::start(host_uid_of_root(who, maps));
         let pid = outsider.0.id();
         let probe = format!(
             "t('kill outside', os.kill, {pid}, 0)\n\
@@ -519,14 +577,14 @@ fn signalling_outside_the_sandbox_is_eperm() {
              os.waitpid(child, 0)\n"
         );
         // Without a pid namespace the host's pids are in sight.
-        let no_pidns = ["--ns", "default,-pid"];
+        let no_pidns = [maps, &["--ns", "default,-pid"]].concat();
         let out = python(who, &no_pidns, &probe);
         expect(&out, &format!("kill outside {EPERM}, kill inside ok"));
         let off = [&no_pidns[..], &["--landlock", "off"]].concat();
         let out = python(who, &off, &probe);
         expect(&out, "kill outside ok, kill inside ok");
         // The default sandbox has its own pid namespace: the pid is unknown.
-        let out = python(who, &[], &probe);
+        let out = python(who, maps, &probe);
         expect(&out, &format!("kill outside {ESRCH}, kill inside ok"));
     });
 }

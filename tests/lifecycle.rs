@@ -122,3 +122,45 @@ fn json_result_has_the_documented_fields() {
     assert_eq!(json["enforced"]["capabilities"], serde_json::json!([]));
     assert_eq!(json["enforced"]["no_new_privs"], true);
 }
+
+/// Without a PID namespace and without a cgroup, a `setsid` daemon the
+/// workload leaves is ended when the run ends (the runner collects it as
+/// its subreaper); also when the run's output is captured, whose pipe the
+/// daemon holds. Under gVisor the sandbox's own kernel has a PID namespace
+/// of its own either way.
+#[test]
+fn without_a_pid_namespace_leftovers_end_with_the_run() {
+    for (runtime, who) in combinations("pidns_leftovers", &WHO) {
+        for capture in [false, true] {
+            let marker = format!(
+                "{}.{}{}",
+                5000 + std::process::id() % 1000,
+                who as u8,
+                capture as u8
+            );
+            let script = format!("setsid /bin/sleep {marker} & exit 0");
+            let mut args = vec!["--ns", "default,-pid", "--json"];
+            if capture {
+                args.push("--capture");
+            }
+            args.extend(["--", "/bin/sh", "-c", &script]);
+            let mut cmd = command_on(runtime, who, &args);
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+            // A survivor holding the output pipe would keep the run open.
+            let out = output_within(cmd, Duration::from_secs(20));
+            let survivors = processes_with(&marker);
+            for pid in &survivors {
+                // SAFETY: plain kill of the leftover this test caused.
+                unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+            }
+            let what = format!("{runtime:?} {who:?} capture={capture}");
+            let out = out.unwrap_or_else(|| panic!("{what}: the run waited for its leftover"));
+            assert_code(&out, 0);
+            assert_eq!(
+                survivors,
+                Vec::<u32>::new(),
+                "{what}: a process survived the run"
+            );
+        }
+    }
+}

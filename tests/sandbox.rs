@@ -227,9 +227,12 @@ fn capabilities_are_all_dropped_and_no_new_privs_is_set() {
 
 #[test]
 fn ids_inside_follow_the_map() {
-    // Root on the host is remapped; nobody is rootless; keep-id keeps the uid.
+    // Root on the host is remapped (to a range of its own: see
+    // root_sandboxes_get_disjoint_ranges_of_their_own), here explicitly;
+    // nobody is rootless; keep-id keeps the uid.
+    let explicit: &[&str] = &["--uidmap", "0:300000:65536", "--gidmap", "0:300000:65536"];
     let cases: [(As, &[&str], &str, &str); 3] = [
-        (As::Caller, &[], "0 0", "100000"),
+        (As::Caller, explicit, "0 0", "300000"),
         (As::Nobody, &[], "0 0", "65534"),
         (As::Nobody, &["--userns", "keep-id"], "65534 65534", "65534"),
     ];
@@ -255,6 +258,86 @@ fn ids_inside_follow_the_map() {
             .split_whitespace()
             .collect();
         assert_eq!(map.get(1), Some(&host_base), "{text}");
+    }
+}
+
+/// Each root-run sandbox leases a host id range of its own, under both
+/// runtimes: two running at once get disjoint ranges from the pool, none
+/// overlapping an `/etc/subuid` or `/etc/subgid` entry, reported in the
+/// result; when they end, their leases are free again.
+#[test]
+fn root_sandboxes_get_disjoint_ranges_of_their_own() {
+    let test = "root_sandboxes_disjoint_ranges";
+    if !is_root() {
+        return skip(test, "root-remapped ranges are root's");
+    }
+    let pool = 0x7000_0000u64..0x7FFE_0000u64;
+    let entries: Vec<(u64, u64)> = ["/etc/subuid", "/etc/subgid"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.trim().split(':').collect();
+                    Some((f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for (runtime, who) in combinations(test, &[As::Caller]) {
+        let args = ["--json", "--", "/bin/sleep", "1"];
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                command_on(runtime, who, &args)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut starts = Vec::new();
+        for child in runs {
+            let out = child.wait_with_output().unwrap();
+            assert_code(&out, 0);
+            let json = result(&out);
+            let enforced = &json["enforced"];
+            for map in ["uid_map", "gid_map"] {
+                let line = enforced[map][0].as_str().unwrap_or_default().to_owned();
+                let f: Vec<u64> = line.split(':').filter_map(|x| x.parse().ok()).collect();
+                assert_eq!(f.len(), 3, "{runtime:?}: {map} {line:?}");
+                assert_eq!((f[0], f[2]), (0, 65536), "{runtime:?}: {map} {line}");
+                assert!(
+                    pool.contains(&f[1]),
+                    "{runtime:?}: {map} {line} not in the pool"
+                );
+                for (start, count) in &entries {
+                    assert!(
+                        f[1] + 65536 <= *start || start + count <= f[1],
+                        "{runtime:?}: {line} overlaps a subordinate id entry"
+                    );
+                }
+            }
+            starts.push(enforced["uid_map"][0].as_str().unwrap().to_owned());
+        }
+        assert_ne!(
+            starts[0], starts[1],
+            "{runtime:?}: two live sandboxes share a range"
+        );
+        for line in &starts {
+            let start = line.split(':').nth(1).unwrap();
+            let lock = std::fs::File::open(format!("/run/nucleus/ids/{start}")).unwrap();
+            // SAFETY: plain flock on a file this test opened.
+            let rc = unsafe {
+                libc::flock(
+                    std::os::fd::AsRawFd::as_raw_fd(&lock),
+                    libc::LOCK_EX | libc::LOCK_NB,
+                )
+            };
+            assert_eq!(
+                rc, 0,
+                "{runtime:?}: the lease of {line} outlived its sandbox"
+            );
+        }
     }
 }
 

@@ -16,6 +16,9 @@ use std::process::{Output, Stdio};
 const ERRNO_BADF: i32 = 8;
 const ERRNO_NOENT: i32 = 44;
 const ERRNO_PERM: i32 = 63;
+/// What a guest sees for the kernel's `EROFS`: wasmtime-wasi 48 maps no
+/// `EROFS` (WASI's `rofs` is 69), and reports it as `io`.
+const ERRNO_IO_FOR_EROFS: i32 = 29;
 /// The exit code of a trapped module (`nucleus_wasm::TRAP_EXIT_CODE`).
 const TRAP: i32 = 134;
 
@@ -639,4 +642,341 @@ fn avr_toolchain() -> Option<Vec<PathBuf>> {
     assert!(ready());
     let copies: Vec<PathBuf> = TOOLS.iter().map(|t| public_copy(&dir.join(t))).collect();
     Some(copies)
+}
+
+/// A cache home (`XDG_CACHE_HOME`) of `who`'s own, private to it.
+fn cache_home(tag: &str, who: As) -> TempDir {
+    let dir = TempDir::new(tag);
+    if who == As::Nobody {
+        let path = std::ffi::CString::new(dir.arg()).unwrap();
+        // SAFETY: a NUL-terminated path of ours; chown has no memory effects.
+        assert_eq!(unsafe { libc::chown(path.as_ptr(), 65534, 65534) }, 0);
+    }
+    set_mode(dir.path(), 0o700);
+    dir
+}
+
+/// `nucleus-run --json ARGS` as `who` with `XDG_CACHE_HOME=home`.
+fn with_cache_home(who: As, home: &TempDir, args: &[&str]) -> Output {
+    command(who, args)
+        .env("XDG_CACHE_HOME", home.path())
+        .output()
+        .unwrap()
+}
+
+/// Lowercase hex to bytes.
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Issue 13, item 5: a sandbox that can write the cache (a writable bind of
+/// the user's cache home) rewrites module A's entry as module B's compiled
+/// code with A's header; the runner must not run B's code for A: the entry
+/// fails its authentication tag, is removed, and A is compiled again.
+#[test]
+fn a_planted_cache_entry_is_replaced_not_run() {
+    let a = fixture("hello.wat");
+    let b_src = std::fs::read_to_string(&a)
+        .unwrap()
+        .replace("hello, world", "planted code");
+    let files = data_dir("wasm-plant-src");
+    let b = files.path().join("b.wat");
+    std::fs::write(&b, b_src).unwrap();
+    set_mode(&b, 0o644);
+    let b = b.display().to_string();
+    for who in [As::Caller, As::Nobody] {
+        if !can_run_as("a_planted_cache_entry_is_replaced_not_run", who) {
+            continue;
+        }
+        let home = cache_home("wasm-plant", who);
+        let run = |module: &str| {
+            let out = with_cache_home(who, &home, &["--json", "--wasm", module]);
+            assert_code(&out, 0);
+            (stdout(&out), result(&out)["wasm"].clone())
+        };
+        let (out, first) = run(&a);
+        assert_eq!(out.lines().next(), Some("hello, world"), "{who:?}");
+        assert_eq!(first["cache"], "stored", "{who:?}: {first}");
+        let (out, other) = run(&b);
+        assert!(out.starts_with("planted code\n"), "{who:?}: {out}");
+        assert_eq!(other["cache"], "stored", "{who:?}: {other}");
+        let dir = home.path().join("nucleus/wasm");
+        let key = dir.join("cache.key");
+        let meta = std::fs::symlink_metadata(&key).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(meta.mode() & 0o777, 0o600, "{who:?}");
+        assert_eq!(meta.len(), 32);
+        let entry = |hash: &Value| {
+            let prefix = hash.as_str().unwrap().to_owned();
+            std::fs::read_dir(&dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| {
+                    p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with(&prefix)
+                })
+                .unwrap()
+        };
+        let (a_entry, b_entry) = (
+            entry(&first["module_sha256"]),
+            entry(&other["module_sha256"]),
+        );
+        // The plant: B's compiled code under A's name, the header naming A,
+        // as the sandbox could write it (the tag it cannot make: no key).
+        let mut planted = std::fs::read(&b_entry).unwrap();
+        planted[8..40].copy_from_slice(&unhex(first["module_sha256"].as_str().unwrap()));
+        std::fs::write(&a_entry, &planted).unwrap();
+        if who == As::Nobody {
+            let path = std::ffi::CString::new(a_entry.display().to_string()).unwrap();
+            // SAFETY: a NUL-terminated path of ours; chown has no memory effects.
+            assert_eq!(unsafe { libc::chown(path.as_ptr(), 65534, 65534) }, 0);
+        }
+        let (out, again) = run(&a);
+        assert_eq!(
+            out.lines().next(),
+            Some("hello, world"),
+            "{who:?}: ran B's code"
+        );
+        assert_eq!(again["cache"], "replaced", "{who:?}: {again}");
+        assert_eq!(again["module_sha256"], first["module_sha256"]);
+        let note = again["cache_note"].as_str().unwrap_or_default();
+        assert!(note.contains("authentication tag"), "{who:?}: {note}");
+        assert!(again["compile_ms"].as_f64().unwrap() > 0.0);
+        // The replacement is the runner's own again.
+        let (out, last) = run(&a);
+        assert_eq!(out.lines().next(), Some("hello, world"));
+        assert_eq!(last["cache"], "hit", "{who:?}: {last}");
+    }
+}
+
+/// The probe a sandbox runs against a bind of a cache home at `/x`: what
+/// it sees in the cache directory and the errno of each way to change it,
+/// one `name=value` per line.
+const CACHE_PROBE: &str = r#"
+import errno, os
+def attempt(name, f):
+    try:
+        f()
+        print(name + "=ok")
+    except OSError as e:
+        print(name + "=" + errno.errorcode[e.errno])
+d = "/x/nucleus/wasm"
+print("entries=" + ",".join(sorted(os.listdir(d))))
+attempt("read_key", lambda: open(d + "/cache.key", "rb").read())
+attempt("create", lambda: os.close(os.open(d + "/planted", os.O_CREAT | os.O_WRONLY, 0o600)))
+attempt("rmdir", lambda: os.rmdir(d))
+attempt("rename_dir", lambda: os.rename(d, "/x/nucleus/moved"))
+attempt("rename_parent", lambda: os.rename("/x/nucleus", "/x/moved"))
+"#;
+
+/// Issue 13, item 5: a bind whose source holds the runner's wasm cache
+/// shows an empty, read-only directory in its place, which cannot be moved
+/// aside either (its parent is pinned), under both runtimes; the result
+/// lists it among the masked paths; the cache is untouched.
+#[test]
+fn a_bind_of_the_cache_home_shows_no_cache() {
+    const PYTHON: &str = "/usr/bin/python3";
+    if !Path::new(PYTHON).exists() {
+        return skip("a_bind_of_the_cache_home_shows_no_cache", "needs python3");
+    }
+    let test = "a_bind_of_the_cache_home_shows_no_cache";
+    for (runtime, who) in combinations(test, &[As::Caller, As::Nobody]) {
+        let home = cache_home("wasm-hide", who);
+        let out = with_cache_home(who, &home, &["--wasm", &fixture("hello.wat")]);
+        assert_code(&out, 0);
+        let dir = home.path().join("nucleus/wasm");
+        let before: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(before.len(), 2, "{before:?}");
+        let key = std::fs::read(dir.join("cache.key")).unwrap();
+        for bind in ["--bind", "--ro-bind"] {
+            let spec = format!("{}:/x", home.arg());
+            let args = [
+                "--trust-level",
+                runtime.trust_level(),
+                "--json",
+                bind,
+                &spec,
+                "--",
+                PYTHON,
+                "-c",
+                CACHE_PROBE,
+            ];
+            let mut cmd = command(who, &args);
+            let out = cmd.env("XDG_CACHE_HOME", home.path()).output().unwrap();
+            let ctx = format!("{runtime:?} {who:?} {bind}");
+            assert_code(&out, 0);
+            let seen: std::collections::BTreeMap<String, String> = stdout(&out)
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            let rofs_or = |busy: &str| {
+                if bind == "--bind" {
+                    busy.to_owned()
+                } else {
+                    "EROFS".to_owned()
+                }
+            };
+            assert_eq!(seen["entries"], "", "{ctx}");
+            assert_eq!(seen["read_key"], "ENOENT", "{ctx}");
+            assert_eq!(seen["create"], "EROFS", "{ctx}");
+            assert_eq!(seen["rmdir"], rofs_or("EBUSY"), "{ctx}");
+            assert_eq!(seen["rename_dir"], rofs_or("EBUSY"), "{ctx}");
+            assert_eq!(seen["rename_parent"], rofs_or("EBUSY"), "{ctx}");
+            let masked = result(&out)["enforced"]["masked_paths"].clone();
+            assert!(
+                masked
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p == "/x/nucleus/wasm"),
+                "{ctx}: {masked}"
+            );
+        }
+        let after: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(after, before, "{runtime:?} {who:?}");
+        assert_eq!(std::fs::read(dir.join("cache.key")).unwrap(), key);
+    }
+}
+
+/// The same for a wasm guest given the cache home as a preopen: the cache
+/// directory is empty and read-only there too.
+#[test]
+fn a_preopen_of_the_cache_home_shows_no_cache() {
+    for who in [As::Caller, As::Nobody] {
+        if !can_run_as("a_preopen_of_the_cache_home_shows_no_cache", who) {
+            continue;
+        }
+        let home = cache_home("wasm-preopen-hide", who);
+        let tool = fixture("tool.wat");
+        let spec = format!("{}:/data", home.arg());
+        let guest = |op: &str, path: &str| {
+            let args = ["--dir", &spec, "--wasm", &tool, "--", op, path];
+            with_cache_home(who, &home, &args)
+        };
+        // The first run makes the cache (and its key) before the view.
+        let out = guest("r", "nucleus/wasm/cache.key");
+        assert_code(&out, ERRNO_NOENT);
+        assert!(home.path().join("nucleus/wasm/cache.key").exists());
+        for op in ["w", "m"] {
+            let out = guest(op, "nucleus/wasm/planted");
+            assert_code(&out, ERRNO_IO_FOR_EROFS);
+        }
+        assert!(!home.path().join("nucleus/wasm/planted").exists());
+    }
+}
+
+/// A WAT module whose one function holds `n` additions: compiling it takes
+/// time and memory in proportion (200 000: about 2 s and 300 MiB in a debug
+/// build here).
+fn big_module(dir: &Path, n: usize) -> String {
+    let path = dir.join(format!("big-{n}.wat"));
+    let mut text = String::with_capacity(n * 40);
+    text.push_str("(module\n (memory (export \"memory\") 1)\n (func $f (param i32) (result i32) local.get 0\n");
+    for i in 0..n {
+        text.push_str(&format!("  i32.const {i} i32.add local.get 0 i32.mul\n"));
+    }
+    text.push_str(" )\n (func (export \"_start\") i32.const 0 call $f drop))\n");
+    std::fs::write(&path, text).unwrap();
+    set_mode(&path, 0o644);
+    path.display().to_string()
+}
+
+/// Issue 13, item 9: the compile runs under the run's memory limit and
+/// timeout (in a helper process), and the result says what it cost.
+#[test]
+fn the_compile_runs_under_the_limits() {
+    let files = data_dir("wasm-big");
+    let big = big_module(files.path(), 300_000);
+    for who in [As::Caller, As::Nobody] {
+        if !can_run_as("the_compile_runs_under_the_limits", who) {
+            continue;
+        }
+        // A normal module: the compile's time and memory are reported.
+        let out = wasm_as(who, "hello.wat", &["--json"], &[], b"");
+        assert_code(&out, 0);
+        let w = result(&out)["wasm"].clone();
+        assert!(w["compile_ms"].as_f64().unwrap() > 0.0, "{w}");
+        assert!(w["compile_peak_memory_bytes"].as_u64().unwrap() > 0, "{w}");
+        // The timeout: the compile is killed at it (it takes seconds).
+        let started = std::time::Instant::now();
+        let args = [
+            "--wasm-cache",
+            "off",
+            "--json",
+            "--timeout",
+            "1s",
+            "--wasm",
+            &big,
+        ];
+        let out = run(who, &args);
+        let took = started.elapsed();
+        assert_code(&out, 124);
+        let json = result(&out);
+        assert_eq!(json["killed_by"], "timeout", "{json}");
+        assert!(
+            json["error"].as_str().unwrap().contains("compiling"),
+            "{json}"
+        );
+        let ms = json["wasm"]["compile_ms"].as_f64().unwrap();
+        assert!((1000.0..2000.0).contains(&ms), "compile_ms {ms}");
+        assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+        // The memory limit: the OOM killer stops the compile.
+        let args = [
+            "--wasm-cache",
+            "off",
+            "--json",
+            "--memory",
+            "64M",
+            "--wasm",
+            &big,
+        ];
+        let out = run(who, &args);
+        if who == As::Nobody {
+            // No cgroup for nobody here: the limit cannot be enforced, and
+            // the run fails closed before compiling anything.
+            assert_code(&out, 125);
+            assert!(stderr(&out).contains("memory limit"), "{}", stderr(&out));
+            continue;
+        }
+        assert_code(&out, 137);
+        let json = result(&out);
+        assert_eq!(json["killed_by"], "memory", "{json}");
+        assert_eq!(json["signal"], libc::SIGKILL);
+        let error = json["error"].as_str().unwrap();
+        assert!(
+            error.contains("compiling") && error.contains("memory limit"),
+            "{error}"
+        );
+        let usage = &json["enforced"]["limits"]["usage"];
+        assert_eq!(usage["oom_killed"], true, "{json}");
+        assert!(
+            usage["memory_peak"].as_u64().unwrap() <= 65 << 20,
+            "{usage}"
+        );
+        assert!(json["wasm"]["compile_peak_memory_bytes"].as_u64().unwrap() > 0);
+        // Without the limits the same module compiles, and runs.
+        let out = run(who, &["--wasm-cache", "off", "--json", "--wasm", &big]);
+        assert_code(&out, 0);
+        let w = result(&out)["wasm"].clone();
+        let peak = w["compile_peak_memory_bytes"].as_u64().unwrap();
+        assert!(
+            peak > 64 << 20,
+            "the big module compiled in {peak} bytes: {w}"
+        );
+    }
 }

@@ -98,6 +98,24 @@ pub enum IdmapError {
         #[source]
         source: std::io::Error,
     },
+    /// The lock file of a leased range could not be used.
+    #[error("cannot lease a host id range in {path}")]
+    Lease {
+        /// The pool's directory or lock file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Every range of the pool is held by a live sandbox (or overlaps a
+    /// subordinate id entry).
+    #[error("all {ranges} host id ranges of {path} are in use by running sandboxes or overlap /etc/subuid or /etc/subgid entries", path = .dir.display())]
+    PoolExhausted {
+        /// The pool's directory.
+        dir: PathBuf,
+        /// How many ranges the pool holds.
+        ranges: u32,
+    },
     /// `newuidmap`/`newgidmap` ran and failed.
     #[error("{} failed for pid {pid} ({status}): {stderr}", .helper.display())]
     HelperFailed {
@@ -123,7 +141,8 @@ impl IdmapError {
         match self {
             Self::ReadSubid { source, .. }
             | Self::WriteMap { source, .. }
-            | Self::SpawnHelper { source, .. } => source.raw_os_error(),
+            | Self::SpawnHelper { source, .. }
+            | Self::Lease { source, .. } => source.raw_os_error(),
             _ => None,
         }
     }

@@ -18,7 +18,7 @@
 //! |---|---|---|---|
 //! | `rootless` | `0:U:1` | direct, setgroups denied | 0 |
 //! | `keep-id` | `U:U:1` | direct | `U` |
-//! | `root-remapped` | `0:START:COUNT` from subuid, else `0:100000:65536` (root only) | direct (root) or helpers | 0 |
+//! | `root-remapped` | `0:START:COUNT` from subuid, else `0:100000:65536` (root only); with [`IdMapPolicy::resolve_leased`], root gets a range of its own from a [`RangePool`] | direct (root) or helpers | 0 |
 //! | `explicit` | as given | direct when allowed, else helpers | 0 if mapped, else first inside id |
 //! | `auto` | `root-remapped` for root, `rootless` otherwise | | |
 //! | `host` | no user namespace | | |
@@ -44,6 +44,7 @@
 //! ```
 
 mod error;
+mod lease;
 mod mapping;
 mod policy;
 mod probe;
@@ -52,6 +53,7 @@ mod sys;
 mod write;
 
 pub use error::{IdmapError, MapProblem};
+pub use lease::{RangeLease, RangePool};
 pub use mapping::{validate_maps, HostRoot, IdMapping, MAX_MAP_BYTES, MAX_MAP_LINES};
 pub use policy::{IdMapPolicy, UsernsMode, DEFAULT_REMAP_COUNT, DEFAULT_REMAP_START};
 pub use probe::{probe, probe_with, IdmapProbe};

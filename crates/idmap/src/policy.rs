@@ -150,6 +150,45 @@ impl IdMapPolicy {
         Ok(Some(maps))
     }
 
+    /// Like [`resolve`](Self::resolve), except that a root caller's
+    /// `auto` and `root-remapped` sandboxes each get a host range of their
+    /// own, leased from `pool` for as long as the returned maps live (see
+    /// [`RangeLease`](crate::RangeLease)), instead of one fixed range
+    /// shared by all of them. Root's own subordinate entries, like every
+    /// other, are ranges the lease avoids.
+    ///
+    /// Launch sequence: in the parent, before clone; the maps (and so the
+    /// lease) are kept until the sandbox has ended.
+    ///
+    /// ```no_run
+    /// use nucleus_idmap::{Caller, IdMapPolicy, RangePool, SubIdPaths};
+    /// let root = Caller::new(0, 0, Some("root".into()));
+    /// let maps = IdMapPolicy::default()
+    ///     .resolve_leased(&root, &SubIdPaths::default(), &RangePool::default())?
+    ///     .unwrap();
+    /// assert!(maps.uid[0].outside >= 0x7000_0000 && maps.lease.is_some());
+    /// # Ok::<(), nucleus_idmap::IdmapError>(())
+    /// ```
+    pub fn resolve_leased(
+        &self,
+        caller: &Caller,
+        paths: &SubIdPaths,
+        pool: &crate::RangePool,
+    ) -> Result<Option<ResolvedMaps>, IdmapError> {
+        let maps = self.resolve(caller, paths)?;
+        let remapped = matches!(self.mode, UsernsMode::Auto | UsernsMode::RootRemapped);
+        match maps {
+            Some(mut maps) if remapped && caller.is_root() => {
+                let lease = crate::RangeLease::acquire(pool, paths)?;
+                maps.uid = vec![lease.mapping()];
+                maps.gid = vec![lease.mapping()];
+                maps.lease = Some(std::sync::Arc::new(lease));
+                Ok(Some(maps))
+            }
+            other => Ok(other),
+        }
+    }
+
     fn explicit(&self, caller: &Caller) -> Result<ResolvedMaps, IdmapError> {
         let own = |maps: &[IdMapping], id| matches!(maps, [m] if m.outside == id && m.count == 1);
         let (writer, deny_setgroups) = if caller.is_root() {
@@ -173,6 +212,7 @@ impl IdMapPolicy {
             deny_setgroups,
             default_uid: default_id(&self.uid_map),
             default_gid: default_id(&self.gid_map),
+            lease: None,
         })
     }
 }
@@ -187,6 +227,7 @@ fn rootless(caller: &Caller) -> ResolvedMaps {
         deny_setgroups: true,
         default_uid: 0,
         default_gid: 0,
+        lease: None,
     }
 }
 
@@ -198,6 +239,7 @@ fn keep_id(caller: &Caller) -> ResolvedMaps {
         deny_setgroups: !caller.is_root(),
         default_uid: caller.uid,
         default_gid: caller.gid,
+        lease: None,
     }
 }
 
@@ -214,6 +256,7 @@ fn root_remapped(caller: &Caller, paths: &SubIdPaths) -> Result<ResolvedMaps, Id
             deny_setgroups: false,
             default_uid: 0,
             default_gid: 0,
+            lease: None,
         });
     }
     let missing = |path: &std::path::Path| IdmapError::NoSubidRange {
@@ -229,6 +272,7 @@ fn root_remapped(caller: &Caller, paths: &SubIdPaths) -> Result<ResolvedMaps, Id
         deny_setgroups: false,
         default_uid: 0,
         default_gid: 0,
+        lease: None,
     })
 }
 

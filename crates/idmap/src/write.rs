@@ -90,6 +90,10 @@ pub struct ResolvedMaps {
     pub default_uid: u32,
     /// The gid the workload runs as unless told otherwise.
     pub default_gid: u32,
+    /// The range these maps hold while they live
+    /// ([`IdMapPolicy::resolve_leased`](crate::IdMapPolicy::resolve_leased)).
+    #[serde(skip)]
+    pub lease: Option<std::sync::Arc<crate::RangeLease>>,
 }
 
 impl ResolvedMaps {
@@ -220,6 +224,7 @@ mod tests {
             deny_setgroups,
             default_uid: 0,
             default_gid: 0,
+            lease: None,
         }
     }
 

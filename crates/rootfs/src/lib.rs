@@ -31,7 +31,7 @@ mod source;
 mod sys;
 
 pub use error::{ApplyError, RootfsError};
-pub use mask::{Mask, MASKED_PATHS};
+pub use mask::{Mask, Pin, MASKED_PATHS};
 pub use plan::{MountPlan, RuntimeBind};
 pub use policy::{Base, BindMode, Located, MountKind, MountSpec, RootfsPolicy};
 pub use source::resolve_source;

@@ -25,6 +25,17 @@ pub(crate) fn default_masks() -> Vec<PathBuf> {
     MASKED_PATHS.iter().map(PathBuf::from).collect()
 }
 
+/// A directory of the view bound onto itself (see [`RootfsPolicy::pins`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    /// The path inside the view.
+    pub path: PathBuf,
+    /// The host directory it shows (through its bind).
+    pub source: PathBuf,
+    /// Whether the bind it is in is read-only.
+    pub read_only: bool,
+}
+
 /// One masked path of the view, as found on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mask {
@@ -71,8 +82,82 @@ impl RootfsPolicy {
         Ok(out)
     }
 
+    /// The directories bound onto themselves on the way to each of
+    /// [`RootfsPolicy::hidden_dirs`]: every directory strictly between the
+    /// destination of the bind it is reached through (the deepest one that
+    /// holds it) and the hidden directory, top down. A mount point cannot be
+    /// renamed or removed (`EBUSY`): the sandbox cannot move the hidden
+    /// directory's parent aside and make a look-alike in its place for the
+    /// runner to trust later. Sources are resolved as binds resolve them.
+    ///
+    /// Launch sequence: in the parent, before `clone` (both runtimes).
+    ///
+    /// ```
+    /// use nucleus_rootfs::{MountSpec, RootfsPolicy};
+    /// let mut policy = RootfsPolicy::default();
+    /// policy.mounts.push("/usr:/host-usr".parse::<MountSpec>().unwrap());
+    /// policy.hidden_dirs.push("/host-usr/share/doc".into());
+    /// let pins = policy.pins().unwrap();
+    /// assert_eq!(pins[0].path, std::path::Path::new("/host-usr/share"));
+    /// assert_eq!(pins[0].source, std::path::Path::new("/usr/share"));
+    /// ```
+    pub fn pins(&self) -> Result<Vec<Pin>, RootfsError> {
+        let mut out: Vec<Pin> = Vec::new();
+        for hidden in &self.hidden_dirs {
+            let hidden = crate::policy::normalize_destination(hidden)?;
+            let Some((dst, spec)) = self.bind_holding(&hidden)? else {
+                continue;
+            };
+            let Some(src) = &spec.source else {
+                continue;
+            };
+            let real = crate::source::resolve_source(src, self.bind_follow_symlinks)?;
+            let mut between: Vec<&Path> = hidden
+                .ancestors()
+                .skip(1)
+                .take_while(|a| *a != dst.as_path())
+                .collect();
+            between.reverse();
+            for path in between {
+                if out.iter().any(|p| p.path == path) {
+                    continue;
+                }
+                let rel = path.strip_prefix(&dst).unwrap_or(path);
+                out.push(Pin {
+                    path: path.to_owned(),
+                    source: real.join(rel),
+                    read_only: spec.kind == crate::MountKind::RoBind,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The user bind whose destination is the deepest one holding `inside`
+    /// (strictly), with that destination normalized.
+    fn bind_holding(
+        &self,
+        inside: &Path,
+    ) -> Result<Option<(PathBuf, &crate::MountSpec)>, RootfsError> {
+        let mut best: Option<(PathBuf, &crate::MountSpec)> = None;
+        for spec in &self.mounts {
+            let dst = crate::policy::normalize_destination(&spec.destination)?;
+            let deeper = best
+                .as_ref()
+                .is_none_or(|(b, _)| dst.components().count() >= b.components().count());
+            if inside.starts_with(&dst) && inside != dst && deeper {
+                best = Some((dst, spec));
+            }
+        }
+        Ok(best)
+    }
+
     /// Checks the mask list: absolute paths without `..`.
     pub(crate) fn validate_masks(&self) -> Result<(), RootfsError> {
+        for path in &self.hidden_dirs {
+            crate::policy::normalize_destination(path)
+                .map_err(|_| RootfsError::InvalidMask { path: path.clone() })?;
+        }
         for path in &self.masked_paths {
             crate::policy::normalize_destination(path)
                 .map_err(|_| RootfsError::InvalidMask { path: path.clone() })?;

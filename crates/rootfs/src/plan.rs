@@ -258,10 +258,14 @@ impl RootfsPolicy {
     }
 
     /// Binds an empty file or directory of the staging root, read-only,
-    /// over each masked path of the view.
+    /// over each masked path of the view; then pins the way to each hidden
+    /// directory (each directory on it bound onto itself, see
+    /// [`RootfsPolicy::pins`]) and hides it behind the empty directory. A
+    /// hidden directory or pin that is not there in the view is skipped:
+    /// nothing shows there.
     fn compile_masks(&self, b: &mut Builder) -> Result<(), RootfsError> {
         let masks = self.masks()?;
-        if masks.is_empty() {
+        if masks.is_empty() && self.hidden_dirs.is_empty() {
             return Ok(());
         }
         b.push(Step::CreateFile {
@@ -273,6 +277,33 @@ impl RootfsPolicy {
             let src = if mask.is_dir { EMPTY_DIR } else { EMPTY_FILE };
             b.bind(Path::new(src), &under(NEW, &mask.path), attr, true)?;
             b.masked.push(mask.path);
+        }
+        for pin in self.pins()? {
+            let at = cstr(under(NEW, &pin.path))?;
+            let mut pin_attr = Attr::NOSUID_NODEV;
+            if pin.read_only {
+                pin_attr = pin_attr.union(Attr::RDONLY);
+            }
+            b.push(Step::Bind {
+                src: at.clone(),
+                dst: at,
+                recursive: true,
+                attr: pin_attr,
+                optional: true,
+            });
+        }
+        for hidden in &self.hidden_dirs {
+            let hidden = normalize_destination(hidden)?;
+            b.push(Step::Bind {
+                src: cstr(EMPTY_DIR)?,
+                dst: cstr(under(NEW, &hidden))?,
+                recursive: false,
+                attr,
+                optional: true,
+            });
+            if !b.masked.contains(&hidden) {
+                b.masked.push(hidden);
+            }
         }
         Ok(())
     }
@@ -328,12 +359,17 @@ impl RootfsPolicy {
                 path: cstr(&inside)?,
             });
         }
+        // What the sandbox can write it must not run, unless asked.
+        let (noexec_flag, noexec_attr) = match spec.exec {
+            true => (0, Attr::NOSUID_NODEV),
+            false => (sys::MS_NOEXEC, Attr::NOSUID_NODEV.union(Attr::NOEXEC)),
+        };
         match (spec.kind, &resolved) {
             (MountKind::Tmpfs, _) | (_, None) => {
                 let data = self.tmpfs_data("mode=0755");
-                b.tmpfs(&inside, sys::MS_NOSUID | sys::MS_NODEV, &data)
+                b.tmpfs(&inside, sys::MS_NOSUID | sys::MS_NODEV | noexec_flag, &data)
             }
-            (MountKind::Bind, Some(src)) => b.user_bind(src, &inside, Attr::NOSUID_NODEV),
+            (MountKind::Bind, Some(src)) => b.user_bind(src, &inside, noexec_attr),
             (MountKind::RoBind, Some(src)) => {
                 b.user_bind(src, &inside, Attr::RDONLY.union(Attr::NOSUID_NODEV))
             }
@@ -719,6 +755,37 @@ mod tests {
         let err = policy.compile().unwrap_err();
         assert_eq!(err.to_string(), "/definitely/not/here");
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    }
+
+    #[test]
+    fn hidden_dirs_are_pinned_and_masked_after_the_user_binds() {
+        let mut policy = RootfsPolicy::default();
+        policy
+            .mounts
+            .push("/usr:/host-usr".parse::<MountSpec>().unwrap().read_only());
+        policy.hidden_dirs.push("/host-usr/share/doc".into());
+        let plan = policy.compile().unwrap();
+        let targets: Vec<String> = plan.steps.iter().map(step_target).collect();
+        let bind = targets
+            .iter()
+            .position(|t| t == "/usr on /host-usr")
+            .unwrap();
+        let pin = targets
+            .iter()
+            .position(|t| t == "/host-usr/share on /host-usr/share")
+            .unwrap();
+        let mask = targets
+            .iter()
+            .position(|t| t == "/masked-dir on /host-usr/share/doc")
+            .unwrap();
+        assert!(bind < pin && pin < mask, "{targets:?}");
+        assert!(matches!(
+            plan.steps[pin],
+            Step::Bind { optional: true, attr, .. } if attr.is_read_only()
+        ));
+        assert!(plan
+            .masked()
+            .contains(&PathBuf::from("/host-usr/share/doc")));
     }
 
     #[test]

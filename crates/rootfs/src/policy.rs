@@ -60,7 +60,8 @@ pub enum MountKind {
 /// use nucleus_rootfs::{MountKind, MountSpec};
 /// let spec: MountSpec = "/srv/data:/data".parse().unwrap();
 /// assert_eq!(spec.kind, MountKind::Bind);
-/// assert_eq!(spec.read_only().kind, MountKind::RoBind);
+/// assert_eq!(spec.clone().read_only().kind, MountKind::RoBind);
+/// assert!(!spec.exec && spec.executable().exec); // writable mounts are noexec unless asked
 /// let same: MountSpec = "/srv/data".parse().unwrap();
 /// assert_eq!(same.destination, std::path::Path::new("/srv/data"));
 /// ```
@@ -74,6 +75,12 @@ pub struct MountSpec {
     pub source: Option<PathBuf>,
     /// Where it appears inside the sandbox.
     pub destination: PathBuf,
+    /// Programs may run from this writable mount (`--bind-exec`); every
+    /// other writable bind or tmpfs is `noexec`, so neither `execve` nor the
+    /// dynamic loader (`ld.so /w/prog`, an `mmap` with `PROT_EXEC`) can run
+    /// what the sandbox wrote there. Read-only binds keep their source's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exec: bool,
 }
 
 impl MountSpec {
@@ -83,7 +90,15 @@ impl MountSpec {
             kind: MountKind::Tmpfs,
             source: None,
             destination: destination.into(),
+            exec: false,
         }
+    }
+
+    /// The same mount, with programs allowed to run from it.
+    #[must_use]
+    pub fn executable(mut self) -> Self {
+        self.exec = true;
+        self
     }
 
     /// The same bind, read-only.
@@ -124,6 +139,7 @@ impl FromStr for MountSpec {
             kind: MountKind::Bind,
             source: Some(PathBuf::from(src)),
             destination: PathBuf::from(dst),
+            exec: false,
         };
         spec.validate()?;
         Ok(spec)
@@ -169,6 +185,14 @@ pub struct RootfsPolicy {
     /// Paths hidden behind an empty read-only file or directory (default:
     /// [`MASKED_PATHS`](crate::MASKED_PATHS), credentials of a typical host).
     pub masked_paths: Vec<PathBuf>,
+    /// Directories of the view (paths inside it, reached through a user
+    /// bind) hidden behind an empty read-only directory after every user
+    /// mount, whatever is there on the host: the runner puts its own state
+    /// here when a bind would show it. Each directory on the way from the
+    /// bind's destination down to a hidden one is pinned (see
+    /// [`RootfsPolicy::pins`]). Set at launch, never from a config file.
+    #[serde(skip)]
+    pub hidden_dirs: Vec<PathBuf>,
 }
 
 impl Default for RootfsPolicy {
@@ -190,6 +214,7 @@ impl Default for RootfsPolicy {
             bind_mode: BindMode::Idmap,
             bind_follow_symlinks: false,
             masked_paths: crate::mask::default_masks(),
+            hidden_dirs: Vec::new(),
         }
     }
 }

@@ -107,6 +107,11 @@ pub(crate) fn run(p: &Prepared, go_fd: RawFd, go_parent_fd: RawFd, msg_fd: RawFd
     }
     step(msg_fd, Stage::Session, sys::close_fds_except(msg_fd));
     step(msg_fd, Stage::Session, sys::setsid());
+    // The sandbox's own terminal (never the caller's) becomes the session's:
+    // its ^C reaches the workload's foreground group.
+    if let Some(fd) = p.ctty {
+        step(msg_fd, Stage::Session, sys::set_controlling_terminal(fd));
+    }
     // The workload's ids, then the capability drop (which needs the final uid).
     if p.keep_caps {
         step(
@@ -224,7 +229,7 @@ fn init(p: &Prepared, msg_fd: RawFd) -> ! {
         }
     }
     loop {
-        let sig = sys::sigwait(&all);
+        let (sig, code) = sys::sigwait(&all);
         if let (libc::SIGPIPE, Some(plan)) = (sig, &p.on_sigpipe) {
             // The runtime's kernel does not raise SIGPIPE: its own tool
             // delivers it to the workload, from in here.
@@ -236,7 +241,18 @@ fn init(p: &Prepared, msg_fd: RawFd) -> ! {
             continue;
         }
         if sig != libc::SIGCHLD {
-            sys::kill(workload, sig);
+            // What the sandbox's terminal sent its foreground group reached
+            // a workload in the init's group already: forwarding it would
+            // deliver it twice.
+            let from_terminal = p.ctty.is_some()
+                && code == libc::SI_KERNEL
+                && matches!(
+                    sig,
+                    libc::SIGINT | libc::SIGQUIT | libc::SIGTSTP | libc::SIGWINCH
+                );
+            if !(from_terminal && sys::in_own_process_group(workload)) {
+                sys::kill(workload, sig);
+            }
             continue;
         }
         while let Some((pid, status)) = sys::wait_any(true) {

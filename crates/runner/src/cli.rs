@@ -103,7 +103,7 @@ pub(crate) struct RunArgs {
     /// Use this host directory as the (read-only) root.
     #[arg(long, value_name = "DIR")]
     rootfs: Option<PathBuf>,
-    /// Bind a host path writable: SRC[:DST] (repeatable).
+    /// Bind a host path writable, noexec: SRC[:DST] (repeatable; see --bind-exec).
     #[arg(long, value_name = "SRC[:DST]")]
     bind: Vec<MountSpec>,
     /// Bind a host path read-only: SRC[:DST] (repeatable).
@@ -142,7 +142,7 @@ pub(crate) struct RunArgs {
     /// A TOML capability policy file.
     #[arg(long, value_name = "FILE")]
     caps_policy: Option<PathBuf>,
-    /// Bind a host path writable and executable: SRC[:DST] (Landlock allows exec there).
+    /// Bind a host path writable and executable: SRC[:DST] (not noexec; Landlock allows exec there).
     #[arg(long, value_name = "SRC[:DST]")]
     bind_exec: Vec<MountSpec>,
     /// Landlock: default (the container policy) or off.
@@ -163,6 +163,10 @@ pub(crate) struct RunArgs {
     /// Allow TCP bind on PORT when the network is shared (repeatable).
     #[arg(long, value_name = "PORT")]
     allow_tcp_bind: Vec<u16>,
+    /// Allow UDP when the network is shared: Landlock cannot limit it to
+    /// ports, so while TCP is limited it is denied (EPERM) unless this is given.
+    #[arg(long)]
+    allow_udp: bool,
     /// seccomp: default (the agent profile) or off.
     #[arg(long, value_name = "MODE", value_parser = parse_seccomp_mode)]
     seccomp: Option<nucleus_runner::SeccompMode>,
@@ -362,7 +366,7 @@ impl RunArgs {
         env.rootfs.mounts.extend(self.bind);
         for spec in self.bind_exec {
             env.landlock.exec_binds.push(spec.destination.clone());
-            env.rootfs.mounts.push(spec);
+            env.rootfs.mounts.push(spec.executable());
         }
         env.rootfs
             .mounts
@@ -411,6 +415,7 @@ impl RunArgs {
         }
         ll.allow_tcp_connect.extend(&self.allow_tcp_connect);
         ll.allow_tcp_bind.extend(&self.allow_tcp_bind);
+        ll.allow_udp |= self.allow_udp;
     }
 
     fn apply_seccomp(&self, env: &mut Envelope) {

@@ -410,6 +410,7 @@ impl Builder {
             kind,
             source,
             destination,
+            exec: false,
         });
         self
     }

@@ -144,9 +144,24 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// The sandbox's own terminal could not be set up or relayed.
+    #[error("cannot give the sandbox a terminal of its own")]
+    Terminal {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The signalfd could not be created.
     #[error("cannot watch signals")]
     Signalfd {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The runner could not become the subreaper of a sandbox without a
+    /// PID namespace, so it could not end what the workload leaves.
+    #[error("cannot collect the processes of a sandbox without a PID namespace (PR_SET_CHILD_SUBREAPER)")]
+    Subreaper {
         /// Why.
         #[source]
         source: std::io::Error,
@@ -259,6 +274,26 @@ pub enum RunError {
     /// The WASI module cannot be prepared.
     #[error("wasm")]
     Wasm(#[source] Box<nucleus_wasm::WasmError>),
+    /// The module's compile was stopped by a limit of the run (memory or
+    /// timeout): the run's outcome, as the sandbox's would have been
+    /// (`killed_by`, exit code); [`crate::launch`] returns it as the result.
+    #[error("{}", .0.error.as_deref().unwrap_or("wasm: the compile was stopped"))]
+    WasmCompileStopped(Box<crate::Outcome>),
+    /// A bind source lies inside a directory of the runner's own state.
+    #[error("refusing to bind {bind}: it is inside {state}, the runner's own state, which no sandbox may see")]
+    BindInsideState {
+        /// The bind's source, resolved.
+        bind: PathBuf,
+        /// The state directory.
+        state: PathBuf,
+    },
+    /// The compile helper could not be moved into its cgroup.
+    #[error("wasm: the compile helper could not be admitted to its cgroup")]
+    WasmCompileAdmit {
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The filesystem view is wrong.
     #[error("mount")]
     Rootfs(#[source] Box<nucleus_rootfs::RootfsError>),

@@ -57,6 +57,8 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
         &masks,
         writes_as_root(env, &caller, maps.as_ref()),
     )?;
+    // The runner's own state is never shown through a bind (state.rs).
+    let hidden = crate::state::hide_in_bundle(env, &mut spec)?;
     // Root opens bind sources itself: runsc gets them below its run
     // directory (see `attach_binds`).
     let detached = if caller.uid == 0 && maps.is_some() {
@@ -128,6 +130,7 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
         gvisor: Some(how),
         ..enforced(env, &spec, seccomp, &outcome.enforced, &masks)
     };
+    outcome.enforced.masked_paths.extend(hidden);
     outcome.cleaned.extend(cleaned);
     settle(&mut outcome, failure);
     Ok(outcome)
@@ -285,7 +288,8 @@ fn outside(maps: &[nucleus_idmap::IdMapping], inside: u32) -> u32 {
 /// `--userns host` (root only).
 fn host_maps(env: &Envelope, caller: &Caller) -> Result<Option<ResolvedMaps>, RunError> {
     let maps = if env.effective_namespaces().contains(Namespace::User) {
-        env.userns.resolve(caller, &SubIdPaths::default())?
+        env.userns
+            .resolve_leased(caller, &SubIdPaths::default(), &Default::default())?
     } else {
         None
     };
@@ -328,7 +332,7 @@ fn last_cause(message: &str) -> &str {
 
 /// Where run directories live: private to the caller, reachable by the
 /// mapped ids (0711 up to it, the run directory itself is theirs).
-fn runtime_dir(caller: &Caller) -> Result<PathBuf, RunError> {
+pub(crate) fn runtime_dir(caller: &Caller) -> Result<PathBuf, RunError> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     let base = if caller.uid == 0 {
         PathBuf::from("/run/nucleus")
@@ -425,12 +429,12 @@ fn bundle(
         .collect();
     spec.capabilities = env.caps.keep.iter().map(ToString::to_string).collect();
     spec.no_new_privileges = true;
-    spec.terminal = {
-        use std::io::IsTerminal;
-        std::io::stdin().is_terminal()
-            && std::io::stdout().is_terminal()
-            && std::io::stderr().is_terminal()
-    };
+    // runsc gets the sandbox's own terminal (console.rs), never the
+    // caller's: the sentry passes a console's settings through to it, and
+    // makes a host fd non-blocking. The console needs all three to be it:
+    // the sentry makes one terminal of stdin, stdout and stderr (any one of
+    // them); a partial one stays a plain file inside.
+    spec.terminal = crate::console::whole(env.capture.is_some());
     // Informational only: the runner's own cgroup applies the limits.
     spec.memory_limit = env.limits.memory;
     spec.cpu_quota = env.limits.cpus.map(|cpus| CpuQuota {
@@ -484,7 +488,7 @@ fn mount(
             nucleus_rootfs::MountKind::RoBind => MountKind::RoBind,
             nucleus_rootfs::MountKind::Tmpfs => MountKind::Tmpfs,
         },
-        exec: exec_binds.contains(&m.destination),
+        exec: m.exec || exec_binds.contains(&m.destination),
     })
 }
 
@@ -508,7 +512,13 @@ fn check_command(
     let refuse = |code, error: String| {
         let mut outcome = Outcome::new(
             started.elapsed(),
-            enforced(env, spec, None, &placeholder(), &[]),
+            enforced(
+                env,
+                spec,
+                None,
+                &Enforced::not_started(Decision::Gvisor),
+                &[],
+            ),
             None,
         );
         outcome.exit_code = code;
@@ -561,30 +571,6 @@ fn check_command(
         (exit::NOT_FOUND, "command not found")
     };
     refuse(code, format!("exec: {cmd}: {reason}"))
-}
-
-/// An empty host-side report, for a run that never started.
-fn placeholder() -> Enforced {
-    Enforced {
-        namespaces: Vec::new(),
-        userns: String::new(),
-        uid_map: Vec::new(),
-        gid_map: Vec::new(),
-        uid: 0,
-        gid: 0,
-        capabilities: Vec::new(),
-        no_new_privs: false,
-        readonly_root: false,
-        landlock: LandlockEnforced::off(),
-        seccomp: None,
-        limits: None,
-        rlimits: Vec::new(),
-        runtime: Decision::Gvisor,
-        masked_paths: Vec::new(),
-        memfd_noexec: MemfdNoexec::Off,
-        userns_limits: Default::default(),
-        gvisor: None,
-    }
 }
 
 /// What was enforced: the host-side envelope around runsc (`host`: its

@@ -41,6 +41,10 @@ pub struct LandlockSettings {
     pub allow_tcp_connect: Vec<u16>,
     /// TCP ports the sandbox may bind, with a shared network.
     pub allow_tcp_bind: Vec<u16>,
+    /// UDP, with a shared network (`--allow-udp`). Landlock limits TCP to
+    /// ports but cannot limit UDP, so while it limits TCP the seccomp filter
+    /// denies UDP sockets (`EPERM`) unless this allows all of it.
+    pub allow_udp: bool,
 }
 
 impl Default for LandlockSettings {
@@ -53,6 +57,7 @@ impl Default for LandlockSettings {
             exec_binds: Vec::new(),
             allow_tcp_connect: Vec::new(),
             allow_tcp_bind: Vec::new(),
+            allow_udp: false,
         }
     }
 }
@@ -133,6 +138,9 @@ impl LandlockSettings {
         }
         if ports && !shared_network {
             return conflict("--allow-tcp-* without a shared network (only with --network host)");
+        }
+        if self.allow_udp && !shared_network {
+            return conflict("--allow-udp without a shared network (only with --network host)");
         }
         Ok(())
     }

@@ -39,7 +39,12 @@ pub fn launch(env: &Envelope) -> Result<Outcome, RunError> {
     if decision == Decision::Gvisor {
         return crate::gvisor::run(env);
     }
-    let mut prepared = Prepared::new(env)?;
+    let mut prepared = match Prepared::new(env) {
+        Ok(prepared) => prepared,
+        // A limit stopped the module's compile: that is the run's result.
+        Err(RunError::WasmCompileStopped(outcome)) => return Ok(*outcome),
+        Err(err) => return Err(err),
+    };
     prepared.closed_stdio = closed;
     let relay = match env.capture {
         Some(limit) => {
@@ -120,6 +125,13 @@ pub(crate) fn run_prepared(
     }
     // Limits before clone: the child must never run outside its cgroup.
     let (cgroup, cleaned) = create_cgroup(env)?;
+    // Without a PID namespace, what the workload leaves comes to us.
+    let reaper = match prepared.namespaces.contains(nucleus_ns::Namespace::Pid) {
+        true => None,
+        false => Some(
+            crate::orphans::Subreaper::arm().map_err(|source| RunError::Subreaper { source })?,
+        ),
+    };
     // Block forwarded signals before clone, so none is lost in between.
     let mut watched = sys::FORWARDED.to_vec();
     watched.push(libc::SIGCHLD);
@@ -129,6 +141,11 @@ pub(crate) fn run_prepared(
     // workload and the init behind their parents' backs.
     let old_chld = sys::set_signal_default(libc::SIGCHLD);
     let result = (|| {
+        // The sandbox's own terminal in place of the caller's, with the
+        // forwarded signals blocked; dropped after the sandbox is killed on
+        // an error, it puts the caller's terminal back.
+        let mut console = crate::console::Console::open(&mut prepared)
+            .map_err(|source| RunError::Terminal { source })?;
         let sigfd = sys::signalfd(&watched).map_err(|source| RunError::Signalfd { source })?;
         let started = Instant::now();
         let flags = prepared.namespaces.clone_flags();
@@ -157,23 +174,37 @@ pub(crate) fn run_prepared(
                 .start(&child.pidfd)
                 .map_err(|source| RunError::Pipe { source })?;
         }
+        if let Some(console) = console.as_mut() {
+            console
+                .start()
+                .map_err(|source| RunError::Terminal { source })?;
+        }
         sys::set_nonblocking(&msg_r).map_err(|source| RunError::Pipe { source })?;
         let watch = Watch {
             child: &child,
             msg: &msg_r,
             sigfd: &sigfd,
-            timeout: crate::wasm::wall_clock_timeout(env),
+            timeout: crate::wasm::wall_clock_timeout(env, prepared.wasm()),
             cgroup: cgroup.as_ref(),
             record: mode == Mode::Record,
+            console: console.as_ref(),
         };
         let raw = watch.supervise(started)?;
         std::mem::forget(guard);
+        // Before the relay's end: a leftover process may hold its pipes.
+        if let Some(reaper) = &reaper {
+            reaper.kill_orphans();
+        }
         // The init is gone, and with it its PID namespace: every writer of
         // a relayed pipe has ended, so the copies reach their end.
         let kept = relay.take().and_then(crate::relay::Relay::finish);
+        // Every holder of the terminal's slave has ended too: its master is
+        // drained, then the caller's terminal is put back.
+        let terminal = console.take().and_then(crate::console::Console::finish);
         let mut outcome = interpret(env, &prepared, &raw, started.elapsed());
         outcome.cleaned = cleaned;
         outcome.captured = kept.map(|(out, err)| crate::report::Captured::new(out, err));
+        outcome.terminal = terminal;
         if let Some(cg) = &cgroup {
             let _ = cg.kill_all();
             add_cgroup_usage(&mut outcome, cg, raw.timed_out);
@@ -308,6 +339,9 @@ struct Watch<'a> {
     timeout: Option<Duration>,
     cgroup: Option<&'a nucleus_cgroup::Cgroup>,
     record: bool,
+    /// The sandbox's own terminal, resized on `SIGWINCH` (which its
+    /// kernel then sends the workload).
+    console: Option<&'a crate::console::Console>,
 }
 
 impl Watch<'_> {
@@ -385,6 +419,9 @@ impl Watch<'_> {
     fn forward_signals(&self) -> Option<i32> {
         let mut last = None;
         while let Some(sig) = sys::read_signal(self.sigfd) {
+            if sig == libc::SIGWINCH && self.console.is_some_and(|c| c.resize()) {
+                continue;
+            }
             if sig != libc::SIGCHLD {
                 sys::pidfd_send_signal(&self.child.pidfd, sig);
                 last = Some(sig);
@@ -541,6 +578,7 @@ fn wasm_report(w: &nucleus_wasm::PreparedWasm, messages: &[Message]) -> crate::W
         cache: report.cache,
         cache_note: report.cache_note.clone(),
         compile_ms: report.compile_ms,
+        compile_peak_memory_bytes: report.compile_peak_memory_bytes,
         trap: nucleus_wasm::TrapKind::from_code(trap),
         memory_limit_hit,
         fuel_consumed: (fuel != u64::MAX).then_some(fuel),

@@ -16,6 +16,7 @@
 
 mod channel;
 mod child;
+mod console;
 mod duration;
 mod envelope;
 mod environ;
@@ -25,12 +26,14 @@ pub mod guard;
 mod gvisor;
 mod landlock;
 mod launch;
+mod orphans;
 mod prepare;
 mod probe;
 mod relay;
 mod report;
 mod seccomp;
 mod stage;
+mod state;
 mod sys;
 mod wasm;
 
@@ -46,7 +49,7 @@ pub use prepare::MemfdNoexec;
 pub use probe::{probe_envelope, probe_idmap, EnvelopeProbe};
 pub use report::{
     Captured, Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced,
-    Outcome, WasmReport,
+    Outcome, Terminal, WasmReport,
 };
 pub use seccomp::{SeccompMode, SeccompSettings};
 pub use stage::Stage;

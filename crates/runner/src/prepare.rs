@@ -46,6 +46,10 @@ pub(crate) struct Prepared {
     /// `dup2(from, to)` pairs for the init's stdio (pipes the runner
     /// relays), done before stray fds are closed.
     pub(crate) stdio_dups: Vec<(RawFd, RawFd)>,
+    /// Of the dup targets, the one holding the sandbox's own terminal
+    /// (`console.rs`), which the init makes the session's controlling
+    /// terminal.
+    pub(crate) ctty: Option<RawFd>,
     /// How fileless execution is closed.
     pub(crate) memfd_noexec: MemfdNoexec,
     /// Of stdin, stdout and stderr, those the runner found closed (held by
@@ -113,7 +117,8 @@ impl Prepared {
         let namespaces = env.effective_namespaces();
         let caller = Caller::current();
         let maps = if namespaces.contains(Namespace::User) {
-            env.userns.resolve(&caller, &SubIdPaths::default())?
+            env.userns
+                .resolve_leased(&caller, &SubIdPaths::default(), &Default::default())?
         } else {
             None
         };
@@ -122,13 +127,18 @@ impl Prepared {
         }
         let (uid, gid) = workload_ids(env, maps.as_ref(), &caller)?;
         // A wasm host sees no host system directories, only its preopens.
-        let view = match &env.wasm {
+        let mut view = match &env.wasm {
             Some(wasm) => wasm.rootfs(&env.rootfs),
             None => env.rootfs.clone(),
         };
+        // The runner's own state is never shown through a bind (state.rs).
+        view.hidden_dirs = crate::state::hidden_dirs(env, &view)?;
         let plan = if namespaces.contains(Namespace::Mount) {
             let mut rootfs = view.clone();
             rootfs.fresh_proc &= namespaces.contains(Namespace::Pid);
+            for m in &mut rootfs.mounts {
+                m.exec |= env.landlock.exec_binds.contains(&m.destination);
+            }
             // Root opens the bind sources itself, with root's rights; a
             // rootless caller's own id is the sandbox's root anyway.
             Some(if caller.uid == 0 {
@@ -152,7 +162,9 @@ impl Prepared {
         let caps = env.caps.compile()?;
         let memfd_noexec = memfd_noexec(&caller, &namespaces, env.seccomp.mode_is_on());
         let shared_network = !namespaces.contains(Namespace::Network);
-        let landlock = match env.landlock.policy(&view, shared_network)? {
+        let policy = env.landlock.policy(&view, shared_network)?;
+        let deny_udp = udp_denied(env, shared_network, policy.as_ref())?;
+        let landlock = match policy {
             Some(policy) => Some(crate::landlock::PreparedLandlock::new(&policy)?),
             None => None,
         };
@@ -178,6 +190,7 @@ impl Prepared {
                     no_exec: env.wasm.is_some(),
                     deny_memfd_exec: memfd_noexec == MemfdNoexec::Seccomp,
                     deny_privileged_files: writes_as_root,
+                    deny_udp,
                 },
             )?,
             seccomp_listener: false,
@@ -188,6 +201,7 @@ impl Prepared {
                 None => Workload::Exec(ExecPlan::new(env, uid)?),
             },
             stdio_dups: Vec::new(),
+            ctty: None,
             memfd_noexec,
             closed_stdio: Vec::new(),
             on_sigpipe: None,
@@ -264,6 +278,7 @@ impl Prepared {
             rlimits: env.rlimits.effective()?,
             workload: Workload::Exec(ExecPlan::program(argv)?),
             stdio_dups: Vec::new(),
+            ctty: None,
             memfd_noexec: MemfdNoexec::Off,
             closed_stdio: Vec::new(),
             on_sigpipe: None,
@@ -299,6 +314,25 @@ pub(crate) fn idmap_wanted(
 /// Whether the init can set the PID namespace's `vm.memfd_noexec`: the
 /// file is writable only by the host's root id, which the init still has
 /// before it switches to the mapped root; the kernel must have it (6.3+).
+/// Whether UDP must be denied: Landlock limits TCP on the shared network,
+/// cannot limit UDP, and UDP was not allowed. Without a seccomp filter to
+/// deny it, the launch fails rather than leave UDP open.
+fn udp_denied(
+    env: &Envelope,
+    shared_network: bool,
+    policy: Option<&nucleus_landlock_policy::Policy>,
+) -> Result<bool, RunError> {
+    let limits_tcp = policy.is_some_and(|p| !p.handle_net.is_empty() || !p.net.is_empty());
+    let deny = shared_network && limits_tcp && !env.landlock.allow_udp;
+    if deny && !env.seccomp.mode_is_on() {
+        return Err(RunError::SeccompConflict {
+            what: "--seccomp off with Landlock's TCP rules: UDP cannot be denied \
+                   without seccomp (add --allow-udp to allow it)",
+        });
+    }
+    Ok(deny)
+}
+
 fn memfd_noexec(caller: &Caller, namespaces: &NamespaceSet, seccomp_on: bool) -> MemfdNoexec {
     let sysctl = caller.uid == 0
         && namespaces.contains(Namespace::Pid)

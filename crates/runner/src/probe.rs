@@ -33,7 +33,11 @@ pub struct EnvelopeProbe {
 pub fn probe_envelope() -> EnvelopeProbe {
     let env = Envelope::default();
     let caller = Caller::current();
-    let maps = env.userns.resolve(&caller, &SubIdPaths::default());
+    // A real lease, released at once: it shows the pool works here (each
+    // sandbox gets a range of its own).
+    let maps = env
+        .userns
+        .resolve_leased(&caller, &SubIdPaths::default(), &Default::default());
     let single = |m: &nucleus_idmap::ResolvedMaps| !m.maps_uid(65534) || !m.maps_gid(65534);
     let memfd =
         caller.uid == 0 && std::path::Path::new(crate::prepare::MEMFD_NOEXEC_SYSCTL).exists();

@@ -12,8 +12,8 @@
 //! runtime gets a pipe instead and the runner copies what comes out into
 //! its own descriptor, in order, through the file description the caller
 //! opened; when that write finds the reader gone, the copy stops and the
-//! init is sent `SIGPIPE` to deliver it. Terminals and `/dev/null` pass
-//! through unchanged.
+//! init is sent `SIGPIPE` to deliver it. `/dev/null` passes through
+//! unchanged; a terminal is replaced by the sandbox's own (`console.rs`).
 
 use std::fs::File;
 use std::io::{self, Read, Write};

@@ -48,6 +48,19 @@ pub struct Outcome {
     pub cleaned: Vec<std::path::PathBuf>,
     /// With `--capture`: the workload's stdout and stderr (`null` without).
     pub captured: Option<Captured>,
+    /// How the workload got a terminal (`null`: none of its stdio was one).
+    pub terminal: Option<Terminal>,
+}
+
+/// The workload's terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Terminal {
+    /// A pseudo-terminal of its own in place of the caller's terminal,
+    /// relayed to it (stdin too when stdin was the terminal); the caller's
+    /// terminal settings were restored after the run.
+    Relayed,
 }
 
 /// The workload's output, kept for the result (`--capture`).
@@ -89,8 +102,13 @@ pub struct WasmReport {
     pub cache: nucleus_wasm::CacheStatus,
     /// Why the cache was skipped or an entry replaced, when it was.
     pub cache_note: Option<String>,
-    /// Time spent compiling in the parent (0 on a cache hit), in milliseconds.
+    /// Time spent compiling (0 on a cache hit), in milliseconds: in a helper
+    /// process under the run's limits, counted against `--timeout`.
     pub compile_ms: f64,
+    /// Peak memory of the compile, in bytes (0 on a cache hit): the compile
+    /// helper's peak resident set (`ru_maxrss`, which includes the pages it
+    /// shares with the runner it was forked from).
+    pub compile_peak_memory_bytes: u64,
     /// The trap that stopped the module, if one did.
     pub trap: Option<nucleus_wasm::TrapKind>,
     /// Whether a `memory.grow` (or table grow) was refused by
@@ -125,6 +143,7 @@ impl Outcome {
             wasm: None,
             cleaned: Vec::new(),
             captured: None,
+            terminal: None,
         }
     }
 
@@ -179,6 +198,33 @@ pub struct Enforced {
     pub memfd_noexec: crate::MemfdNoexec,
     /// Under gVisor: how runsc itself was contained (`null` natively).
     pub gvisor: Option<GvisorEnforced>,
+}
+
+impl Enforced {
+    /// The report of a sandbox that was never started (its preparation was
+    /// stopped by a limit, or the command was not found): nothing enforced.
+    pub(crate) fn not_started(runtime: crate::guard::Decision) -> Enforced {
+        Enforced {
+            namespaces: Vec::new(),
+            userns: String::new(),
+            uid_map: Vec::new(),
+            gid_map: Vec::new(),
+            uid: 0,
+            gid: 0,
+            capabilities: Vec::new(),
+            no_new_privs: false,
+            readonly_root: false,
+            landlock: LandlockEnforced::off(),
+            seccomp: None,
+            limits: None,
+            rlimits: Vec::new(),
+            runtime,
+            masked_paths: Vec::new(),
+            userns_limits: Default::default(),
+            memfd_noexec: crate::MemfdNoexec::Off,
+            gvisor: None,
+        }
+    }
 }
 
 /// How the gVisor runtime ran, for the result.

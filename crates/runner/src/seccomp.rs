@@ -57,6 +57,9 @@ impl SeccompSettings {
         if extra.deny_privileged_files {
             profile = profile.deny_privileged_files();
         }
+        if extra.deny_udp {
+            profile = profile.deny_udp();
+        }
         let filter = profile.compile()?;
         check_init_syscalls(&filter, no_exec)?;
         Ok(Some(filter))
@@ -110,6 +113,9 @@ pub(crate) struct Extra {
     /// writable binds): no setuid/setgid bit, no file capability
     /// ([`Profile::deny_privileged_files`]).
     pub(crate) deny_privileged_files: bool,
+    /// Landlock limits TCP on a shared network and UDP was not allowed:
+    /// UDP sockets are denied ([`Profile::deny_udp`]).
+    pub(crate) deny_udp: bool,
 }
 
 /// The syscalls the sandbox's init makes after the filter is installed:

@@ -284,6 +284,99 @@ pub(crate) fn thread_count() -> io::Result<usize> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/self/stat"))
 }
 
+// ---- terminals, parent side ----
+
+/// Whether `fd` is open on a terminal.
+pub(crate) fn is_terminal(fd: RawFd) -> bool {
+    // SAFETY: isatty only asks the kernel about an fd number.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// Whether `fd` is this process's controlling terminal and another process
+/// group is in its foreground (we were started in the background).
+pub(crate) fn terminal_in_background(fd: RawFd) -> bool {
+    // SAFETY: plain calls on an fd number; tcgetpgrp fails (-1) when `fd`
+    // is not our controlling terminal.
+    let (fg, own) = unsafe { (libc::tcgetpgrp(fd), libc::getpgrp()) };
+    fg > 0 && fg != own
+}
+
+/// The settings of the terminal on `fd`.
+pub(crate) fn tcgetattr(fd: RawFd) -> io::Result<libc::termios> {
+    // SAFETY: termios is plain data, overwritten by tcgetattr.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: `t` is a live, writable termios.
+    if unsafe { libc::tcgetattr(fd, &mut t) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(t)
+}
+
+/// Sets the terminal on `fd` to `t`, at once.
+pub(crate) fn tcsetattr(fd: RawFd, t: &libc::termios) -> io::Result<()> {
+    loop {
+        // SAFETY: `t` is a live termios; the call only reads it.
+        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, t) } == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// `t` in raw mode (`cfmakeraw`): no echo, no line editing, no signal
+/// keys, no output processing.
+pub(crate) fn raw_termios(t: &libc::termios) -> libc::termios {
+    let mut raw = *t;
+    // SAFETY: `raw` is a live termios that cfmakeraw edits in place.
+    unsafe { libc::cfmakeraw(&mut raw) };
+    raw
+}
+
+/// The window size of the terminal on `fd`.
+pub(crate) fn window_size(fd: RawFd) -> Option<libc::winsize> {
+    // SAFETY: winsize is plain data, overwritten by the ioctl.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize into the live `ws`.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws as *mut libc::winsize) };
+    (rc == 0).then_some(ws)
+}
+
+/// Sets the window size of the terminal on `fd` (its foreground process
+/// group is sent `SIGWINCH` when it changes).
+pub(crate) fn set_window_size(fd: RawFd, ws: &libc::winsize) {
+    // SAFETY: TIOCSWINSZ reads one winsize from the live `ws`.
+    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, ws as *const libc::winsize) };
+}
+
+/// A new pseudo-terminal: (master, slave), both close-on-exec and neither
+/// made the caller's controlling terminal.
+pub(crate) fn open_pty() -> io::Result<(OwnedFd, OwnedFd)> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: plain call with integer flags; returns a new fd or -1.
+    let fd = unsafe { libc::posix_openpt(flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: posix_openpt returned a new fd that nobody else owns.
+    let master = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: plain calls on the master we own.
+    if unsafe { libc::grantpt(fd) } < 0 || unsafe { libc::unlockpt(fd) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The slave through the master itself (TIOCGPTPEER, Linux 4.13): no
+    // lookup of a /dev/pts path.
+    // SAFETY: ioctl on our master with integer flags; returns a new fd or -1.
+    let slave = unsafe { libc::ioctl(fd, libc::TIOCGPTPEER, flags) };
+    if slave < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd that nobody else owns.
+    Ok((master, unsafe { OwnedFd::from_raw_fd(slave) }))
+}
+
 // ---- child side: no allocation, errno out ----
 
 pub(crate) fn read_byte(fd: RawFd) -> Result<usize, i32> {
@@ -336,6 +429,19 @@ pub(crate) fn close_fds_except(keep: RawFd) -> Result<(), i32> {
 pub(crate) fn setsid() -> Result<(), i32> {
     // SAFETY: plain syscall.
     check(unsafe { libc::setsid() }.into()).map(drop)
+}
+
+/// Makes the terminal on `fd` the controlling terminal of this session
+/// (whose leader we are); never takes one that another session has.
+pub(crate) fn set_controlling_terminal(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: plain ioctl with an integer argument (0: do not steal).
+    check(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) }.into()).map(drop)
+}
+
+/// Whether `pid` is in our own process group.
+pub(crate) fn in_own_process_group(pid: libc::pid_t) -> bool {
+    // SAFETY: plain syscalls with integer arguments.
+    unsafe { libc::getpgid(pid) == libc::getpgrp() }
 }
 
 pub(crate) fn switch_user(uid: u32, gid: u32, set_groups: bool) -> Result<(), i32> {
@@ -408,6 +514,35 @@ pub(crate) fn set_child_subreaper() -> Result<(), i32> {
     check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }.into()).map(drop)
 }
 
+/// Whether this process is a child subreaper.
+pub(crate) fn is_child_subreaper() -> io::Result<bool> {
+    let mut on: libc::c_int = 0;
+    // SAFETY: PR_GET_CHILD_SUBREAPER writes one int to the live `on`.
+    let rc = unsafe { libc::prctl(libc::PR_GET_CHILD_SUBREAPER, &mut on as *mut libc::c_int) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(on != 0)
+}
+
+/// Stops being a child subreaper.
+pub(crate) fn clear_child_subreaper() -> Result<(), i32> {
+    // SAFETY: plain prctl with integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) }.into()).map(drop)
+}
+
+/// Reaps the child `pid`, waiting for it.
+pub(crate) fn wait_pid(pid: libc::pid_t) {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a live int.
+        let rc = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+        if rc >= 0 || errno() != libc::EINTR {
+            return;
+        }
+    }
+}
+
 /// Makes this process non-dumpable: no ptrace, no /proc/PID/fd access by
 /// processes without CAP_SYS_PTRACE.
 pub(crate) fn set_not_dumpable() -> Result<(), i32> {
@@ -422,12 +557,16 @@ pub(crate) fn ptrace_cont(pid: libc::pid_t, sig: libc::c_int) {
 }
 
 /// Waits for a blocked signal.
-pub(crate) fn sigwait(set: &libc::sigset_t) -> libc::c_int {
+/// Returns the signal and its `si_code` (`SI_KERNEL` when a terminal sent
+/// it to its foreground group, `SI_USER` from `kill`).
+pub(crate) fn sigwait(set: &libc::sigset_t) -> (libc::c_int, libc::c_int) {
     loop {
-        // SAFETY: `set` is live; a null info pointer is allowed.
-        let sig = unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
+        // SAFETY: siginfo_t is plain data, overwritten by sigwaitinfo.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` and `info` are live.
+        let sig = unsafe { libc::sigwaitinfo(set, &mut info) };
         if sig > 0 {
-            return sig;
+            return (sig, info.si_code);
         }
     }
 }

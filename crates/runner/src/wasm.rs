@@ -73,15 +73,143 @@ impl WasmSettings {
                 kind,
                 source: Some(p.host.clone()),
                 destination: p.host.clone(),
+                exec: false,
             });
         }
         rootfs
     }
 
     /// Compiles or loads the module; in the parent, before clone.
+    ///
+    /// A compile runs in a forked helper ([`nucleus_wasm::CompileHelper`]) under the run's
+    /// own limits: in a cgroup of its own with the Envelope's limits (made when the helper
+    /// starts, removed when it ends) and killed at `--timeout`, whose time it uses up. A
+    /// helper killed by either ends the run as the sandbox would have ended:
+    /// [`RunError::WasmCompileStopped`] carries that outcome.
     pub(crate) fn prepare(&self, env: &Envelope) -> Result<PreparedWasm, RunError> {
-        Ok(self.policy(env).prepare()?)
+        let started = std::time::Instant::now();
+        let cgroup: std::cell::OnceCell<nucleus_cgroup::Cgroup> = std::cell::OnceCell::new();
+        let admit = |pid: i32| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            if env.limits.is_empty() {
+                return Ok(());
+            }
+            let cg = match cgroup.get() {
+                Some(cg) => cg,
+                None => {
+                    let cfg = nucleus_cgroup::CgroupConfig {
+                        mode: env.limit_mode,
+                        ..nucleus_cgroup::CgroupConfig::default()
+                    };
+                    let made = nucleus_cgroup::Cgroup::create(&env.limits, &cfg)?;
+                    cgroup.get_or_init(|| made)
+                }
+            };
+            cg.attach(pid)?;
+            Ok(())
+        };
+        let helper = nucleus_wasm::CompileHelper::new(env.timeout).with_admit(&admit);
+        let result = self.policy(env).prepare_in_helper(&helper);
+        let cgroup = cgroup.into_inner();
+        let usage = cgroup.as_ref().map(|cg| (cg.applied().clone(), cg.usage()));
+        if let Some(cg) = cgroup {
+            cg.remove()?;
+        }
+        match result {
+            Ok(prepared) => Ok(prepared),
+            Err(nucleus_wasm::WasmError::CompileAdmit { source, .. }) => {
+                match source.downcast::<nucleus_cgroup::CgroupError>() {
+                    Ok(cgroup_err) => Err(RunError::from(*cgroup_err)),
+                    Err(other) => Err(RunError::WasmCompileAdmit { source: other }),
+                }
+            }
+            Err(err @ nucleus_wasm::WasmError::CompileKilled { .. }) => {
+                let outcome = stopped_outcome(&self.module, &err, usage, started.elapsed());
+                match outcome {
+                    Some(outcome) => Err(RunError::WasmCompileStopped(Box::new(outcome))),
+                    None => Err(err.into()),
+                }
+            }
+            Err(err) => Err(err.into()),
+        }
     }
+}
+
+/// The outcome of a run whose compile was stopped by a limit: `memory` (the compile
+/// cgroup's OOM killer; exit 137, `SIGKILL`) or `timeout` (exit 124). `None` for a helper
+/// killed otherwise (an error, not a limit).
+fn stopped_outcome(
+    module: &std::path::Path,
+    err: &nucleus_wasm::WasmError,
+    usage: Option<(nucleus_cgroup::AppliedLimits, nucleus_cgroup::Usage)>,
+    wall: Duration,
+) -> Option<crate::Outcome> {
+    use crate::report::KilledBy;
+    let nucleus_wasm::WasmError::CompileKilled {
+        timed_out,
+        signal,
+        elapsed,
+        peak_memory_bytes,
+        module_sha256,
+        ..
+    } = err
+    else {
+        return None;
+    };
+    let oom = usage.as_ref().is_some_and(|(_, u)| u.oom_killed);
+    let ms = elapsed.as_millis();
+    let (killed_by, error) = if *timed_out {
+        (
+            KilledBy::Timeout,
+            format!(
+                "wasm: compiling {} did not finish within the timeout ({ms} ms): killed",
+                module.display()
+            ),
+        )
+    } else if *signal == Some(libc::SIGKILL) && oom {
+        (
+            KilledBy::Memory,
+            format!(
+                "wasm: compiling {} hit the memory limit after {ms} ms: killed by the OOM killer",
+                module.display()
+            ),
+        )
+    } else {
+        return None;
+    };
+    // SAFETY: rusage is plain data; all-zero is valid (the helper's CPU time comes from its
+    // cgroup, when it had one).
+    let zero: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut outcome = crate::Outcome::new(
+        wall,
+        crate::report::Enforced::not_started(crate::guard::Decision::Native),
+        Some(&zero),
+    );
+    outcome.killed_by = Some(killed_by);
+    outcome.error = Some(error);
+    match killed_by {
+        KilledBy::Timeout => outcome.exit_code = crate::exit::TIMEOUT,
+        _ => outcome.set_status(libc::SIGKILL),
+    }
+    let cgroup_peak = usage.as_ref().and_then(|(_, u)| u.memory_peak);
+    if let Some((_, u)) = &usage {
+        let ms = |usec: Option<u64>| usec.map_or(0.0, |v| v as f64 / 1000.0);
+        outcome.user_cpu_ms = ms(u.cpu_user_usec);
+        outcome.system_cpu_ms = ms(u.cpu_system_usec);
+    }
+    outcome.peak_memory_bytes = cgroup_peak.unwrap_or(*peak_memory_bytes);
+    outcome.enforced.limits =
+        usage.map(|(applied, usage)| crate::report::LimitsEnforced { applied, usage });
+    outcome.wasm = Some(crate::WasmReport {
+        module_sha256: module_sha256.clone(),
+        cache: nucleus_wasm::CacheStatus::Skipped,
+        cache_note: Some("nothing stored: the compile was stopped".to_owned()),
+        compile_ms: elapsed.as_secs_f64() * 1000.0,
+        compile_peak_memory_bytes: *peak_memory_bytes,
+        trap: None,
+        memory_limit_hit: false,
+        fuel_consumed: None,
+    });
+    Some(outcome)
 }
 
 /// How long after `--timeout` the runner kills a wasm sandbox whose module
@@ -90,11 +218,16 @@ const DEADLINE_GRACE: Duration = Duration::from_millis(250);
 
 /// The runner's own wall-clock limit: `--timeout` for programs; for a wasm
 /// module the epoch deadline stops it first (and reports the `deadline`
-/// trap), the runner's kill is the backstop.
-pub(crate) fn wall_clock_timeout(env: &Envelope) -> Option<Duration> {
-    match &env.wasm {
-        Some(_) => env.timeout.map(|t| t.saturating_add(DEADLINE_GRACE)),
-        None => env.timeout,
+/// trap), the runner's kill is the backstop. A module's deadline is what the
+/// compile left of `--timeout`.
+pub(crate) fn wall_clock_timeout(env: &Envelope, wasm: Option<&PreparedWasm>) -> Option<Duration> {
+    match (&env.wasm, wasm) {
+        (Some(_), Some(w)) => w
+            .policy()
+            .deadline
+            .map(|t| t.saturating_add(DEADLINE_GRACE)),
+        (Some(_), None) => env.timeout.map(|t| t.saturating_add(DEADLINE_GRACE)),
+        (None, _) => env.timeout,
     }
 }
 
@@ -231,8 +364,11 @@ mod tests {
             timeout: Some(Duration::from_secs(1)),
             ..Envelope::default()
         };
-        assert_eq!(wall_clock_timeout(&env), Some(Duration::from_secs(1)));
+        assert_eq!(wall_clock_timeout(&env, None), Some(Duration::from_secs(1)));
         env.wasm = Some(WasmSettings::new("/m.wasm"));
-        assert_eq!(wall_clock_timeout(&env), Some(Duration::from_millis(1250)));
+        assert_eq!(
+            wall_clock_timeout(&env, None),
+            Some(Duration::from_millis(1250))
+        );
     }
 }

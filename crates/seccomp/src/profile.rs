@@ -355,6 +355,29 @@ impl Profile {
         self
     }
 
+    /// The same profile, with UDP sockets (`SOCK_DGRAM` of `AF_INET` and
+    /// `AF_INET6`, any protocol) failing with `EPERM`: for a sandbox on a
+    /// shared network whose TCP ports Landlock limits, which it cannot do
+    /// for UDP. Datagram sockets of `AF_UNIX` stay allowed.
+    ///
+    /// ```
+    /// let profile = nucleus_seccomp::Profile::default_agent().deny_udp();
+    /// assert!(profile.compile().is_ok());
+    /// ```
+    pub fn deny_udp(mut self) -> Profile {
+        const SOCK_DGRAM: u64 = libc::SOCK_DGRAM as u64;
+        const SOCK_TYPE_MASK: u64 = 0xf;
+        for family in [libc::AF_INET, libc::AF_INET6] {
+            self.rules.insert(
+                0,
+                Rule::new(["socket"], Action::Errno(EPERM))
+                    .with_arg(ArgCond::eq32(0, family as u32))
+                    .with_arg(ArgCond::masked_eq(1, SOCK_TYPE_MASK, SOCK_DGRAM)),
+            );
+        }
+        self
+    }
+
     /// The same profile, with `symlink` and `symlinkat` failing with
     /// `EPERM`: for a process that creates links only on behalf of a guest
     /// whose link targets it cannot vouch for (the WASI host: wasmtime

@@ -97,6 +97,41 @@ pub enum WasmError {
         #[source]
         source: wasmtime::Error,
     },
+    /// The compile helper was killed before it produced the module: at the compile's timeout,
+    /// or by a signal (the kernel's OOM killer when a memory limit admits it: `SIGKILL`).
+    #[error("compiling wasm module {path} was stopped after {} ms (peak memory {peak_memory_bytes} bytes): {}", elapsed.as_millis(), killed_how(*timed_out, *signal))]
+    CompileKilled {
+        /// The path given.
+        path: PathBuf,
+        /// The helper's timeout ran out (and the helper was killed for it).
+        timed_out: bool,
+        /// The signal that ended the helper.
+        signal: Option<i32>,
+        /// From the fork to the helper's end.
+        elapsed: std::time::Duration,
+        /// The helper's peak resident set (`ru_maxrss`), in bytes.
+        peak_memory_bytes: u64,
+        /// SHA-256 of the module file, lowercase hex.
+        module_sha256: String,
+    },
+    /// The compile helper could not be started or did not answer as it should.
+    #[error("the compile helper of wasm module {path} failed")]
+    CompileHelper {
+        /// The path given.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The caller's admission of the compile helper (moving it into a cgroup) failed.
+    #[error("the compile helper of wasm module {path} could not be admitted")]
+    CompileAdmit {
+        /// The path given.
+        path: PathBuf,
+        /// The caller's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The module imports something the host does not provide.
     #[error("wasm module {path} imports `{module}::{name}`, which the host does not provide (it provides WASI preview 1, `wasi_snapshot_preview1`)")]
     MissingImport {
@@ -166,6 +201,18 @@ pub enum WasmError {
     },
 }
 
+/// How the compile helper ended, for [`WasmError::CompileKilled`].
+fn killed_how(timed_out: bool, signal: Option<i32>) -> String {
+    match (timed_out, signal) {
+        (true, _) => "the compile timeout ran out".to_owned(),
+        (false, Some(libc::SIGKILL)) => {
+            "killed by SIGKILL (the memory limit, when one is set)".to_owned()
+        }
+        (false, Some(sig)) => format!("killed by signal {sig}"),
+        (false, None) => "ended".to_owned(),
+    }
+}
+
 impl WasmError {
     /// The errno behind the error, where there is one (for the runner's child-to-parent
     /// message).
@@ -174,6 +221,7 @@ impl WasmError {
             WasmError::PreopenMissing { source, .. }
             | WasmError::ReadModule { source, .. }
             | WasmError::CacheDir { source, .. }
+            | WasmError::CompileHelper { source, .. }
             | WasmError::Runtime { source } => source.raw_os_error(),
             WasmError::OpenPreopen { source, .. } => source
                 .chain()

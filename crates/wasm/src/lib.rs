@@ -20,8 +20,12 @@
 //! [`DEADLINE_EXIT_CODE`] (124) when the deadline stopped it.
 //!
 //! Compiled modules are cached (see [`CacheMode`]): keyed by the SHA-256 of the module file
-//! and of the engine's settings, written atomically, verified (owner, mode, header, payload
-//! hash) before wasmtime loads them; a file that fails is removed and the module recompiled.
+//! and of the engine's settings, written atomically, verified (owner, mode, header, and an
+//! HMAC-SHA256 tag under a key kept in the cache directory) before wasmtime loads them; a
+//! file that fails is removed and the module recompiled ([`CacheStatus::Replaced`]).
+//!
+//! [`WasmPolicy::prepare_in_helper`] compiles in a forked helper process instead, so that a
+//! caller can hold the compile to its limits (a cgroup, a timeout): see [`CompileHelper`].
 //!
 //! ```no_run
 //! use nucleus_wasm::{Preopen, WasmPolicy};
@@ -39,6 +43,7 @@
 
 mod cache;
 mod error;
+mod helper;
 mod outcome;
 mod policy;
 mod prepare;
@@ -48,6 +53,7 @@ mod sys;
 
 pub use cache::{default_cache_dir, CacheStatus};
 pub use error::WasmError;
+pub use helper::{AdmitFn, CompileHelper};
 pub use outcome::{TrapKind, WasmOutcome, DEADLINE_EXIT_CODE, TRAP_EXIT_CODE};
 pub use policy::{CacheMode, Preopen, WasmPolicy};
 pub use prepare::{ModuleKind, PrepareReport, PreparedWasm};

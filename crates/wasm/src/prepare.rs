@@ -1,8 +1,10 @@
 //! The parent's half: read the module, compile it (or load it from the cache), link it
-//! against the WASI host. Nothing here starts a thread or leaves a file descriptor open.
+//! against the WASI host. Nothing here starts a thread or leaves a file descriptor open; the
+//! compile runs here, or in a forked helper (see [`crate::CompileHelper`]).
 
 use crate::cache::{self, CacheKey, CacheStatus, Lookup, Resolved};
 use crate::error::WasmError;
+use crate::helper::CompileHelper;
 use crate::policy::{Preopen, WasmPolicy};
 use crate::run::{Host, P2Ctx};
 use serde::{Deserialize, Serialize};
@@ -36,8 +38,13 @@ pub struct PrepareReport {
     pub cache: CacheStatus,
     /// Why the cache was skipped or a file replaced.
     pub cache_note: Option<String>,
-    /// Time spent compiling (zero on a cache hit), in milliseconds.
+    /// Time spent compiling (zero on a cache hit), in milliseconds; with a helper, from its
+    /// fork to its artifact.
     pub compile_ms: f64,
+    /// Peak memory of the compile, in bytes: the helper's peak resident set (`ru_maxrss`,
+    /// which counts the pages it shares with the caller it was forked from). Zero when
+    /// nothing was compiled, or the compile ran in this process (not measured).
+    pub compile_peak_memory_bytes: u64,
 }
 
 /// The program, linked and ready to instantiate.
@@ -102,6 +109,23 @@ impl WasmPolicy {
     /// # Ok::<(), nucleus_wasm::WasmError>(())
     /// ```
     pub fn prepare(&self) -> Result<PreparedWasm, WasmError> {
+        self.prepare_inner(None)
+    }
+
+    /// Like [`WasmPolicy::prepare`], but a module that must be compiled (no usable cache
+    /// entry) is compiled in a forked helper process (see [`CompileHelper`]): its memory and
+    /// time are the helper's, which the caller can contain (`helper.admit` moves it into a
+    /// cgroup) and which is killed at `helper.timeout`. The time the compile took is taken
+    /// from [`WasmPolicy::deadline`]: the guest gets what is left of it.
+    ///
+    /// The caller must be single-threaded (the helper is forked and allocates). A killed
+    /// helper fails with [`WasmError::CompileKilled`]; the caller tells a memory limit from
+    /// other signals (its cgroup knows).
+    pub fn prepare_in_helper(&self, helper: &CompileHelper<'_>) -> Result<PreparedWasm, WasmError> {
+        self.prepare_inner(Some(helper))
+    }
+
+    fn prepare_inner(&self, helper: Option<&CompileHelper<'_>>) -> Result<PreparedWasm, WasmError> {
         self.validate()?;
         for p in &self.preopens {
             check_preopen(&p.host)?;
@@ -115,20 +139,39 @@ impl WasmPolicy {
             module: Sha256::digest(&source).into(),
             settings: settings_hash(&engine),
         };
-        let (compiled, cache, cache_note, compile_time) =
-            self.compile_cached(&engine, &source, &key)?;
+        if helper.is_some() {
+            // Cheap, and named here rather than by the helper.
+            sniff(&source, &self.module)?;
+        }
+        let (compiled, cache, cache_note, built) = self
+            .compile_cached(&engine, &source, &key, helper)
+            .map_err(|mut e| {
+                if let WasmError::CompileKilled { module_sha256, .. } = &mut e {
+                    *module_sha256 = cache::hex(&key.module);
+                }
+                e
+            })?;
         let report = PrepareReport {
             module_sha256: cache::hex(&key.module),
             kind: compiled.kind(),
             cache,
             cache_note,
-            compile_ms: compile_time.as_secs_f64() * 1000.0,
+            compile_ms: built.took.as_secs_f64() * 1000.0,
+            compile_peak_memory_bytes: built.peak_memory_bytes,
         };
         let program = link(&engine, compiled, &self.module)?;
+        let mut policy = self.clone();
+        if helper.is_some() {
+            // The compile counts against the run's time; at least a millisecond is left (a
+            // helper that used it all was killed).
+            policy.deadline = policy
+                .deadline
+                .map(|d| d.saturating_sub(built.took).max(Duration::from_millis(1)));
+        }
         Ok(PreparedWasm {
             engine,
             program,
-            policy: self.clone(),
+            policy,
             report,
         })
     }
@@ -139,23 +182,36 @@ impl WasmPolicy {
         engine: &Engine,
         source: &[u8],
         key: &CacheKey,
-    ) -> Result<(Compiled, CacheStatus, Option<String>, Duration), WasmError> {
+        helper: Option<&CompileHelper<'_>>,
+    ) -> Result<(Compiled, CacheStatus, Option<String>, Built), WasmError> {
+        let build = || Built::new(engine, source, &self.module, helper);
         let dir = match cache::resolve(&self.cache)? {
             Resolved::Off => {
-                let (compiled, took) = compile(engine, source, &self.module)?;
-                return Ok((compiled, CacheStatus::Off, None, took));
+                let mut built = build()?;
+                let compiled = built.compiled(engine, &self.module)?;
+                return Ok((compiled, CacheStatus::Off, None, built));
             }
             Resolved::Skipped(note) => {
-                let (compiled, took) = compile(engine, source, &self.module)?;
-                return Ok((compiled, CacheStatus::Skipped, Some(note), took));
+                let mut built = build()?;
+                let compiled = built.compiled(engine, &self.module)?;
+                return Ok((compiled, CacheStatus::Skipped, Some(note), built));
             }
             Resolved::Dir(dir) => dir,
         };
+        let mac = match cache::mac_key(&dir) {
+            Ok(mac) => mac,
+            Err(e) => {
+                let mut built = build()?;
+                let compiled = built.compiled(engine, &self.module)?;
+                let note = format!("cannot use the cache key in {}: {e}", dir.display());
+                return Ok((compiled, CacheStatus::Skipped, Some(note), built));
+            }
+        };
         let mut status = CacheStatus::Stored;
         let mut note = None;
-        match cache::load(&dir, key) {
+        match cache::load(&dir, &mac, key) {
             Lookup::Found { path, payload } => match Compiled::deserialize(engine, &payload) {
-                Ok(compiled) => return Ok((compiled, CacheStatus::Hit, None, Duration::ZERO)),
+                Ok(compiled) => return Ok((compiled, CacheStatus::Hit, None, Built::nothing())),
                 Err(e) => {
                     let _ = std::fs::remove_file(&path);
                     status = CacheStatus::Replaced;
@@ -168,11 +224,12 @@ impl WasmPolicy {
             }
             Lookup::Missing => {}
         }
-        let (compiled, took) = compile(engine, source, &self.module)?;
-        let stored = compiled
-            .serialize()
+        let mut built = build()?;
+        let compiled = built.compiled(engine, &self.module)?;
+        let stored = built
+            .artifact(&compiled)
             .map_err(|e| e.to_string())
-            .and_then(|payload| cache::store(&dir, key, &payload).map_err(|e| e.to_string()));
+            .and_then(|payload| cache::store(&dir, &mac, key, payload).map_err(|e| e.to_string()));
         if let Err(e) = stored {
             status = CacheStatus::Skipped;
             note = Some(format!(
@@ -180,7 +237,77 @@ impl WasmPolicy {
                 dir.display()
             ));
         }
-        Ok((compiled, status, note, took))
+        Ok((compiled, status, note, built))
+    }
+}
+
+/// A compile's result: compiled here, or serialized by a helper; with its cost.
+pub(crate) struct Built {
+    /// Compiled in this process.
+    here: Option<Compiled>,
+    /// Serialized (by the helper, or here for the cache).
+    artifact: Option<Vec<u8>>,
+    took: Duration,
+    peak_memory_bytes: u64,
+}
+
+impl Built {
+    /// Nothing compiled (a cache hit).
+    fn nothing() -> Built {
+        Built {
+            here: None,
+            artifact: None,
+            took: Duration::ZERO,
+            peak_memory_bytes: 0,
+        }
+    }
+
+    fn new(
+        engine: &Engine,
+        source: &[u8],
+        path: &Path,
+        helper: Option<&CompileHelper<'_>>,
+    ) -> Result<Built, WasmError> {
+        match helper {
+            None => {
+                let (compiled, took) = compile(engine, source, path)?;
+                Ok(Built {
+                    here: Some(compiled),
+                    artifact: None,
+                    took,
+                    peak_memory_bytes: 0,
+                })
+            }
+            Some(helper) => {
+                let out = crate::helper::compile(helper, engine, source, path)?;
+                Ok(Built {
+                    here: None,
+                    artifact: Some(out.artifact),
+                    took: out.elapsed,
+                    peak_memory_bytes: out.peak_memory_bytes,
+                })
+            }
+        }
+    }
+
+    /// The compiled module: taken as is, or loaded from the helper's artifact.
+    fn compiled(&mut self, engine: &Engine, path: &Path) -> Result<Compiled, WasmError> {
+        if let Some(compiled) = self.here.take() {
+            return Ok(compiled);
+        }
+        let artifact = self.artifact.as_deref().unwrap_or_default();
+        Compiled::deserialize(engine, artifact).map_err(|source| WasmError::Compile {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// The serialized module, for the cache.
+    fn artifact(&mut self, compiled: &Compiled) -> wasmtime::Result<&[u8]> {
+        if self.artifact.is_none() {
+            self.artifact = Some(compiled.serialize()?);
+        }
+        Ok(self.artifact.as_deref().unwrap_or_default())
     }
 }
 
@@ -280,14 +407,32 @@ fn compile(engine: &Engine, source: &[u8], path: &Path) -> Result<(Compiled, Dur
 
 /// A component's preamble: `\0asm`, version 0x0d, layer 1 (a core module has version 1,
 /// layer 0).
-fn is_component(binary: &[u8]) -> bool {
+pub(crate) fn is_component(binary: &[u8]) -> bool {
     binary.starts_with(b"\0asm\x0d\0\x01\0")
 }
 
 /// The binary form: as is when it starts with `\0asm`, parsed when it looks like WAT.
-fn to_binary<'a>(source: &'a [u8], path: &Path) -> Result<std::borrow::Cow<'a, [u8]>, WasmError> {
+pub(crate) fn to_binary<'a>(
+    source: &'a [u8],
+    path: &Path,
+) -> Result<std::borrow::Cow<'a, [u8]>, WasmError> {
     if source.starts_with(b"\0asm") {
         return Ok(source.into());
+    }
+    sniff(source, path)?;
+    wat::parse_bytes(source).map_err(|mut source| {
+        source.set_path(path);
+        WasmError::ParseWat {
+            path: path.to_owned(),
+            source,
+        }
+    })
+}
+
+/// Binary (`\0asm`) or text that looks like WAT; anything else is not wasm.
+fn sniff(source: &[u8], path: &Path) -> Result<(), WasmError> {
+    if source.starts_with(b"\0asm") {
+        return Ok(());
     }
     let looks_like_text = std::str::from_utf8(source).is_ok_and(|text| {
         let t = text.trim_start();
@@ -298,13 +443,7 @@ fn to_binary<'a>(source: &'a [u8], path: &Path) -> Result<std::borrow::Cow<'a, [
             path: path.to_owned(),
         });
     }
-    wat::parse_bytes(source).map_err(|mut source| {
-        source.set_path(path);
-        WasmError::ParseWat {
-            path: path.to_owned(),
-            source,
-        }
-    })
+    Ok(())
 }
 
 /// Links against the WASI host; a missing import is named.

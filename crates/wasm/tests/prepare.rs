@@ -3,7 +3,7 @@
 mod common;
 
 use common::{fixture, in_child, lock, tempdir, threads, tool};
-use nucleus_wasm::{CacheMode, CacheStatus, ModuleKind, WasmError, WasmPolicy};
+use nucleus_wasm::{CacheMode, CacheStatus, CompileHelper, ModuleKind, WasmError, WasmPolicy};
 use std::fs;
 use std::path::PathBuf;
 
@@ -100,11 +100,24 @@ fn warm_run_uses_the_cache_and_a_corrupt_file_is_replaced() {
         fs::metadata(&cache).unwrap().permissions().mode() & 0o777,
         0o700
     );
-    let files: Vec<PathBuf> = fs::read_dir(&cache)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let entries = || -> Vec<PathBuf> {
+        fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+            .collect()
+    };
+    let files = entries();
     assert_eq!(files.len(), 1, "{files:?}");
+    // Beside the entries: the key that authenticates them, 0600.
+    assert_eq!(
+        fs::metadata(cache.join("cache.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     let file = &files[0];
     assert!(file
         .to_str()
@@ -136,7 +149,7 @@ fn warm_run_uses_the_cache_and_a_corrupt_file_is_replaced() {
         .cache_note
         .as_deref()
         .unwrap()
-        .contains("hash"));
+        .contains("authentication tag"));
     assert_eq!(
         common::run_prepared(&again, b"", |_| {}).outcome.exit_code,
         7
@@ -150,7 +163,7 @@ fn warm_run_uses_the_cache_and_a_corrupt_file_is_replaced() {
     // Other engine settings (fuel on) are another key: a second file.
     p.fuel = Some(1000);
     assert_eq!(p.prepare().unwrap().report().cache, CacheStatus::Stored);
-    assert_eq!(fs::read_dir(&cache).unwrap().count(), 2);
+    assert_eq!(entries().len(), 2);
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -225,4 +238,120 @@ fn probe_reports_a_working_jit() {
     assert!(probe.jit, "{probe:?}");
     let json = serde_json::to_value(&probe).unwrap();
     assert_eq!(json["wasi"][0], "preview1");
+}
+
+/// A WAT module whose one function holds `n` additions (slow to compile).
+fn big_module(dir: &std::path::Path, n: usize) -> PathBuf {
+    let path = dir.join(format!("big-{n}.wat"));
+    let mut text = String::from("(module (func $f (param i32) (result i32) local.get 0\n");
+    for i in 0..n {
+        text.push_str(&format!("i32.const {i} i32.add\n"));
+    }
+    text.push_str(") (func (export \"_start\") i32.const 0 call $f drop))\n");
+    fs::write(&path, text).expect("write the big module");
+    path
+}
+
+/// `prepare_in_helper`: the compile in a forked helper, its cost reported and taken from the
+/// deadline; errors named as in process; the admission called with the helper's pid and its
+/// error carried; the timeout kills; no thread or fd left behind.
+#[test]
+fn the_compile_helper() {
+    let dir = tempdir("helper");
+    let big = big_module(&dir, 100_000);
+    let bad = dir.join("bad.wat");
+    fs::write(&bad, "(module\n  (func (bogus)))\n").unwrap();
+    let _guard = lock();
+    let status = in_child(|| {
+        let mut failures = Vec::new();
+        let mut check = |ok: bool, what: &str| {
+            if !ok {
+                failures.push(what.to_owned());
+            }
+        };
+        let fds = common::open_fds();
+        let mut p = tool(&["x", "3"]);
+        p.cache = CacheMode::Off;
+        p.deadline = Some(std::time::Duration::from_secs(10));
+        let admitted = std::cell::Cell::new(0);
+        let admit = |pid: i32| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            admitted.set(pid);
+            Ok(())
+        };
+        let helper =
+            CompileHelper::new(Some(std::time::Duration::from_secs(60))).with_admit(&admit);
+        match p.prepare_in_helper(&helper) {
+            Ok(prepared) => {
+                let r = prepared.report();
+                check(r.compile_ms > 0.0, "compile_ms");
+                check(r.compile_peak_memory_bytes > 0, "peak");
+                check(admitted.get() > 0, "admitted");
+                let left = prepared.policy().deadline.unwrap_or_default();
+                check(
+                    left < std::time::Duration::from_secs(10),
+                    "deadline charged",
+                );
+                check(
+                    common::run_prepared(&prepared, b"", |_| {})
+                        .outcome
+                        .exit_code
+                        == 3,
+                    "runs",
+                );
+            }
+            Err(e) => check(false, &format!("prepare: {e}")),
+        }
+        check(
+            threads() == 1 && common::open_fds() == fds,
+            "threads and fds",
+        );
+        // A parse error is the parser's own, with the line.
+        p.module = bad.clone();
+        match p.prepare_in_helper(&helper) {
+            Err(e @ WasmError::ParseWat { .. }) => {
+                let chain = format!("{}", std::error::Error::source(&e).unwrap());
+                check(chain.contains("bad.wat:2"), "parse error line");
+            }
+            other => check(false, &format!("parse error: {other:?}")),
+        }
+        // A refused admission kills the helper and is carried.
+        let refuse = |_: i32| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            Err("no cgroup for you".into())
+        };
+        p.module = big.clone();
+        let refusing = CompileHelper::new(None).with_admit(&refuse);
+        match p.prepare_in_helper(&refusing) {
+            Err(WasmError::CompileAdmit { source, .. }) => {
+                check(source.to_string() == "no cgroup for you", "admit error")
+            }
+            other => check(false, &format!("admit: {other:?}")),
+        }
+        // The timeout kills the compile.
+        let quick = CompileHelper::new(Some(std::time::Duration::from_millis(100)));
+        match p.prepare_in_helper(&quick) {
+            Err(WasmError::CompileKilled {
+                timed_out: true,
+                elapsed,
+                module_sha256,
+                ..
+            }) => {
+                check(
+                    elapsed < std::time::Duration::from_secs(2),
+                    "killed at the timeout",
+                );
+                check(module_sha256.len() == 64, "module hash");
+            }
+            other => check(false, &format!("timeout: {other:?}")),
+        }
+        check(
+            threads() == 1 && common::open_fds() == fds,
+            "threads and fds at the end",
+        );
+        if !failures.is_empty() {
+            eprintln!("failed: {failures:?}");
+        }
+        i32::from(!failures.is_empty())
+    });
+    assert_eq!(status, 0);
+    fs::remove_dir_all(&dir).unwrap();
 }
