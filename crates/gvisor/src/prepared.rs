@@ -139,8 +139,8 @@ impl PreparedRun {
 
     /// `runsc kill ID SIGNAL` for this container, `runsc` first: to be run
     /// where `runsc run` runs (its PID and network namespaces), to signal
-    /// the workload itself (runsc run forwards most signals, but not
-    /// `SIGPIPE`).
+    /// the workload itself (runsc run 20221219 forwards no signal, and
+    /// the sentry raises no `SIGPIPE`). `signal` is a name or a number.
     pub fn kill_argv(&self, signal: &str) -> Vec<OsString> {
         vec![
             self.argv[0].clone(),

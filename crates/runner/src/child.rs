@@ -228,15 +228,25 @@ fn init(p: &Prepared, msg_fd: RawFd) -> ! {
             Workload::Exec(exec) => exec_workload(exec, msg_fd),
         }
     }
+    // Signals handed to the runtime's tool: (tool pid, signal), so that a
+    // tool that fails (the workload not started yet) falls back to a kill.
+    let mut handed = [(0, 0); 8];
     loop {
         let (sig, code) = sys::sigwait(&all);
-        if let (libc::SIGPIPE, Some(plan)) = (sig, &p.on_sigpipe) {
-            // The runtime's kernel does not raise SIGPIPE: its own tool
-            // delivers it to the workload, from in here.
-            if let (Ok(0), Some(path)) = (sys::fork(), plan.candidates.first()) {
-                sys::sigmask(libc::SIG_SETMASK, &saved);
-                sys::execve(path, &plan.argv_ptrs, &plan.envp_ptrs);
-                sys::exit(exit::CANNOT_EXECUTE);
+        if let Some((_, plan)) = p.signal_tool.iter().find(|(s, _)| *s == sig) {
+            // The runtime delivers it to the workload, from in here.
+            match (sys::fork(), plan.candidates.first()) {
+                (Ok(0), Some(path)) => {
+                    sys::sigmask(libc::SIG_SETMASK, &saved);
+                    sys::execve(path, &plan.argv_ptrs, &plan.envp_ptrs);
+                    sys::exit(exit::CANNOT_EXECUTE);
+                }
+                (Ok(0), None) => sys::exit(exit::CANNOT_EXECUTE),
+                (Ok(tool), _) => match handed.iter_mut().find(|h| h.0 == 0) {
+                    Some(slot) => *slot = (tool, sig),
+                    None => sys::kill(workload, sig),
+                },
+                _ => sys::kill(workload, sig),
             }
             continue;
         }
@@ -263,6 +273,12 @@ fn init(p: &Prepared, msg_fd: RawFd) -> ! {
             } else if pid == workload {
                 channel::send(msg_fd, Message::Exited { status });
                 sys::exit(0);
+            } else if let Some(slot) = handed.iter_mut().find(|h| h.0 == pid) {
+                // The tool could not deliver it: the runtime gets it itself.
+                if status != 0 && slot.1 != libc::SIGPIPE {
+                    sys::kill(workload, slot.1);
+                }
+                *slot = (0, 0);
             }
         }
     }

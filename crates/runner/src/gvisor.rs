@@ -109,7 +109,18 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
     let mut prepared = Prepared::for_runtime(env, maps, prepared_run.argv(), view)?;
     prepared.idmap_binds = idmap;
     prepared.stdio_dups = relay.child_dups();
-    prepared.on_sigpipe = Some(ExecPlan::program(&prepared_run.kill_argv("PIPE"))?);
+    // runsc run forwards no signal to the workload (20221219): the init
+    // has runsc deliver each one the runner forwards, and SIGPIPE.
+    prepared.signal_tool = crate::sys::FORWARDED
+        .iter()
+        .chain(&[libc::SIGPIPE])
+        .map(|&sig| {
+            Ok((
+                sig,
+                ExecPlan::program(&prepared_run.kill_argv(&sig.to_string()))?,
+            ))
+        })
+        .collect::<Result<_, RunError>>()?;
     let host_userns = prepared.namespaces.contains(Namespace::User);
     let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, Some(relay))?;
     let failure = prepared_run.finish(outcome.exit_code, outcome.signal)?;

@@ -491,6 +491,16 @@ fn interpret(env: &Envelope, p: &Prepared, raw: &Raw, wall: Duration) -> Outcome
                 outcome.error = Some(RunError::NoStatus.to_string());
             }
         }
+        // A runtime's tool (runsc) reports a workload killed by signal N
+        // as its own exit status 128+N.
+        let by_tool = !p.signal_tool.is_empty()
+            && outcome.signal.is_none()
+            && raw
+                .forwarded
+                .is_some_and(|sig| outcome.exit_code == 128 + sig);
+        if by_tool {
+            outcome.signal = raw.forwarded;
+        }
         if outcome.signal.is_some() && outcome.signal == raw.forwarded {
             outcome.killed_by = Some(KilledBy::Signal);
         }

@@ -55,10 +55,11 @@ pub(crate) struct Prepared {
     /// Of stdin, stdout and stderr, those the runner found closed (held by
     /// `/dev/null` meanwhile): the workload gets them closed again.
     pub(crate) closed_stdio: Vec<RawFd>,
-    /// What the init runs when the runner sends it `SIGPIPE` (a runtime
-    /// whose kernel does not raise it: `runsc kill ID PIPE`); natively the
-    /// init forwards signals as they come.
-    pub(crate) on_sigpipe: Option<ExecPlan>,
+    /// What the init runs to deliver a signal the runner sends it, for a
+    /// runtime whose own tool must deliver it (`runsc kill ID SIG`: runsc
+    /// run forwards no signal, and its kernel raises no `SIGPIPE`);
+    /// natively the init forwards signals as they come.
+    pub(crate) signal_tool: Vec<(libc::c_int, ExecPlan)>,
     /// `/proc/sys/user/NAME` files and values the init writes for its own
     /// user namespace, while it still has every capability there.
     pub(crate) userns_limits: Vec<(CString, CString)>,
@@ -204,7 +205,7 @@ impl Prepared {
             ctty: None,
             memfd_noexec,
             closed_stdio: Vec::new(),
-            on_sigpipe: None,
+            signal_tool: Vec::new(),
             userns_limits: if namespaces.contains(Namespace::User) {
                 env.userns_limits
                     .iter()
@@ -281,7 +282,7 @@ impl Prepared {
             ctty: None,
             memfd_noexec: MemfdNoexec::Off,
             closed_stdio: Vec::new(),
-            on_sigpipe: None,
+            signal_tool: Vec::new(),
             // runsc's own sandbox makes user namespaces and has its own
             // kernel for the workload's inotify.
             userns_limits: Vec::new(),
