@@ -57,6 +57,16 @@ fn landlock_abi() -> i64 {
     abi.max(0)
 }
 
+/// The status of a best-effort run of a policy of every right and scope:
+/// all of it from ABI 6 (the scopes), part of it on an older kernel.
+fn full_status() -> &'static str {
+    if landlock_abi() >= 6 {
+        "fully_enforced"
+    } else {
+        "partially_enforced"
+    }
+}
+
 /// Runs `case` as each user of [`WHO`] usable here, when the kernel has
 /// Landlock ABI `abi`; prints the skip lines otherwise.
 fn for_each_who(test: &str, abi: i64, mut case: impl FnMut(As)) {
@@ -199,11 +209,11 @@ t('read /usr', lambda: open('/usr/bin/python3', 'rb').read(4))
             &out,
             &format!("read /secret {EACCES}, list / ok, read /usr ok"),
         );
-        assert_eq!(landlock_of(&out)["status"], "fully_enforced");
+        assert_eq!(landlock_of(&out)["status"], full_status());
 
         let out = python(who, &base, probe);
         expect(&out, "read /secret ok, list / ok, read /usr ok");
-        assert_eq!(landlock_of(&out)["status"], "fully_enforced");
+        assert_eq!(landlock_of(&out)["status"], full_status());
 
         let out = python(who, &[&base[..], &["--landlock", "off"]].concat(), probe);
         expect(&out, "read /secret ok, list / ok, read /usr ok");
@@ -659,17 +669,87 @@ fn a_pin_that_differs_is_refused_showing_both_hashes() {
     });
 }
 
+/// The default policy on the kernel's ABI: best-effort runs and lists
+/// exactly the rights the kernel lacks (none on ABI 7); strict refuses,
+/// naming them, and runs when there are none. Checked on any Landlock
+/// kernel (the VM of `cargo xtask ci` has ABI 2).
+#[test]
+fn the_default_policy_is_negotiated_down_or_refused() {
+    // The default policy's rights and scopes above ABI 1 (no shared
+    // network: no TCP), with the ABI that brought each.
+    const NEWER: [(&str, i64); 5] = [
+        ("refer", 2),
+        ("truncate", 3),
+        ("ioctl-dev", 5),
+        ("abstract-unix-socket", 6),
+        ("signal", 6),
+    ];
+    let abi = landlock_abi();
+    let missing: Vec<&str> = NEWER
+        .iter()
+        .filter(|(_, since)| *since > abi)
+        .map(|(name, _)| *name)
+        .collect();
+    for_each_who("default_policy_negotiated", 1, |who| {
+        let out = run(who, &["--json", "--", "/bin/true"]);
+        assert_code(&out, 0);
+        let landlock = landlock_of(&out);
+        assert_eq!(landlock["abi"], abi, "{landlock}");
+        assert_eq!(
+            landlock["dropped"],
+            serde_json::json!(missing),
+            "{landlock}"
+        );
+        let status = if missing.is_empty() {
+            "fully_enforced"
+        } else {
+            "partially_enforced"
+        };
+        assert_eq!(landlock["status"], status, "{landlock}");
+
+        // doctor says it before any run.
+        let doctor = run(who, &["doctor", "--json"]);
+        assert_code(&doctor, 0);
+        let report: Value = serde_json::from_str(&stdout(&doctor)).unwrap();
+        let said = &report["envelope"]["landlock_dropped"]["Ok"];
+        assert_eq!(
+            said,
+            &serde_json::json!(missing),
+            "doctor: {}",
+            report["envelope"]
+        );
+
+        let strict = ["--landlock-compat", "strict", "--", "/bin/echo", "ran"];
+        let out = run(who, &strict);
+        if missing.is_empty() {
+            assert_code(&out, 0);
+        } else {
+            assert_code(&out, 125);
+            assert!(!stdout(&out).contains("ran"), "the workload ran");
+            let err = stderr(&out);
+            for right in &missing {
+                assert!(err.contains(right), "the refusal must name {right}: {err}");
+            }
+            assert!(err.contains(&format!("abi {abi}")), "{err}");
+        }
+    });
+}
+
 #[test]
 fn a_strict_policy_naming_a_missing_path_fails_naming_it() {
     let missing = "/nucleus-e2e-no-such-dir";
     let dir = TempDir::new("llstrict");
     let rule = format!(r#"{{ path = "{missing}", access = ["read"] }},"#);
     let optional = format!(r#"{{ path = "{missing}", access = ["read"], optional = true }},"#);
-    let strict = "compat = \"strict\"\n";
+    // Rights of ABI 1 only, no scope: strict holds on every Landlock
+    // kernel, so what fails is the missing path.
+    let abi1 = "handle-fs = [\"read\", \"execute\", \"write-file\"]\n";
+    let strict = format!("compat = \"strict\"\n{abi1}");
+    let text = |head: &str, extra: &str| format!("{head}fs = [{SYSTEM_RULES}{extra}]\n");
     let files = [
-        policy_file(&dir, "strict.toml", &policy_text(strict, &rule)),
-        policy_file(&dir, "best-effort.toml", &policy_text("", &rule)),
-        policy_file(&dir, "optional.toml", &policy_text(strict, &optional)),
+        policy_file(&dir, "strict.toml", &text(&strict, &rule)),
+        policy_file(&dir, "best-effort.toml", &text(abi1, &rule)),
+        policy_file(&dir, "optional.toml", &text(&strict, &optional)),
     ];
     for_each_who("a_strict_policy_naming_a_missing_path", 1, |who| {
         let go = |file: &Path| {

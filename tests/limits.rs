@@ -3,6 +3,9 @@
 //!
 //! Limits need root on the test machine (a cgroup v1 hybrid); as `nobody`
 //! required limits fail and best-effort ones are reported as not applied.
+//! Where a cgroup v2 subtree is delegated to `nobody`
+//! (`NUCLEUS_TEST_NOBODY_CGROUP`, the VM of `cargo xtask ci`), the limit
+//! tests run as `nobody` too, making sandboxes below it.
 //! Every run goes through [`run_checked`], which proves afterwards that the
 //! runner removed each cgroup directory it created (`nucleus-<runner pid>-*`
 //! below this process's cgroup in every hierarchy), so parallel tests and
@@ -21,6 +24,19 @@ use std::time::{Duration, Instant};
 
 const MIB: u64 = 1 << 20;
 const PYTHON: &str = "/usr/bin/python3";
+
+/// Who can set limits here: root, and `nobody` where a subtree is
+/// delegated to it; prints the skip line when the tests do not run as root.
+fn limit_users(test: &str) -> Vec<As> {
+    if !root(test) {
+        return Vec::new();
+    }
+    let mut users = vec![As::Caller];
+    if nobody_cgroup().is_some() {
+        users.push(As::Nobody);
+    }
+    users
+}
 
 /// Limits are set by root here; prints the skip line otherwise.
 fn root(test: &str) -> bool {
@@ -51,12 +67,24 @@ fn marker(n: u32) -> String {
 
 /// Every cgroup directory the runner with pid `runner` created and still
 /// has: the children named `nucleus-<runner>-*` of this process's cgroup in
-/// each hierarchy (the runner creates below its own cgroup, which is ours).
+/// each hierarchy (the runner creates below its own cgroup, which is ours),
+/// and of the `sandboxes/` cgroup delegated to nobody.
 fn cgroups_of(runner: u32) -> Vec<PathBuf> {
     let prefix = format!("nucleus-{runner}-");
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
     let sys = Path::new("/sys/fs/cgroup");
     let mut found = Vec::new();
+    if let Some(cg) = nobody_cgroup() {
+        for entry in std::fs::read_dir(cg.join("sandboxes"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                found.push(entry.path());
+            }
+        }
+    }
     for line in own.lines() {
         let mut parts = line.splitn(3, ':');
         let (_id, ctrls, path) = (parts.next(), parts.next(), parts.next());
@@ -146,11 +174,14 @@ fn memory_hog_is_killed_by_the_memory_limit() {
     if !root_and_python("memory_hog_killed") {
         return;
     }
+    for who in limit_users("memory_hog_killed") {
+        memory_hog_as(who);
+    }
+}
+
+fn memory_hog_as(who: As) {
     let hog = "b = b'x' * (300 << 20); print('survived')";
-    let out = run_checked(
-        As::Caller,
-        &argv("--memory 64M --json", &[PYTHON, "-c", hog]),
-    );
+    let out = run_checked(who, &argv("--memory 64M --json", &[PYTHON, "-c", hog]));
     assert_code(&out, 137);
     assert!(!stdout(&out).contains("survived"));
     let json = result(&out);
@@ -166,7 +197,7 @@ fn memory_hog_is_killed_by_the_memory_limit() {
     let peak = json["peak_memory_bytes"].as_u64().unwrap();
     assert!((32 * MIB..=96 * MIB).contains(&peak), "peak {peak}");
     assert_host_works();
-    assert_code(&run_checked(As::Caller, &["--", "/bin/true"]), 0);
+    assert_code(&run_checked(who, &["--", "/bin/true"]), 0);
 }
 
 #[test]
@@ -193,7 +224,12 @@ fn fork_loop_stops_at_the_pids_cap() {
     if !root_and_python("fork_loop_pids") {
         return;
     }
-    let mark = marker(1);
+    for (i, who) in limit_users("fork_loop_pids").into_iter().enumerate() {
+        fork_loop_as(who, marker(10 + i as u32));
+    }
+}
+
+fn fork_loop_as(who: As, mark: String) {
     let script = format!(
         "import os, sys, time\n\
          n = 0\n\
@@ -209,7 +245,7 @@ fn fork_loop_stops_at_the_pids_cap() {
          \x20   n += 1\n"
     );
     let flags = "--pids 32 --timeout 20s --json";
-    let out = run_checked(As::Caller, &argv(flags, &[PYTHON, "-c", &script]));
+    let out = run_checked(who, &argv(flags, &[PYTHON, "-c", &script]));
     assert_code(&out, 3);
     let text = stdout(&out);
     let first: Vec<u32> = text
@@ -236,14 +272,16 @@ fn fork_loop_stops_at_the_pids_cap() {
 
 #[test]
 fn fork_bomb_is_contained_and_ended_by_the_timeout() {
-    if !root("fork_bomb") {
-        return;
+    for (i, who) in limit_users("fork_bomb").into_iter().enumerate() {
+        fork_bomb_as(who, marker(20 + i as u32));
     }
-    let mark = marker(2);
+}
+
+fn fork_bomb_as(who: As, mark: String) {
     let bomb = format!("f() {{ f | f & }}; f; /bin/sleep {mark}");
     let started = Instant::now();
     let flags = "--pids 32 --timeout 2s --json";
-    let out = run_checked(As::Caller, &argv(flags, &["/bin/sh", "-c", &bomb]));
+    let out = run_checked(who, &argv(flags, &["/bin/sh", "-c", &bomb]));
     assert!(started.elapsed() < Duration::from_secs(15));
     assert_code(&out, 124);
     assert!(stderr(&out).contains("fork"), "{}", stderr(&out));
@@ -260,17 +298,19 @@ fn fork_bomb_is_contained_and_ended_by_the_timeout() {
 
 #[test]
 fn timeout_kills_a_setsid_grandchild_through_the_cgroup() {
-    if !root("timeout_cgroup_kill") {
-        return;
+    for (i, who) in limit_users("timeout_cgroup_kill").into_iter().enumerate() {
+        timeout_cgroup_kill_as(who, marker(30 + i as u32));
     }
-    let mark = marker(3);
+}
+
+fn timeout_cgroup_kill_as(who: As, mark: String) {
     let script = format!("(setsid /bin/sleep {mark} &); /bin/sleep {mark}");
     let args = argv(
         "--memory 256M --timeout 2s --json",
         &["/bin/sh", "-c", &script],
     );
     let started = Instant::now();
-    let child = command(As::Caller, &args)
+    let child = command(who, &args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -279,28 +319,38 @@ fn timeout_kills_a_setsid_grandchild_through_the_cgroup() {
     // both sleepers): the check after the run is not vacuous.
     let runner = child.id();
     let mut seen = (Vec::new(), 0);
-    while started.elapsed() < Duration::from_millis(1500) {
+    let mut memory_seen = false;
+    // Until the sandbox is seen whole, or has ended (a slow machine, such
+    // as the emulated VM of `cargo xtask ci`, may take a while to start it).
+    let mut child = child;
+    while started.elapsed() < Duration::from_secs(20) && child.try_wait().unwrap().is_none() {
         let dirs = cgroups_of(runner);
         let most = dirs.iter().map(|d| procs(d).len()).max().unwrap_or(0);
+        // v1: a directory of the memory hierarchy; v2: one with memory.max.
+        memory_seen |= dirs
+            .iter()
+            .any(|d| d.starts_with("/sys/fs/cgroup/memory") || d.join("memory.max").exists());
         seen = (dirs, most);
-        if seen.1 >= 3 {
+        if seen.1 >= 3 && memory_seen {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let out = finish(child);
-    assert!(
-        seen.0
-            .iter()
-            .any(|d| d.starts_with("/sys/fs/cgroup/memory")),
-        "no memory cgroup seen: {seen:?}"
-    );
+    assert!(memory_seen, "no memory cgroup seen: {seen:?}");
     assert!(seen.1 >= 3, "the sandbox was not in its cgroups: {seen:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_code(&out, 124);
     let json = result(&out);
     assert_eq!(json["killed_by"], "timeout");
-    assert_ne!(limits(&json)["applied"]["kill_method"], "none");
+    let method = &limits(&json)["applied"]["kill_method"];
+    assert_ne!(method, "none");
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        // cgroup v2 with cgroup.kill (Linux 5.14+): one atomic write; the
+        // sandbox started inside its cgroup.
+        assert_eq!(method, "cgroup-kill", "{json}");
+        assert_eq!(limits(&json)["clone_into_cgroup"], true, "{json}");
+    }
     assert_no_survivor(&mark);
 }
 
@@ -309,6 +359,12 @@ fn half_a_cpu_gets_about_half_a_core() {
     if !root_and_python("cpus_half") {
         return;
     }
+    for who in limit_users("cpus_half") {
+        half_a_cpu_as(who);
+    }
+}
+
+fn half_a_cpu_as(who: As) {
     // The spin ends by itself after 2 s of wall time, so the init reaps it
     // and the runner's rusage holds its CPU time.
     let spin = "import time\n\
@@ -316,7 +372,7 @@ fn half_a_cpu_gets_about_half_a_core() {
                 while time.monotonic() < end:\n\
                 \x20   pass\n";
     let flags = "--cpus 0.5 --timeout 30s --json";
-    let out = run_checked(As::Caller, &argv(flags, &[PYTHON, "-c", spin]));
+    let out = run_checked(who, &argv(flags, &[PYTHON, "-c", spin]));
     assert_code(&out, 0);
     let json = result(&out);
     let wall = json["wall_time_ms"].as_f64().unwrap();
@@ -423,6 +479,20 @@ fn required_limits_fail_as_nobody_and_best_effort_runs() {
     if !can_run_as("limits_as_nobody", As::Nobody) {
         return;
     }
+    if nobody_cgroup().is_some() {
+        // A delegated subtree: nobody's limits are set (the tests above
+        // run as nobody too).
+        let out = run_checked(As::Nobody, &argv("--memory 64M --json", &["/bin/true"]));
+        assert_code(&out, 0);
+        let json = result(&out);
+        let applied = &limits(&json)["applied"];
+        assert_eq!(
+            applied["applied"],
+            serde_json::json!(["memory"]),
+            "{applied}"
+        );
+        return;
+    }
     let out = run_checked(As::Nobody, &argv("--memory 64M", &["/bin/true"]));
     assert_code(&out, 125);
     let err = stderr(&out);
@@ -449,11 +519,16 @@ fn a_limit_the_kernel_refuses_fails_closed_unless_best_effort() {
     if !root("io_max_absent_device") {
         return;
     }
-    // A block device that does not exist: blkio/io.max refuse it (ENODEV).
-    let device = (200..256)
-        .map(|minor| format!("7:{minor}"))
-        .find(|d| !Path::new("/sys/dev/block").join(d).exists())
-        .unwrap();
+    // A block device of a major no driver claims (so none is made on
+    // demand, as loop's are): blkio/io.max refuse it (ENODEV).
+    let devices = std::fs::read_to_string("/proc/devices").unwrap();
+    let block = devices.split("Block devices:").nth(1).unwrap_or_default();
+    let claimed: Vec<u32> = block
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    let major = (240..=254).find(|m| !claimed.contains(m)).unwrap();
+    let device = format!("{major}:0");
     let spec = format!("{device} rbps=1M");
     let mut args = vec!["--io-max", &spec];
     args.extend(argv("", &["/bin/true"]));

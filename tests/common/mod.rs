@@ -83,33 +83,69 @@ pub fn set_mode(path: &Path, mode: u32) {
 pub fn command(who: As, args: &[&str]) -> Command {
     let mut cmd = match who {
         As::Caller => Command::new(nucleus()),
-        As::Nobody => {
-            let mut c = Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
-            c.arg(nucleus());
-            c
-        }
+        As::Nobody => match nobody_cgroup() {
+            // Where the cgroup subtree delegated to nobody is (the VM of
+            // `cargo xtask ci`): the runner joins its runners/ leaf and
+            // makes sandboxes below sandboxes/, as a delegated user would.
+            Some(cg) => {
+                let mut c = Command::new("/bin/sh");
+                c.args(["-c", r#"echo $$ > "$0/runners/cgroup.procs" && exec "$@""#])
+                    .arg(&cg)
+                    .args([
+                        "setpriv",
+                        "--reuid=65534",
+                        "--regid=65534",
+                        "--clear-groups",
+                    ])
+                    .arg("--")
+                    .arg(nucleus());
+                c
+            }
+            None => {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+                c.arg(nucleus());
+                c
+            }
+        },
     };
     // The native envelope is what these tests check; untrusted workloads
     // would go to gVisor (tests/gvisor.rs covers that).
     let trusted = !args.contains(&"--trust-level");
+    let parent: Vec<String> = match (who, nobody_cgroup()) {
+        (As::Nobody, Some(cg)) => {
+            let rel = cg.strip_prefix("/sys/fs/cgroup").unwrap_or(&cg);
+            let parent = Path::new("/").join(rel).join("sandboxes");
+            vec!["--cgroup-parent".into(), parent.display().to_string()]
+        }
+        _ => Vec::new(),
+    };
     match args {
         ["seccomp", "record", rest @ ..] if trusted => {
             cmd.args(["seccomp", "record", "--trust-level", "trusted"])
+                .args(&parent)
                 .args(rest);
         }
         ["doctor" | "seccomp", ..] => {
             cmd.args(args);
         }
         _ if trusted => {
-            cmd.args(["--trust-level", "trusted"]).args(args);
+            cmd.args(["--trust-level", "trusted"])
+                .args(&parent)
+                .args(args);
         }
         _ => {
-            cmd.args(args);
+            cmd.args(&parent).args(args);
         }
     }
     cmd.stdin(Stdio::null()).current_dir("/");
     cmd
+}
+
+/// The cgroup v2 subtree delegated to nobody, from
+/// `NUCLEUS_TEST_NOBODY_CGROUP` (with `runners/` and `sandboxes/` below it).
+pub fn nobody_cgroup() -> Option<PathBuf> {
+    std::env::var_os("NUCLEUS_TEST_NOBODY_CGROUP").map(PathBuf::from)
 }
 
 /// Runs `nucleus-run ARGS` as `who` and returns its output.
@@ -240,7 +276,10 @@ pub fn runsc_present(test: &str) -> bool {
 /// gVisor when runsc is present, `nobody` when the tests run as root.
 pub fn combinations(test: &str, users: &[As]) -> Vec<(Runtime, As)> {
     let mut runtimes = vec![Runtime::Native];
-    if runsc_present(test) {
+    // A deliberate selection, not a skip: the VM of `cargo xtask ci` runs
+    // the native envelope on its kernel; gVisor's runs are the host's.
+    let native_only = std::env::var("NUCLEUS_TEST_RUNTIMES").as_deref() == Ok("native");
+    if !native_only && runsc_present(test) {
         runtimes.push(Runtime::Gvisor);
     }
     let users: Vec<As> = users

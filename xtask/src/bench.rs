@@ -19,11 +19,25 @@ fn strings(items: &[&str]) -> Vec<String> {
 /// The benchmark: builds the release binary and times every case `runs`
 /// times, interleaved so that machine noise hits them alike.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let runs = match args {
-        [flag, n] if flag == "--runs" => n.parse().map_err(|_| format!("bad --runs {n}"))?,
-        [] => 200,
-        _ => return Err("usage: cargo xtask bench [--runs N]".to_owned()),
-    };
+    let mut runs = 200;
+    let (mut vm, mut in_vm) = (false, false);
+    let mut rest = args;
+    while let Some((flag, tail)) = rest.split_first() {
+        match (flag.as_str(), tail) {
+            ("--runs", [n, more @ ..]) => {
+                runs = n.parse().map_err(|_| format!("bad --runs {n}"))?;
+                rest = more;
+                continue;
+            }
+            ("--vm", _) => vm = true,
+            ("--in-vm", _) => in_vm = true,
+            _ => return Err("usage: cargo xtask bench [--runs N] [--vm]".to_owned()),
+        }
+        rest = tail;
+    }
+    if in_vm {
+        return startup_in_vm(runs);
+    }
     crate::cargo(&[
         "build",
         "--release",
@@ -33,6 +47,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         "--bin",
         "nucleus-run",
     ])?;
+    if vm {
+        return startup_vm(runs);
+    }
     let nucleus = workspace_root().join("target/release/nucleus-run");
     let nucleus = nucleus.display().to_string();
     let truebin = "/bin/true";
@@ -321,7 +338,125 @@ fn syscall_heavy(nucleus: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn workspace_root() -> PathBuf {
+/// `cargo xtask bench --vm`: the start-up table again in the VM of
+/// `cargo xtask vm` (cgroup v2), as ratios only: emulated (TCG) timings
+/// are not comparable to this machine's. The cost of the limits is also
+/// given in this machine's time, scaled by the two bare medians.
+fn startup_vm(runs: usize) -> Result<(), String> {
+    let bare = bare_median()?;
+    let xtask = std::env::current_exe().map_err(|e| format!("xtask: {e}"))?;
+    let script = format!(
+        "NUCLEUS_HOST_BARE_NS={} '{}' bench --in-vm --runs {runs}",
+        bare.as_nanos(),
+        xtask.display()
+    );
+    let opts = crate::vm::VmOptions::default();
+    match crate::vm::run_shell(&opts, &script)? {
+        0 => Ok(()),
+        n => Err(format!("the VM bench failed ({n})")),
+    }
+}
+
+/// This machine's median start of /bin/true.
+fn bare_median() -> Result<Duration, String> {
+    let case = Case {
+        reset: None,
+        name: "bare",
+        argv: strings(&["/bin/true"]),
+    };
+    Ok(median(&measure(&[case], 200)?.wall[0]))
+}
+
+/// Inside the VM: bare, bubblewrap, and nucleus-run without and with each
+/// limit (the cgroup: created, written, cloned into, removed).
+fn startup_in_vm(runs: usize) -> Result<(), String> {
+    let nucleus = workspace_root().join("target/release/nucleus-run");
+    let nucleus = nucleus.display().to_string();
+    let run = |flags: &[&str]| {
+        let mut argv = strings(&[&nucleus, "--trust-level", "trusted"]);
+        argv.extend(strings(flags));
+        argv.extend(strings(&["--", "/bin/true"]));
+        argv
+    };
+    let mut cases = vec![Case {
+        reset: None,
+        name: "bare /bin/true",
+        argv: strings(&["/bin/true"]),
+    }];
+    if let Some(bwrap) = which("bwrap") {
+        let argv = [
+            &bwrap,
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+            "--unshare-all",
+            "--die-with-parent",
+            "/bin/true",
+        ];
+        cases.push(Case {
+            reset: None,
+            name: "bwrap --unshare-all true",
+            argv: strings(&argv),
+        });
+    }
+    let variants: [(&'static str, &[&str]); 4] = [
+        ("nucleus-run -- /bin/true", &[]),
+        ("nucleus-run --memory 1G", &["--memory", "1G"]),
+        ("nucleus-run --pids 1024", &["--pids", "1024"]),
+        (
+            "nucleus-run + memory, pids, cpus",
+            &["--memory", "1G", "--pids", "1024", "--cpus", "1"],
+        ),
+    ];
+    for (name, flags) in variants {
+        cases.push(Case {
+            reset: None,
+            name,
+            argv: run(flags),
+        });
+    }
+    let s = measure(&cases, runs)?;
+    let medians: Vec<f64> = s.wall.iter().map(|w| median(w).as_secs_f64()).collect();
+    let bare = medians[0];
+    let plain = cases
+        .iter()
+        .position(|c| c.name == "nucleus-run -- /bin/true")
+        .map_or(bare, |i| medians[i]);
+    let host_bare = std::env::var("NUCLEUS_HOST_BARE_NS")
+        .ok()
+        .and_then(|n| n.parse::<f64>().ok())
+        .map(|ns| ns / 1e9);
+    println!("start-up in the VM (cgroup v2, TCG), {runs} runs each, interleaved; ratios only");
+    println!(
+        "{:<36} {:>8} {:>16} {:>22}",
+        "case", "x bare", "added, x bare", "added, this machine"
+    );
+    for (case, m) in cases.iter().zip(&medians) {
+        let added = (m - plain) / bare;
+        let scaled = host_bare.map_or_else(String::new, |h| format!("{:+.3}ms", added * h * 1e3));
+        let shown = if case.name.starts_with("nucleus-run ") && *m != plain {
+            (format!("{added:+.3}"), scaled)
+        } else {
+            (String::new(), String::new())
+        };
+        println!(
+            "{:<36} {:>8.2} {:>16} {:>22}",
+            case.name,
+            m / bare,
+            shown.0,
+            shown.1
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_owned)

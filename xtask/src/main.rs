@@ -1,20 +1,33 @@
 //! `cargo xtask`: the project's own tasks.
 //!
-//! - `cargo xtask ci`: fmt check, clippy with warnings denied, every test
-//!   (the root-only ones too when run as root), strict: a skipped test fails.
+//! - `cargo xtask ci [--no-vm]`: fmt check, clippy with warnings denied, every
+//!   test (the root-only ones too when run as root), strict: a skipped test
+//!   fails; then the cgroup, Landlock and launch tests again in a VM with
+//!   Debian 12's kernel (cgroup v2, Landlock ABI 2), as root and as nobody.
 //! - `cargo xtask bench [--runs N]`: start-up of `nucleus-run` side by side
 //!   with bare execution and bubblewrap, in one run, as medians and ratios.
+//! - `cargo xtask vm [OPTIONS] -- COMMAND`: COMMAND as root in a VM with
+//!   Debian 12's kernel (cgroup v2, Landlock ABI 2); see `vm.rs`.
 
 mod bench;
+mod vm;
 
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("ci") => ci(),
+        Some("ci") => ci(&args[1..]),
+        Some("ci-vm") => vm::ci(),
         Some("bench") => bench::run(&args[1..]),
-        _ => Err("usage: cargo xtask ci | cargo xtask bench [--runs N]".to_owned()),
+        Some("vm") => match vm::main(&args[1..]) {
+            Ok(code) => return ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Err(err) => Err(err),
+        },
+        _ => Err(
+            "usage: cargo xtask ci | cargo xtask bench [--runs N] | cargo xtask vm [OPTIONS] -- COMMAND"
+                .to_owned(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -46,7 +59,21 @@ fn has_nextest() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn ci() -> Result<(), String> {
+fn ci(args: &[String]) -> Result<(), String> {
+    let vm = match args {
+        [] => true,
+        [flag] if flag == "--no-vm" => false,
+        _ => return Err("usage: cargo xtask ci [--no-vm]".to_owned()),
+    };
+    host_ci()?;
+    if vm {
+        vm::ci()?;
+    }
+    Ok(())
+}
+
+/// fmt, clippy and every test, on this machine.
+fn host_ci() -> Result<(), String> {
     // SAFETY: single-threaded at this point; no other thread reads the environment.
     unsafe { std::env::set_var("NUCLEUS_TEST_STRICT", "1") };
     cargo(&["fmt", "--all", "--check"])?;

@@ -351,6 +351,15 @@ impl fmt::Display for NotAppliedReason {
             Self::ControllerAbsent { controller } => {
                 write!(f, "the {controller} controller is not available to this process")
             }
+            // cgroup v2 enables controllers only for the children of a
+            // cgroup that holds no process itself (but the root).
+            Self::ControllerNotEnabled {
+                controller,
+                errno: libc::EBUSY,
+            } => write!(
+                f,
+                "cannot enable the {controller} controller for child cgroups: the cgroup holds processes (this one among them), and cgroup v2 gives controllers only to the children of a cgroup that holds none; give a cgroup parent delegated to you that holds no process"
+            ),
             Self::ControllerNotEnabled { controller, errno } => write!(
                 f,
                 "cannot enable the {controller} controller for child cgroups ({}); delegate it, e.g. run under `systemd-run --user --scope -p Delegate=yes`, or give a cgroup parent that is delegated",

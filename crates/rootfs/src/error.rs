@@ -48,7 +48,7 @@ pub enum RootfsError {
         path: PathBuf,
     },
     /// A bind whose filesystem cannot be idmapped.
-    #[error("bind {path}: its filesystem ({fs_type}) cannot be idmapped; pass --bind-mode plain (the sandbox then sees and writes files as its mapped ids, not yours), or bind a directory of a filesystem that can be (ext4, xfs, btrfs, tmpfs)")]
+    #[error("bind {path}: its filesystem ({fs_type}) cannot be idmapped; pass --bind-mode plain (the sandbox then sees and writes files as its mapped ids, not yours), or bind a directory of a filesystem that can be (ext4, xfs, btrfs; tmpfs from Linux 6.3)")]
     IdmapUnsupported {
         /// The bind source.
         path: PathBuf,

@@ -576,10 +576,17 @@ impl MountPlan {
     ///
     /// Launch sequence: in the parent, after the child's id maps are
     /// written, before it is released. Fails naming the bind and its
-    /// filesystem where the kernel cannot idmap it.
+    /// filesystem where the kernel cannot idmap a writable bind; a
+    /// read-only one stays a plain bind there (nothing lands through it;
+    /// root's files show as the overflow id, as they do to a rootless
+    /// sandbox), e.g. an overlayfs root or a Linux 6.1 tmpfs.
     pub fn idmap(&self, userns: BorrowedFd<'_>) -> Result<(), RootfsError> {
-        for (tree, src, _) in &self.trees {
+        for (tree, src, writable) in &self.trees {
             if let Err(errno) = sys::idmap_tree(tree.as_raw_fd(), userns.as_raw_fd()) {
+                let unsupported = matches!(errno, libc::EINVAL | libc::EOPNOTSUPP);
+                if unsupported && !writable {
+                    continue;
+                }
                 return Err(match errno {
                     libc::EINVAL | libc::EPERM | libc::EOPNOTSUPP => {
                         RootfsError::IdmapUnsupported {

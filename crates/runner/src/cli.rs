@@ -197,6 +197,10 @@ pub(crate) struct RunArgs {
     /// Run even when some limit cannot be set; the result lists what was not applied.
     #[arg(long)]
     best_effort_limits: bool,
+    /// The cgroup to make the sandbox's cgroup in (relative to the hierarchy's
+    /// root): one delegated to you that holds no process (default: your own).
+    #[arg(long, value_name = "PATH")]
+    cgroup_parent: Option<PathBuf>,
     /// An rlimit NAME=SOFT[:HARD] (core, nofile, nproc, as, ...; repeatable).
     #[arg(long, value_name = "NAME=SOFT[:HARD]")]
     rlimit: Vec<nucleus_cgroup::rlimit::Rlimit>,
@@ -441,6 +445,9 @@ impl RunArgs {
         l.io_max.extend(self.io_max.iter().cloned());
         if self.best_effort_limits {
             env.limit_mode = nucleus_cgroup::LimitMode::BestEffort;
+        }
+        if let Some(parent) = &self.cgroup_parent {
+            env.cgroup_parent = Some(parent.clone());
         }
         for r in &self.rlimit {
             env.rlimits.set(*r);

@@ -108,6 +108,12 @@ pub struct Envelope {
     /// Whether a limit that cannot be set fails the launch (default) or is
     /// reported as not applied.
     pub limit_mode: nucleus_cgroup::LimitMode,
+    /// The cgroup under which the sandbox's cgroup is made, relative to the
+    /// hierarchy's root (`--cgroup-parent /user.slice/.../sandboxes`): one
+    /// delegated to the caller that holds no process itself (cgroup v2
+    /// enables controllers only for the children of such a cgroup). Unset:
+    /// the runner's own cgroup.
+    pub cgroup_parent: Option<PathBuf>,
     /// Resource limits of the workload (default: no core dumps, sane nofile).
     pub rlimits: nucleus_cgroup::rlimit::RlimitPolicy,
     /// Limits of the sandbox's own user namespace, `/proc/sys/user/NAME`
@@ -186,6 +192,7 @@ impl Default for Envelope {
             seccomp: SeccompSettings::default(),
             limits: nucleus_cgroup::Limits::default(),
             limit_mode: nucleus_cgroup::LimitMode::Required,
+            cgroup_parent: None,
             rlimits: nucleus_cgroup::rlimit::RlimitPolicy::default(),
             userns_limits: DEFAULT_USERNS_LIMITS
                 .iter()
@@ -203,6 +210,15 @@ impl Default for Envelope {
 }
 
 impl Envelope {
+    /// Where and how the sandbox's cgroup is made.
+    pub(crate) fn cgroup_config(&self) -> nucleus_cgroup::CgroupConfig {
+        nucleus_cgroup::CgroupConfig {
+            mode: self.limit_mode,
+            root: self.cgroup_parent.clone(),
+            ..nucleus_cgroup::CgroupConfig::default()
+        }
+    }
+
     /// Starts a [`Builder`] for `command`.
     pub fn builder<I, S>(command: I) -> Builder
     where

@@ -207,7 +207,7 @@ pub(crate) fn run_prepared(
         outcome.terminal = terminal;
         if let Some(cg) = &cgroup {
             let _ = cg.kill_all();
-            add_cgroup_usage(&mut outcome, cg, raw.timed_out);
+            add_cgroup_usage(&mut outcome, cg, raw.timed_out, into.is_some());
         }
         Ok((outcome, raw.recorded))
     })();
@@ -241,10 +241,7 @@ fn create_cgroup(
     if env.limits.is_empty() {
         return Ok((None, Vec::new()));
     }
-    let cfg = nucleus_cgroup::CgroupConfig {
-        mode: env.limit_mode,
-        ..nucleus_cgroup::CgroupConfig::default()
-    };
+    let cfg = env.cgroup_config();
     let cleaned = nucleus_cgroup::sweep_stale(&cfg);
     Ok((
         Some(nucleus_cgroup::Cgroup::create(&env.limits, &cfg)?),
@@ -277,7 +274,12 @@ fn admit(
     Ok(())
 }
 
-fn add_cgroup_usage(outcome: &mut Outcome, cg: &nucleus_cgroup::Cgroup, timed_out: bool) {
+fn add_cgroup_usage(
+    outcome: &mut Outcome,
+    cg: &nucleus_cgroup::Cgroup,
+    timed_out: bool,
+    clone_into_cgroup: bool,
+) {
     let usage = cg.usage();
     // The memory cgroup's peak is the sandbox's own charge; RSS would also
     // count shared file pages charged elsewhere.
@@ -299,6 +301,7 @@ fn add_cgroup_usage(outcome: &mut Outcome, cg: &nucleus_cgroup::Cgroup, timed_ou
     outcome.enforced.limits = Some(crate::report::LimitsEnforced {
         applied: cg.applied().clone(),
         usage,
+        clone_into_cgroup,
     });
 }
 

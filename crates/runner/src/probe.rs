@@ -22,6 +22,11 @@ pub struct EnvelopeProbe {
     /// (`--ignore-cgroups`); `--rootless` is passed when the map holds a
     /// single id (no `nobody` for runsc's sandbox).
     pub gvisor_rootless_flag: bool,
+    /// The rights and scopes of the default Landlock policy this kernel
+    /// cannot enforce: the native envelope drops them (best effort, the
+    /// default, and says so in each result); `--landlock-compat strict`
+    /// refuses to start. Empty on a kernel of the vetted ABI.
+    pub landlock_dropped: Result<Vec<String>, String>,
 }
 
 /// Probes what the default Envelope would use.
@@ -63,13 +68,28 @@ pub fn probe_envelope() -> EnvelopeProbe {
             .masks()
             .map(|m| m.into_iter().map(|m| m.path).collect())
             .map_err(|e| e.to_string()),
+        landlock_dropped: default_landlock_dropped(&env),
     }
 }
 
-/// Whether binds of `path` can be idmapped here (`nucleus-run doctor
-/// --bind PATH`): a real launch of the native envelope with `path`
-/// bound read-only. `Ok(true)`: idmapped; `Ok(false)`: not needed (a
-/// rootless caller's own id is the sandbox's root); `Err`: why not.
+/// What the default policy loses on this kernel (see
+/// [`EnvelopeProbe::landlock_dropped`]).
+fn default_landlock_dropped(env: &Envelope) -> Result<Vec<String>, String> {
+    let policy = env
+        .landlock
+        .policy(&env.rootfs, false)
+        .map_err(|e| e.to_string())?
+        .ok_or("Landlock is off")?;
+    let prepared = crate::landlock::PreparedLandlock::new(&policy).map_err(|e| e.to_string())?;
+    Ok(prepared.compiled.dropped().to_vec())
+}
+
+/// Whether writable binds of `path` can be idmapped here (`nucleus-run
+/// doctor --bind PATH`): a real launch of the native envelope with `path`
+/// bound writable (running `/bin/true`, which writes nothing).
+/// `Ok(true)`: idmapped; `Ok(false)`: not needed (a rootless caller's own
+/// id is the sandbox's root); `Err`: why not (a read-only bind there
+/// would be a plain one).
 ///
 /// ```no_run
 /// let verdict = nucleus_runner::probe_idmap(std::path::Path::new("/srv/data"));
@@ -78,7 +98,7 @@ pub fn probe_envelope() -> EnvelopeProbe {
 pub fn probe_idmap(path: &std::path::Path) -> Result<bool, String> {
     let root = Caller::current().uid == 0;
     let env = Envelope::builder(["/bin/true"])
-        .ro_bind(path, "/nucleus-idmap-probe")
+        .bind(path, "/nucleus-idmap-probe")
         .trust_level(crate::guard::TrustLevel::Trusted)
         .build()
         .map_err(|e| e.to_string())?;

@@ -262,6 +262,9 @@ pub struct LimitsEnforced {
     pub applied: nucleus_cgroup::AppliedLimits,
     /// What the sandbox used, read from the cgroup.
     pub usage: nucleus_cgroup::Usage,
+    /// The sandbox started inside its (v2) cgroup (`clone3` with
+    /// `CLONE_INTO_CGROUP`) rather than being moved in after clone.
+    pub clone_into_cgroup: bool,
 }
 
 /// Landlock's part of the result.

@@ -96,10 +96,7 @@ impl WasmSettings {
             let cg = match cgroup.get() {
                 Some(cg) => cg,
                 None => {
-                    let cfg = nucleus_cgroup::CgroupConfig {
-                        mode: env.limit_mode,
-                        ..nucleus_cgroup::CgroupConfig::default()
-                    };
+                    let cfg = env.cgroup_config();
                     let made = nucleus_cgroup::Cgroup::create(&env.limits, &cfg)?;
                     cgroup.get_or_init(|| made)
                 }
@@ -197,8 +194,11 @@ fn stopped_outcome(
         outcome.system_cpu_ms = ms(u.cpu_system_usec);
     }
     outcome.peak_memory_bytes = cgroup_peak.unwrap_or(*peak_memory_bytes);
-    outcome.enforced.limits =
-        usage.map(|(applied, usage)| crate::report::LimitsEnforced { applied, usage });
+    outcome.enforced.limits = usage.map(|(applied, usage)| crate::report::LimitsEnforced {
+        applied,
+        usage,
+        clone_into_cgroup: false,
+    });
     outcome.wasm = Some(crate::WasmReport {
         module_sha256: module_sha256.clone(),
         cache: nucleus_wasm::CacheStatus::Skipped,
