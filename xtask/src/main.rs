@@ -4,8 +4,10 @@
 //!   test (the root-only ones too when run as root), strict: a skipped test
 //!   fails; then the cgroup, Landlock and launch tests again in a VM with
 //!   Debian 12's kernel (cgroup v2, Landlock ABI 2), as root and as nobody.
-//! - `cargo xtask bench [--runs N]`: start-up of `nucleus-run` side by side
-//!   with bare execution and bubblewrap, in one run, as medians and ratios.
+//! - `cargo xtask ci-vm`: only the VM part of `ci`.
+//! - `cargo xtask bench [--runs N] [--vm]`: start-up of `nucleus-run` side by
+//!   side with bare execution and bubblewrap, in one run, as medians and
+//!   ratios; `--vm`: the start-up table in the VM, as ratios.
 //! - `cargo xtask vm [OPTIONS] -- COMMAND`: COMMAND as root in a VM with
 //!   Debian 12's kernel (cgroup v2, Landlock ABI 2); see `vm.rs`.
 
@@ -25,7 +27,7 @@ fn main() -> ExitCode {
             Err(err) => Err(err),
         },
         _ => Err(
-            "usage: cargo xtask ci | cargo xtask bench [--runs N] | cargo xtask vm [OPTIONS] -- COMMAND"
+            "usage: cargo xtask ci [--no-vm] | ci-vm | bench [--runs N] [--vm] | vm [OPTIONS] -- COMMAND"
                 .to_owned(),
         ),
     };

@@ -15,8 +15,9 @@ const MAX_RECORDS: usize = 64;
 /// A message from the sandbox to the parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Message {
-    /// A setup stage failed with `errno`; `detail` is stage-specific (the
-    /// mount step index).
+    /// A setup stage failed with `errno`; `detail` is stage-specific: the
+    /// mount step index (`mount`), 1 + the failing rule's index
+    /// (`landlock`), 1 + the failing preopen's index (`wasm`), else 0.
     Failed {
         stage: Stage,
         errno: i32,

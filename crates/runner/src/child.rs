@@ -1,6 +1,8 @@
 //! The sandbox side of the launch: the steps of the init (PID 1), in order,
 //! then the workload. Runs between `clone` and `execve`: only system calls on
 //! data prepared by the parent, and `_exit`, never a return into parent code.
+//! `docs/ARCHITECTURE.md` lists the stages in this file's order (a test in
+//! `stage.rs` keeps the two in step).
 
 use crate::channel::{self, Message};
 use crate::prepare::{ExecPlan, MemfdNoexec, Prepared, Workload};
@@ -33,7 +35,8 @@ fn errno_of(code: Option<i32>) -> i32 {
     code.unwrap_or(libc::EIO)
 }
 
-/// The init's setup, in launch order; each line says why it sits there.
+/// The init's setup, in launch order; each line says why it sits there
+/// (the same order as the stage list of `docs/ARCHITECTURE.md`).
 pub(crate) fn run(p: &Prepared, go_fd: RawFd, go_parent_fd: RawFd, msg_fd: RawFd) -> ! {
     // Our copy of the parent's end: without closing it, EOF never comes.
     sys::close(go_parent_fd);
@@ -150,7 +153,9 @@ pub(crate) fn run(p: &Prepared, go_fd: RawFd, go_parent_fd: RawFd, msg_fd: RawFd
     // Landlock after the view is final (its tmpfs mounts are covered) and
     // before the init forks, so the init is inside the domain too.
     if let Some(landlock) = &p.landlock {
-        restrict_landlock(landlock, msg_fd);
+        if let Err((errno, rule)) = restrict_landlock(landlock, msg_fd) {
+            fail(msg_fd, Stage::Landlock, errno, rule);
+        }
     }
     // The filter last: every earlier step needed syscalls it may forbid. The
     // init installs it before forking, so the init is covered too.
@@ -180,9 +185,12 @@ pub(crate) fn run(p: &Prepared, go_fd: RawFd, go_parent_fd: RawFd, msg_fd: RawFd
     init(p, msg_fd)
 }
 
-/// Enters the Landlock domain and reports its status; on failure names the
-/// rule whose path failed (by index) when there is one.
-fn restrict_landlock(landlock: &crate::landlock::PreparedLandlock, msg_fd: RawFd) {
+/// Enters the Landlock domain and reports its status; on failure returns
+/// the errno and the rule whose path failed (its index + 1, or 0).
+fn restrict_landlock(
+    landlock: &crate::landlock::PreparedLandlock,
+    msg_fd: RawFd,
+) -> Result<(), (i32, u32)> {
     use nucleus_landlock_policy::{Enforcement, LandlockError};
     match landlock.compiled.restrict_self() {
         Ok(report) => {
@@ -193,6 +201,7 @@ fn restrict_landlock(landlock: &crate::landlock::PreparedLandlock, msg_fd: RawFd
             };
             let skipped = report.skipped_paths.len() as u32;
             channel::send(msg_fd, Message::Landlock { status, skipped });
+            Ok(())
         }
         Err(err) => {
             let rule = match &err {
@@ -205,7 +214,7 @@ fn restrict_landlock(landlock: &crate::landlock::PreparedLandlock, msg_fd: RawFd
                 }
                 _ => 0,
             };
-            fail(msg_fd, Stage::Landlock, errno_of(err.raw_os_error()), rule)
+            Err((errno_of(err.raw_os_error()), rule))
         }
     }
 }

@@ -5,6 +5,7 @@
 //! | the workload's | the workload exited normally with this code |
 //! | 128+N | the workload was killed by signal N |
 //! | 124 | the wall-clock `--timeout` ran out and the sandbox was killed |
+//! | 134 | (`--wasm`) the module trapped ([`nucleus_wasm::TRAP_EXIT_CODE`]) |
 //! | 125 | nucleus itself failed: bad flags or config, a layer that could not be set up |
 //! | 126 | the command was found but could not be executed |
 //! | 127 | the command was not found inside the sandbox |

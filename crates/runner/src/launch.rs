@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 /// Runs the Envelope's command in a new sandbox and waits for it.
 ///
-/// The steps, in the order of `DESIGN.md`:
+/// The steps, in order (the whole sequence, parent and child side, is in
+/// `docs/ARCHITECTURE.md`):
 /// 1. validate the Envelope and run the guards;
 /// 2. prepare argv/env, the mount plan, the id maps, the capability masks,
 ///    the Landlock rules and the compiled seccomp filter;

@@ -312,9 +312,6 @@ pub(crate) fn idmap_wanted(
         && maps.is_some_and(|m| m.uid.iter().all(|l| l.to_outside(0) != Some(0)))
 }
 
-/// Whether the init can set the PID namespace's `vm.memfd_noexec`: the
-/// file is writable only by the host's root id, which the init still has
-/// before it switches to the mapped root; the kernel must have it (6.3+).
 /// Whether UDP must be denied: Landlock limits TCP on the shared network,
 /// cannot limit UDP, and UDP was not allowed. Without a seccomp filter to
 /// deny it, the launch fails rather than leave UDP open.
@@ -334,6 +331,9 @@ fn udp_denied(
     Ok(deny)
 }
 
+/// Whether the init can set the PID namespace's `vm.memfd_noexec`: the
+/// file is writable only by the host's root id, which the init still has
+/// before it switches to the mapped root; the kernel must have it (6.3+).
 fn memfd_noexec(caller: &Caller, namespaces: &NamespaceSet, seccomp_on: bool) -> MemfdNoexec {
     let sysctl = caller.uid == 0
         && namespaces.contains(Namespace::Pid)

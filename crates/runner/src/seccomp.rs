@@ -35,9 +35,8 @@ pub struct SeccompSettings {
 impl SeccompSettings {
     /// The compiled filter, or `None` when seccomp is off. `kept_caps`
     /// decides the `includes`/`excludes` of OCI profiles.
-    /// `no_exec`: the sandbox never executes a program (a wasm host): the
-    /// filter also forbids `execve`/`execveat`.
-    /// `extra`: what the launch adds to the profile.
+    /// `extra`: what the launch adds to the profile (see [`Extra`]: no
+    /// `execve` for a wasm host, memfd, privileged files, UDP).
     pub(crate) fn compile(
         &self,
         kept_caps: Vec<String>,

@@ -1,7 +1,9 @@
 //! The ordered steps of a launch, named so messages and code agree.
 
-/// One step of the launch sequence. The order of the variants is the order
-/// of the sequence; a failure names its stage.
+/// One step of the launch sequence; a failure names its stage. The wire
+/// numbers only grow (a new stage takes the next one); the order in which
+/// the child reaches them is `child::run`'s, listed in
+/// `docs/ARCHITECTURE.md` (a test keeps the two in step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u32)]
 pub enum Stage {
@@ -65,33 +67,103 @@ impl Stage {
         }
     }
 
+    /// Every stage, in wire-number order.
+    pub(crate) const ALL: [Stage; 17] = [
+        Stage::Sync,
+        Stage::Mount,
+        Stage::Workdir,
+        Stage::Hostname,
+        Stage::Loopback,
+        Stage::Rlimits,
+        Stage::Session,
+        Stage::User,
+        Stage::Capabilities,
+        Stage::NoNewPrivs,
+        Stage::Landlock,
+        Stage::Seccomp,
+        Stage::Fork,
+        Stage::Exec,
+        Stage::Wasm,
+        Stage::MemfdNoexec,
+        Stage::UsernsLimits,
+    ];
+
     /// The stage with this wire number.
     pub(crate) fn from_u32(n: u32) -> Option<Stage> {
-        const ALL: [Stage; 17] = [
-            Stage::Sync,
-            Stage::Mount,
-            Stage::Workdir,
-            Stage::Hostname,
-            Stage::Loopback,
-            Stage::Rlimits,
-            Stage::Session,
-            Stage::User,
-            Stage::Capabilities,
-            Stage::NoNewPrivs,
-            Stage::Landlock,
-            Stage::Seccomp,
-            Stage::Fork,
-            Stage::Exec,
-            Stage::Wasm,
-            Stage::MemfdNoexec,
-            Stage::UsernsLimits,
-        ];
-        ALL.into_iter().find(|s| *s as u32 == n)
+        Self::ALL.into_iter().find(|s| *s as u32 == n)
     }
 }
 
 impl std::fmt::Display for Stage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stage;
+    use std::path::Path;
+
+    fn read(rel: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(rel);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The stages in the order `child.rs` first names them; `wasm` (the
+    /// wasm workload's, in wasm.rs) right after `exec`, its alternative.
+    fn code_order() -> Vec<&'static str> {
+        let child = read("crates/runner/src/child.rs");
+        let mut order: Vec<&'static str> = Vec::new();
+        for (at, _) in child.match_indices("Stage::") {
+            let rest = &child[at + "Stage::".len()..];
+            let ident: String = rest
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect();
+            let found = Stage::ALL.into_iter().find(|s| format!("{s:?}") == ident);
+            if let Some(stage) = found.filter(|s| !order.contains(&s.name())) {
+                order.push(stage.name());
+            }
+        }
+        if !order.contains(&"wasm") {
+            let at = order
+                .iter()
+                .position(|n| *n == "exec")
+                .map_or(order.len(), |i| i + 1);
+            order.insert(at, "wasm");
+        }
+        order
+    }
+
+    #[test]
+    fn the_documented_child_sequence_is_the_codes() {
+        let doc = read("docs/ARCHITECTURE.md");
+        let block = doc
+            .split("<!-- stages: begin -->")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- stages: end -->").next())
+            .expect("docs/ARCHITECTURE.md has no stage list");
+        let documented: Vec<&str> = block
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- `")?.split('`').next())
+            .collect();
+        let code = code_order();
+        assert_eq!(documented, code, "docs/ARCHITECTURE.md vs child.rs");
+        let mut all: Vec<&str> = Stage::ALL.iter().map(|s| s.name()).collect();
+        let mut listed = code.clone();
+        all.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(listed, all, "every stage, once");
+    }
+
+    #[test]
+    fn wire_numbers_round_trip() {
+        for stage in Stage::ALL {
+            assert_eq!(Stage::from_u32(stage as u32), Some(stage));
+        }
+        assert_eq!(Stage::from_u32(0), None);
     }
 }
