@@ -118,8 +118,8 @@ pub(crate) fn check_cpus(cpus: f64, online_cpus: usize) -> Result<(), CgroupErro
     Ok(())
 }
 
-/// Parses a duration: `30s`, `500ms`, `2m`, `1h`, `1.5s`, or a bare number
-/// of seconds. Zero and negative durations are rejected.
+/// Parses a duration: `30s`, `500ms`, `250us`, `2m`, `1h`, `1.5s`, or a
+/// bare number of seconds. Zero and negative durations are rejected.
 ///
 /// ```
 /// use std::time::Duration;
@@ -141,6 +141,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, CgroupError> {
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let scale = match unit {
+        "us" => 0.000_001,
         "ms" => 0.001,
         "" | "s" => 1.0,
         "m" | "min" => 60.0,

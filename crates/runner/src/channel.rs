@@ -4,6 +4,7 @@
 //! child never allocates to report. End of file means every writer is gone:
 //! the init exited and the workload executed (close-on-exec) or exited.
 
+use crate::report::LandlockStatus;
 use crate::stage::Stage;
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -25,9 +26,12 @@ pub(crate) enum Message {
     },
     /// The init reports the workload's wait status.
     Exited { status: i32 },
-    /// Landlock was applied: the enforcement status (0 full, 1 partial,
-    /// 2 none) and how many optional rule paths were skipped.
-    Landlock { status: u32, skipped: u32 },
+    /// Landlock was applied: the enforcement status and how many optional
+    /// rule paths were skipped.
+    Landlock {
+        status: LandlockStatus,
+        skipped: u32,
+    },
     /// Record mode: the number of the seccomp listener fd in the init.
     Listener { fd: i32 },
     /// A wasm workload ended: its trap kind code (0: none), whether a memory
@@ -49,7 +53,7 @@ impl Message {
                 detail,
             } => (1, stage as u32, errno, detail),
             Self::Exited { status } => (2, 0, status, 0),
-            Self::Landlock { status, skipped } => (3, status, 0, skipped),
+            Self::Landlock { status, skipped } => (3, status as u32, 0, skipped),
             Self::Listener { fd } => (4, 0, fd, 0),
             Self::Wasm {
                 trap,
@@ -84,7 +88,7 @@ impl Message {
             }),
             2 => Some(Self::Exited { status: b }),
             3 => Some(Self::Landlock {
-                status: a,
+                status: LandlockStatus::from_u32(a)?,
                 skipped: c,
             }),
             4 => Some(Self::Listener { fd: b }),
@@ -146,7 +150,7 @@ mod tests {
             },
             Message::Exited { status: 9 },
             Message::Landlock {
-                status: 1,
+                status: LandlockStatus::PartiallyEnforced,
                 skipped: 2,
             },
             Message::Wasm {

@@ -6,156 +6,172 @@
 
 use crate::channel::{self, Message};
 use crate::prepare::{ExecPlan, MemfdNoexec, Prepared, Workload};
+use crate::report::LandlockStatus;
 use crate::stage::Stage;
 use crate::{exit, sys};
 use std::os::fd::RawFd;
 
-/// Reports a failed stage to the parent and leaves.
-fn fail(msg_fd: RawFd, stage: Stage, errno: i32, detail: u32) -> ! {
-    channel::send(
-        msg_fd,
-        Message::Failed {
-            stage,
-            errno,
-            detail,
-        },
-    );
-    sys::exit(exit::SETUP_FAILED)
+/// A stage that failed: what the parent is told.
+struct Failure {
+    stage: Stage,
+    errno: i32,
+    /// Stage-specific (see [`Message::Failed`]).
+    detail: u32,
 }
 
-/// Runs `result`'s error through [`fail`].
-fn step<T>(msg_fd: RawFd, stage: Stage, result: Result<T, i32>) -> T {
-    match result {
-        Ok(value) => value,
-        Err(errno) => fail(msg_fd, stage, errno, 0),
+/// The errno behind a layer's error (`EIO` when it has none).
+trait Errno {
+    fn errno(&self) -> i32;
+}
+
+impl Errno for i32 {
+    fn errno(&self) -> i32 {
+        *self
     }
 }
 
-fn errno_of(code: Option<i32>) -> i32 {
-    code.unwrap_or(libc::EIO)
+macro_rules! errno_from_raw_os_error {
+    ($($ty:ty),*) => {$(
+        impl Errno for $ty {
+            fn errno(&self) -> i32 {
+                self.raw_os_error().unwrap_or(libc::EIO)
+            }
+        }
+    )*};
+}
+
+errno_from_raw_os_error!(
+    nucleus_ns::NsError,
+    nucleus_cgroup::CgroupError,
+    nucleus_caps::CapsError,
+    nucleus_seccomp::SeccompError
+);
+
+/// Names the stage of a step's error.
+trait At<T> {
+    fn at(self, stage: Stage) -> Result<T, Failure>;
+}
+
+impl<T, E: Errno> At<T> for Result<T, E> {
+    fn at(self, stage: Stage) -> Result<T, Failure> {
+        self.map_err(|e| Failure {
+            stage,
+            errno: e.errno(),
+            detail: 0,
+        })
+    }
+}
+
+/// The init: its setup up to the workload's fork, then PID 1's loop. The
+/// one place a failed stage is reported: a `Failed` message, then exit 125.
+pub(crate) fn run(p: &Prepared, go_fd: RawFd, go_parent_fd: RawFd, msg_fd: RawFd) -> ! {
+    match setup(p, go_fd, go_parent_fd, msg_fd) {
+        Ok((workload, saved)) => init(p, msg_fd, workload, &saved),
+        Err(f) => {
+            channel::send(
+                msg_fd,
+                Message::Failed {
+                    stage: f.stage,
+                    errno: f.errno,
+                    detail: f.detail,
+                },
+            );
+            sys::exit(exit::SETUP_FAILED)
+        }
+    }
 }
 
 /// The init's setup, in launch order; each line says why it sits there
-/// (the same order as the stage list of `docs/ARCHITECTURE.md`).
-pub(crate) fn run(p: &Prepared, go_fd: RawFd, go_parent_fd: RawFd, msg_fd: RawFd) -> ! {
+/// (the same order as the stage list of `docs/ARCHITECTURE.md`). Returns
+/// the workload's pid and the signal mask from before the init blocked
+/// every signal.
+fn setup(
+    p: &Prepared,
+    go_fd: RawFd,
+    go_parent_fd: RawFd,
+    msg_fd: RawFd,
+) -> Result<(libc::pid_t, libc::sigset_t), Failure> {
     // Our copy of the parent's end: without closing it, EOF never comes.
     sys::close(go_parent_fd);
     // Die with the runner: if it is gone, nobody would reap or limit us.
-    step(msg_fd, Stage::Sync, sys::set_pdeathsig());
+    sys::set_pdeathsig().at(Stage::Sync)?;
     // Wait until the parent wrote the id maps; EOF means the parent died.
-    if step(msg_fd, Stage::Sync, sys::read_byte(go_fd)) == 0 {
+    if sys::read_byte(go_fd).at(Stage::Sync)? == 0 {
         sys::exit(exit::SETUP_FAILED);
     }
     // Fileless execution closed for the whole PID namespace: the file is
     // writable only by the host's root id, which the init has until the
     // switch below.
     if p.memfd_noexec == MemfdNoexec::Sysctl {
-        step(
-            msg_fd,
-            Stage::MemfdNoexec,
-            sys::write_file(c"/proc/sys/vm/memfd_noexec", b"2"),
-        );
+        sys::write_file(c"/proc/sys/vm/memfd_noexec", b"2").at(Stage::MemfdNoexec)?;
     }
     // The namespace's share of what is charged to its creator host-wide,
     // while every capability of the namespace is still held.
     for (path, value) in &p.userns_limits {
-        step(
-            msg_fd,
-            Stage::UsernsLimits,
-            sys::write_file(path, value.as_bytes()),
-        );
+        sys::write_file(path, value.as_bytes()).at(Stage::UsernsLimits)?;
     }
     // Root of the new user namespace builds the view: the creator's host id
     // may be unmapped there (root-remapped), and files it made would not be.
     if p.setup_as_root {
-        step(msg_fd, Stage::User, sys::switch_user(0, 0, p.set_groups));
+        sys::switch_user(0, 0, p.set_groups).at(Stage::User)?;
         // A credential change clears the parent-death signal: arm it again.
-        step(msg_fd, Stage::User, sys::set_pdeathsig());
+        sys::set_pdeathsig().at(Stage::User)?;
     }
     // The filesystem view first: every later path is resolved inside it.
     if let Some(plan) = &p.plan {
-        if let Err(e) = plan.apply() {
-            fail(msg_fd, Stage::Mount, e.errno, e.step);
-        }
+        plan.apply().map_err(|e| Failure {
+            stage: Stage::Mount,
+            errno: e.errno,
+            detail: e.step,
+        })?;
     }
     // The working directory, inside the new view.
-    step(msg_fd, Stage::Workdir, sys::chdir(&p.workdir));
+    sys::chdir(&p.workdir).at(Stage::Workdir)?;
     // Hostname and loopback need CAP_SYS_ADMIN / CAP_NET_ADMIN: before the drop.
     if let Some(name) = &p.hostname {
-        step(
-            msg_fd,
-            Stage::Hostname,
-            nucleus_ns::set_hostname(name).map_err(|e| errno_of(e.raw_os_error())),
-        );
+        nucleus_ns::set_hostname(name).at(Stage::Hostname)?;
     }
     if p.loopback {
-        step(
-            msg_fd,
-            Stage::Loopback,
-            nucleus_ns::loopback_up().map_err(|e| errno_of(e.raw_os_error())),
-        );
+        nucleus_ns::loopback_up().at(Stage::Loopback)?;
     }
     // Resource limits before anything of the workload runs.
-    step(
-        msg_fd,
-        Stage::Rlimits,
-        p.rlimit_policy
-            .apply()
-            .map_err(|e| errno_of(e.raw_os_error())),
-    );
+    p.rlimit_policy.apply().at(Stage::Rlimits)?;
     // Relayed stdio in place, then no inherited fd may leak host files in;
     // a new session detaches the terminal.
     for &(from, to) in &p.stdio_dups {
-        step(msg_fd, Stage::Session, sys::dup2(from, to));
+        sys::dup2(from, to).at(Stage::Session)?;
     }
-    step(msg_fd, Stage::Session, sys::close_fds_except(msg_fd));
-    step(msg_fd, Stage::Session, sys::setsid());
+    sys::close_fds_except(msg_fd).at(Stage::Session)?;
+    sys::setsid().at(Stage::Session)?;
     // The sandbox's own terminal (never the caller's) becomes the session's:
     // its ^C reaches the workload's foreground group.
     if let Some(fd) = p.ctty {
-        step(msg_fd, Stage::Session, sys::set_controlling_terminal(fd));
+        sys::set_controlling_terminal(fd).at(Stage::Session)?;
     }
     // The workload's ids, then the capability drop (which needs the final uid).
     if p.keep_caps {
-        step(
-            msg_fd,
-            Stage::User,
-            nucleus_caps::set_keepcaps(true).map_err(|e| errno_of(e.raw_os_error())),
-        );
+        nucleus_caps::set_keepcaps(true).at(Stage::User)?;
     }
-    step(
-        msg_fd,
-        Stage::User,
-        sys::switch_user(p.uid, p.gid, p.set_groups),
-    );
-    step(msg_fd, Stage::User, sys::set_pdeathsig());
-    step(
-        msg_fd,
-        Stage::Capabilities,
-        p.caps
-            .apply(p.uid == 0)
-            .map(drop)
-            .map_err(|e| errno_of(e.raw_os_error())),
-    );
+    sys::switch_user(p.uid, p.gid, p.set_groups).at(Stage::User)?;
+    sys::set_pdeathsig().at(Stage::User)?;
+    p.caps.apply(p.uid == 0).at(Stage::Capabilities)?;
     // No exec may gain privileges back (setuid binaries, file capabilities).
-    step(
-        msg_fd,
-        Stage::NoNewPrivs,
-        nucleus_caps::set_no_new_privs().map_err(|e| errno_of(e.raw_os_error())),
-    );
+    nucleus_caps::set_no_new_privs().at(Stage::NoNewPrivs)?;
     // Orphans of the workload come to the init even without a PID
     // namespace; and the workload must not reach the init's channel through
     // /proc/1/fd (execve makes the workload dumpable again).
-    step(msg_fd, Stage::NoNewPrivs, sys::set_child_subreaper());
+    sys::set_child_subreaper().at(Stage::NoNewPrivs)?;
     if !p.seccomp_listener {
-        step(msg_fd, Stage::NoNewPrivs, sys::set_not_dumpable());
+        sys::set_not_dumpable().at(Stage::NoNewPrivs)?;
     }
     // Landlock after the view is final (its tmpfs mounts are covered) and
     // before the init forks, so the init is inside the domain too.
     if let Some(landlock) = &p.landlock {
-        if let Err((errno, rule)) = restrict_landlock(landlock, msg_fd) {
-            fail(msg_fd, Stage::Landlock, errno, rule);
-        }
+        restrict_landlock(landlock, msg_fd).map_err(|(errno, rule)| Failure {
+            stage: Stage::Landlock,
+            errno,
+            detail: rule,
+        })?;
     }
     // The filter last: every earlier step needed syscalls it may forbid. The
     // init installs it before forking, so the init is covered too.
@@ -163,26 +179,37 @@ pub(crate) fn run(p: &Prepared, go_fd: RawFd, go_parent_fd: RawFd, msg_fd: RawFd
         if p.seccomp_listener {
             // Record mode: the listener stays open in the init until it exits,
             // so the parent can always take its copy.
-            let fd = step(
-                msg_fd,
-                Stage::Seccomp,
-                filter
-                    .apply_with_listener()
-                    .map_err(|e| errno_of(e.raw_os_error())),
-            );
+            let fd = filter.apply_with_listener().at(Stage::Seccomp)?;
             channel::send(msg_fd, Message::Listener { fd });
             // Only now: the parent must take the listener first, and this
             // call waits for its answer, so it cannot come too early.
-            step(msg_fd, Stage::Seccomp, sys::set_not_dumpable());
+            sys::set_not_dumpable().at(Stage::Seccomp)?;
         } else {
-            step(
-                msg_fd,
-                Stage::Seccomp,
-                filter.apply().map_err(|e| errno_of(e.raw_os_error())),
-            );
+            filter.apply().at(Stage::Seccomp)?;
         }
     }
-    init(p, msg_fd)
+    // PID 1 takes every signal with sigwaitinfo: all blocked before the
+    // fork, so none is lost and the init needs no handler.
+    let saved = sys::sigmask(libc::SIG_BLOCK, &sys::full_sigset());
+    let workload = sys::fork().at(Stage::Fork)?;
+    if workload == 0 {
+        start_workload(p, &saved, msg_fd);
+    }
+    Ok((workload, saved))
+}
+
+/// The forked workload: every signal unblocked, death with the init, the
+/// stdio the runner found closed closed again, then the program or module.
+fn start_workload(p: &Prepared, saved: &libc::sigset_t, msg_fd: RawFd) -> ! {
+    sys::sigmask(libc::SIG_SETMASK, saved);
+    workload_signals();
+    for &fd in &p.closed_stdio {
+        sys::close(fd);
+    }
+    match &p.workload {
+        Workload::Wasm(wasm) => crate::wasm::run_workload(wasm, msg_fd),
+        Workload::Exec(exec) => exec_workload(exec, msg_fd),
+    }
 }
 
 /// Enters the Landlock domain and reports its status; on failure returns
@@ -195,9 +222,9 @@ fn restrict_landlock(
     match landlock.compiled.restrict_self() {
         Ok(report) => {
             let status = match report.status {
-                Enforcement::FullyEnforced => 0,
-                Enforcement::PartiallyEnforced => 1,
-                _ => 2,
+                Enforcement::FullyEnforced => LandlockStatus::FullyEnforced,
+                Enforcement::PartiallyEnforced => LandlockStatus::PartiallyEnforced,
+                _ => LandlockStatus::NotEnforced,
             };
             let skipped = report.skipped_paths.len() as u32;
             channel::send(msg_fd, Message::Landlock { status, skipped });
@@ -214,29 +241,16 @@ fn restrict_landlock(
                 }
                 _ => 0,
             };
-            Err((errno_of(err.raw_os_error()), rule))
+            Err((err.raw_os_error().unwrap_or(libc::EIO), rule))
         }
     }
 }
 
-/// PID 1: forks the workload, reaps every zombie, forwards signals, and
-/// reports the workload's status when it ends. Signals stay blocked and are
-/// taken with `sigwaitinfo`, so the init needs no handler.
-fn init(p: &Prepared, msg_fd: RawFd) -> ! {
+/// PID 1: reaps every zombie, forwards signals, and reports the workload's
+/// status when it ends. Signals stay blocked and are taken with
+/// `sigwaitinfo`; `saved` is the mask a helper it forks runs with.
+fn init(p: &Prepared, msg_fd: RawFd, workload: libc::pid_t, saved: &libc::sigset_t) -> ! {
     let all = sys::full_sigset();
-    let saved = sys::sigmask(libc::SIG_BLOCK, &all);
-    let workload = step(msg_fd, Stage::Fork, sys::fork());
-    if workload == 0 {
-        sys::sigmask(libc::SIG_SETMASK, &saved);
-        workload_signals();
-        for &fd in &p.closed_stdio {
-            sys::close(fd);
-        }
-        match &p.workload {
-            Workload::Wasm(wasm) => crate::wasm::run_workload(wasm, msg_fd),
-            Workload::Exec(exec) => exec_workload(exec, msg_fd),
-        }
-    }
     // Signals handed to the runtime's tool: (tool pid, signal), so that a
     // tool that fails (the workload not started yet) falls back to a kill.
     let mut handed = [(0, 0); 8];
@@ -246,7 +260,7 @@ fn init(p: &Prepared, msg_fd: RawFd) -> ! {
             // The runtime delivers it to the workload, from in here.
             match (sys::fork(), plan.candidates.first()) {
                 (Ok(0), Some(path)) => {
-                    sys::sigmask(libc::SIG_SETMASK, &saved);
+                    sys::sigmask(libc::SIG_SETMASK, saved);
                     sys::execve(path, &plan.argv_ptrs, &plan.envp_ptrs);
                     sys::exit(exit::CANNOT_EXECUTE);
                 }

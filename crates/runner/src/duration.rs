@@ -12,28 +12,10 @@ use std::time::Duration;
 /// assert!(nucleus_runner::parse_duration("0s").is_err());
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, RunError> {
-    let bad = || RunError::InvalidDuration {
+    // One parser for every duration of the project: the cgroup crate's.
+    nucleus_cgroup::parse_duration(text).map_err(|_| RunError::InvalidDuration {
         text: text.to_owned(),
-    };
-    let s = text.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num.parse().map_err(|_| bad())?;
-    let scale = match unit {
-        "" | "s" => 1.0,
-        "ms" => 0.001,
-        "us" => 0.000_001,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(bad()),
-    };
-    let secs = value * scale;
-    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(secs))
+    })
 }
 
 /// Formats a duration the way [`parse_duration`] reads it.

@@ -133,12 +133,18 @@ pub fn decide(i: &GuardInput) -> Result<Decision, RunError> {
     }
 }
 
-/// Warns once when the environment tries to lower security: an environment
-/// variable is too easy to inherit by accident.
-pub fn warn_ignored_env() {
-    if std::env::var_os("NUCLEUS_ALLOW_DEGRADED_SECURITY").is_some() {
-        eprintln!("nucleus-run: warning: NUCLEUS_ALLOW_DEGRADED_SECURITY is ignored; use --allow-degraded-security");
-    }
+/// The warning to show when the environment tries to lower security (an
+/// environment variable is too easy to inherit by accident), if it does;
+/// the library prints nothing itself.
+///
+/// ```
+/// if let Some(warning) = nucleus_runner::guard::ignored_env_warning() {
+///     eprintln!("warning: {warning}");
+/// }
+/// ```
+pub fn ignored_env_warning() -> Option<&'static str> {
+    std::env::var_os("NUCLEUS_ALLOW_DEGRADED_SECURITY")
+        .map(|_| "NUCLEUS_ALLOW_DEGRADED_SECURITY is ignored; use --allow-degraded-security")
 }
 
 /// The active lockdown mode from the text of `/sys/kernel/security/lockdown`

@@ -24,6 +24,7 @@ mod error;
 pub mod exit;
 pub mod guard;
 mod gvisor;
+mod interpret;
 mod landlock;
 mod launch;
 mod orphans;

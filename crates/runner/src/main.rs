@@ -19,7 +19,9 @@ fn main() -> ExitCode {
             return ExitCode::from(nucleus_runner::exit::SETUP_FAILED as u8);
         }
     };
-    nucleus_runner::guard::warn_ignored_env();
+    if let Some(warning) = nucleus_runner::guard::ignored_env_warning() {
+        eprintln!("nucleus-run: warning: {warning}");
+    }
     let code = match cli.sub {
         Some(cli::Sub::Doctor { json, bind }) => doctor::run(json, &bind),
         Some(cli::Sub::Seccomp { cmd }) => output::seccomp(cmd),

@@ -293,9 +293,10 @@ impl LandlockEnforced {
     }
 }
 
-/// The Landlock status of a run.
+/// The Landlock status of a run (its wire number crosses the channel).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[repr(u32)]
 pub enum LandlockStatus {
     /// Every right of the policy is enforced.
     FullyEnforced,
@@ -310,4 +311,20 @@ pub enum LandlockStatus {
     ReplacedByGvisor,
     /// Switched off with `--landlock off`.
     Off,
+}
+
+impl LandlockStatus {
+    /// The status with this wire number.
+    pub(crate) fn from_u32(n: u32) -> Option<LandlockStatus> {
+        [
+            Self::FullyEnforced,
+            Self::PartiallyEnforced,
+            Self::NotEnforced,
+            Self::NotApplied,
+            Self::ReplacedByGvisor,
+            Self::Off,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == n)
+    }
 }
