@@ -485,6 +485,12 @@ fn stream(reader: impl BufRead) -> Option<i32> {
 /// not cut by a timeout.
 const VM_SUITES: [&str; 4] = ["limits", "lifecycle", "sandbox", "landlock"];
 
+/// How long one suite may run in the VM (they take 10–60 s): a hang fails
+/// the run with the VM's process list instead of waiting for the VM's own
+/// timeout. One test at a time: the emulated CPUs are slow enough that
+/// timing-bound tests should not also compete with each other.
+const SUITE_TIMEOUT: u32 = 600;
+
 /// Landlock tests of rights the VM's kernel (ABI 2) does not have: there
 /// they would only say so (a skip, which strict mode fails). The ABI-2
 /// behaviour itself is `the_default_policy_is_negotiated_down_or_refused`.
@@ -537,7 +543,9 @@ pub(crate) fn ci() -> Result<(), String> {
             })
             .ok_or_else(|| format!("no test executable for {suite}"))?;
         script.push_str(&format!(
-            "echo \"vm: suite {suite}\"\n'{}' --test-threads=2 --color never{skips} || failed=$((failed+1))\n",
+            "echo \"vm: suite {suite}\"\ntimeout -k 10 {SUITE_TIMEOUT} '{}' --test-threads=1 --color never{skips}\n\
+             rc=$?\n[ $rc = 0 ] || failed=$((failed+1))\n\
+             [ $rc = 124 ] && {{ echo \"vm: suite {suite} timed out\"; ps -eo pid,ppid,user,stat,etime,args; }}\n",
             exe.display()
         ));
     }
