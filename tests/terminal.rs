@@ -140,6 +140,15 @@ struct Ran {
 }
 
 impl Ran {
+    /// The run exited 0 and left the caller's terminal as it was.
+    fn assert_ok_and_terminal_unchanged(&self, what: &str) {
+        assert_eq!(self.status.code(), Some(0), "{what}: {}", self.shown);
+        assert_eq!(
+            self.before, self.after,
+            "{what}: the caller's terminal changed"
+        );
+    }
+
     /// The `--json` result: the last object shown (after the workload's
     /// output, which may not end its line: the terminal's echo of ^C).
     fn result(&self) -> serde_json::Value {
@@ -309,11 +318,7 @@ fn the_callers_terminal_is_the_same_after_a_run_that_changes_its_own() {
             None,
         );
         let what = format!("runtime {runtime:?}, user {who:?}");
-        assert_eq!(ran.status.code(), Some(0), "{what}: {}", ran.shown);
-        assert_eq!(
-            ran.before, ran.after,
-            "{what}: the caller's terminal changed"
-        );
+        ran.assert_ok_and_terminal_unchanged(&what);
         for want in ["stty-done\n", "isatty\n", "to-stderr\n"] {
             assert!(
                 ran.shown.contains(want),
@@ -342,11 +347,7 @@ fn only_stdout_a_terminal_stays_separate_from_stderr() {
             None,
         );
         let what = format!("runtime {runtime:?}, user {who:?}");
-        assert_eq!(ran.status.code(), Some(0), "{what}: {}", ran.shown);
-        assert_eq!(
-            ran.before, ran.after,
-            "{what}: the caller's terminal changed"
-        );
+        ran.assert_ok_and_terminal_unchanged(&what);
         assert!(
             ran.shown.contains("stdin-not-a-tty\ndone\n"),
             "{what}: {:?}",
@@ -378,11 +379,7 @@ fn with_stdout_piped_the_terminal_is_neither_read_nor_changed() {
             Some(("ready", Act::Peek)),
         );
         let what = format!("runtime {runtime:?}, user {who:?}");
-        assert_eq!(ran.status.code(), Some(0), "{what}: {}", ran.shown);
-        assert_eq!(
-            ran.before, ran.after,
-            "{what}: the caller's terminal changed"
-        );
+        ran.assert_ok_and_terminal_unchanged(&what);
         assert_eq!(
             ran.during.as_ref(),
             Some(&ran.before),
@@ -437,11 +434,7 @@ fn typed_keys_reach_the_workloads_line_discipline() {
             Some(("ready", Act::Keys(b"hello world\r"))),
         );
         let what = format!("runtime {runtime:?}, user {who:?}");
-        assert_eq!(ran.status.code(), Some(0), "{what}: {}", ran.shown);
-        assert_eq!(
-            ran.before, ran.after,
-            "{what}: the caller's terminal changed"
-        );
+        ran.assert_ok_and_terminal_unchanged(&what);
         assert_eq!(ran.shown, "ready\nhello world\ngot=hello world\n", "{what}");
     }
 }
@@ -534,11 +527,7 @@ fn a_runner_in_the_background_leaves_the_terminal_alone() {
             .current_dir("/");
         let what = format!("runtime {runtime:?}, user {who:?}");
         let ran = run_cmd_in_terminal(cmd, &what, Wiring::All, None);
-        assert_eq!(ran.status.code(), Some(0), "{what}: {}", ran.shown);
-        assert_eq!(
-            ran.before, ran.after,
-            "{what}: the caller's terminal changed"
-        );
+        ran.assert_ok_and_terminal_unchanged(&what);
         assert!(
             ran.shown.contains("stdin-not-a-tty\nread=1\nline0\n") && ran.shown.contains("job=0\n"),
             "{what}: {:?}",
@@ -560,11 +549,7 @@ fn captured_output_with_a_terminal_stdin() {
             None,
         );
         let what = format!("runtime {runtime:?}, user {who:?}");
-        assert_eq!(ran.status.code(), Some(0), "{what}: {}", ran.shown);
-        assert_eq!(
-            ran.before, ran.after,
-            "{what}: the caller's terminal changed"
-        );
+        ran.assert_ok_and_terminal_unchanged(&what);
         let result = ran.result();
         let stdout = result["captured"]["stdout"].as_str().unwrap();
         assert!(stdout.contains("stdout-not-a-tty\n"), "{what}: {result}");

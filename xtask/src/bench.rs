@@ -65,27 +65,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             argv: strings(&[&nucleus, "--trust-level", "trusted", "--", truebin]),
         },
     ];
-    if let Some(bwrap) = which("bwrap") {
-        let argv = [
-            &bwrap,
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--tmpfs",
-            "/tmp",
-            "--unshare-all",
-            "--die-with-parent",
-            truebin,
-        ];
-        cases.push(Case {
-            reset: None,
-            name: "bwrap --unshare-all true",
-            argv: strings(&argv),
-        });
+    if let Some(bwrap) = bwrap_case() {
+        cases.push(bwrap);
     } else {
         eprintln!("bench: bwrap not found (apt-get install bubblewrap); its column is missing");
     }
@@ -383,28 +364,7 @@ fn startup_in_vm(runs: usize) -> Result<(), String> {
         name: "bare /bin/true",
         argv: strings(&["/bin/true"]),
     }];
-    if let Some(bwrap) = which("bwrap") {
-        let argv = [
-            &bwrap,
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--tmpfs",
-            "/tmp",
-            "--unshare-all",
-            "--die-with-parent",
-            "/bin/true",
-        ];
-        cases.push(Case {
-            reset: None,
-            name: "bwrap --unshare-all true",
-            argv: strings(&argv),
-        });
-    }
+    cases.extend(bwrap_case());
     let variants: [(&'static str, &[&str]); 4] = [
         ("nucleus-run -- /bin/true", &[]),
         ("nucleus-run --memory 1G", &["--memory", "1G"]),
@@ -463,7 +423,32 @@ pub(crate) fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-fn which(name: &str) -> Option<String> {
+/// bubblewrap running /bin/true with every namespace, when installed.
+fn bwrap_case() -> Option<Case> {
+    let bwrap = which("bwrap")?;
+    let argv = [
+        &bwrap,
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
+        "--unshare-all",
+        "--die-with-parent",
+        "/bin/true",
+    ];
+    Some(Case {
+        reset: None,
+        name: "bwrap --unshare-all true",
+        argv: strings(&argv),
+    })
+}
+
+pub(crate) fn which(name: &str) -> Option<String> {
     std::env::var("PATH")
         .ok()?
         .split(':')

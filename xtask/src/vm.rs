@@ -153,7 +153,7 @@ fn command_file(opts: &VmOptions, script: &str) -> Result<String, String> {
 /// is missing when root, else says what to install.
 fn ensure_tools() -> Result<PathBuf, String> {
     let mut need = Vec::new();
-    if which("qemu-system-x86_64").is_none() {
+    if crate::bench::which("qemu-system-x86_64").is_none() {
         need.push("qemu-system-x86");
     }
     if guest_kernel().is_none() {
@@ -199,14 +199,6 @@ fn guest_kernel() -> Option<PathBuf> {
         .collect();
     found.sort();
     found.pop()
-}
-
-pub(crate) fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
 }
 
 /// The modules the first stage loads, in dependency order: the 9p share

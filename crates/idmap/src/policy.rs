@@ -175,18 +175,19 @@ impl IdMapPolicy {
         paths: &SubIdPaths,
         pool: &crate::RangePool,
     ) -> Result<Option<ResolvedMaps>, IdmapError> {
-        let maps = self.resolve(caller, paths)?;
         let remapped = matches!(self.mode, UsernsMode::Auto | UsernsMode::RootRemapped);
-        match maps {
-            Some(mut maps) if remapped && caller.is_root() => {
-                let lease = crate::RangeLease::acquire(pool, paths)?;
-                maps.uid = vec![lease.mapping()];
-                maps.gid = vec![lease.mapping()];
-                maps.lease = Some(std::sync::Arc::new(lease));
-                Ok(Some(maps))
-            }
-            other => Ok(other),
+        if !(remapped && caller.is_root()) {
+            return self.resolve(caller, paths);
         }
+        self.validate()?;
+        // The subordinate id files are read once, by the lease, which
+        // avoids every entry (root's own one included).
+        let lease = crate::RangeLease::acquire(pool, paths)?;
+        let mut maps = root_maps(lease.mapping(), lease.mapping());
+        validate_named(&maps.uid, self.host_root, "uid_map")?;
+        validate_named(&maps.gid, self.host_root, "gid_map")?;
+        maps.lease = Some(std::sync::Arc::new(lease));
+        Ok(Some(maps))
     }
 
     fn explicit(&self, caller: &Caller) -> Result<ResolvedMaps, IdmapError> {
@@ -243,21 +244,30 @@ fn keep_id(caller: &Caller) -> ResolvedMaps {
     }
 }
 
+/// The maps of a root caller's remapped sandbox: one line each, written by
+/// the runner itself, root inside.
+fn root_maps(uid: IdMapping, gid: IdMapping) -> ResolvedMaps {
+    ResolvedMaps {
+        uid: vec![uid],
+        gid: vec![gid],
+        writer: MapWriter::Direct,
+        deny_setgroups: false,
+        default_uid: 0,
+        default_gid: 0,
+        lease: None,
+    }
+}
+
 fn root_remapped(caller: &Caller, paths: &SubIdPaths) -> Result<ResolvedMaps, IdmapError> {
     let uid_range = find_range(&paths.subuid, caller)?;
     let gid_range = find_range(&paths.subgid, caller)?;
     let line = |r: &SubIdRange| IdMapping::new(0, r.start, r.count);
     if caller.is_root() {
         let default = IdMapping::new(0, DEFAULT_REMAP_START, DEFAULT_REMAP_COUNT);
-        return Ok(ResolvedMaps {
-            uid: vec![uid_range.as_ref().map_or(default, line)],
-            gid: vec![gid_range.as_ref().map_or(default, line)],
-            writer: MapWriter::Direct,
-            deny_setgroups: false,
-            default_uid: 0,
-            default_gid: 0,
-            lease: None,
-        });
+        return Ok(root_maps(
+            uid_range.as_ref().map_or(default, line),
+            gid_range.as_ref().map_or(default, line),
+        ));
     }
     let missing = |path: &std::path::Path| IdmapError::NoSubidRange {
         user: caller.display_name(),
