@@ -221,6 +221,12 @@ fn contradictory_landlock_flags_are_refused() {
         125,
         "without a shared network",
     );
+    // A cgroup parent may not climb out of the hierarchy, limits or not.
+    assert_clean_failure(
+        &["--cgroup-parent", "/a/../b", "--", "/bin/true"],
+        125,
+        "invalid cgroup parent /a/../b: must not contain '..'",
+    );
     assert_clean_failure(
         &["--allow-udp", "--", "/bin/true"],
         125,

@@ -53,6 +53,21 @@ pub struct CgroupConfig {
     pub use_unified: bool,
 }
 
+impl CgroupConfig {
+    /// Checks what can be checked without the machine: a cgroup parent
+    /// ([`CgroupConfig::root`]) never climbs out with `..`.
+    ///
+    /// ```
+    /// use nucleus_cgroup::CgroupConfig;
+    /// let cfg = CgroupConfig { root: Some("/a/../b".into()), ..CgroupConfig::default() };
+    /// assert!(cfg.validate().is_err());
+    /// assert!(CgroupConfig::default().validate().is_ok());
+    /// ```
+    pub fn validate(&self) -> Result<(), CgroupError> {
+        self.root.as_deref().map_or(Ok(()), check_root)
+    }
+}
+
 impl Default for CgroupConfig {
     fn default() -> Self {
         CgroupConfig {

@@ -350,6 +350,8 @@ impl Envelope {
         }
         self.rootfs.validate()?;
         self.limits.validate()?;
+        // The cgroup parent is checked even when no limit would use it.
+        self.cgroup_config().validate()?;
         self.rlimits.validate()?;
         self.caps.validate()?;
         Ok(())
