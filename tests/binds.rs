@@ -312,3 +312,34 @@ fn writable_mounts_run_nothing_unless_bind_exec() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+/// A `--rootfs` image whose bind target is a symbolic link out of the
+/// image: the native view resolves mount points inside the image with no
+/// link followed, so the launch fails at that mount point (`ELOOP`) instead
+/// of mounting over whatever the link names. (runsc resolves the target
+/// inside its own root, so only the native envelope is asked.)
+#[test]
+fn a_bind_target_linking_out_of_a_rootfs_image_is_refused() {
+    let image = TempDir::new("binds-image-link");
+    for dir in ["usr", "proc", "dev", "tmp"] {
+        std::fs::create_dir(image.path().join(dir)).unwrap();
+    }
+    std::os::unix::fs::symlink("/etc", image.path().join("data")).unwrap();
+    let source = TempDir::new("binds-image-src");
+    let bind = format!("{}:/data", source.arg());
+    let args = [
+        "--rootfs",
+        &image.arg(),
+        "--ro-bind",
+        &bind,
+        "--",
+        "/bin/true",
+    ];
+    let out = run_on(Runtime::Native, As::Caller, &args);
+    assert_code(&out, 125);
+    let err = stderr(&out);
+    assert!(
+        err.contains("mount: /data: too many levels of symbolic links"),
+        "{err}"
+    );
+}

@@ -531,14 +531,7 @@ struct Outsider(std::process::Child);
 
 impl Outsider {
     fn start(uid: u32) -> Outsider {
-        let outsider = Outsider(
-            std::process::Command::new("setpriv")
-                .arg(format!("--reuid={uid}"))
-                .arg(format!("--regid={uid}"))
-                .args(["--clear-groups", "--", "/bin/sleep", "60"])
-                .spawn()
-                .unwrap(),
-        );
+        let outsider = Outsider(as_user(uid, "/bin/sleep").arg("60").spawn().unwrap());
         // Wait for the exec, so the signal is not refused by the DAC check
         // against setpriv still running as root.
         let comm = format!("/proc/{}/comm", outsider.0.id());

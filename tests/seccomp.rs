@@ -363,7 +363,8 @@ fn bad_profiles_fail_with_125_naming_the_problem() {
         As::Caller,
         &["--seccomp", "strict", "--", "/bin/echo", "ran"],
     );
-    assert_refused(&out, "unknown seccomp mode \"strict\"");
+    assert_refused(&out, "invalid value 'strict' for '--seccomp <MODE>'");
+    assert_refused(&out, "[possible values: default, off]");
 }
 
 #[test]

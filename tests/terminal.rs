@@ -515,12 +515,7 @@ fn a_runner_in_the_background_leaves_the_terminal_alone() {
         );
         let mut cmd = match who {
             As::Caller => Command::new("/bin/bash"),
-            As::Nobody => {
-                let mut c = Command::new("setpriv");
-                c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
-                c.arg("/bin/bash");
-                c
-            }
+            As::Nobody => as_user(NOBODY, "/bin/bash"),
         };
         cmd.args(["-c", &script])
             .env("NUCLEUS", nucleus())

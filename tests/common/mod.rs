@@ -1,10 +1,15 @@
 //! Shared helpers of the end-to-end tests: find the binary, run it as the
-//! caller or as `nobody`, and gate on what the machine has.
-#![allow(dead_code)]
+//! caller or as `nobody`, and gate on what the machine has. What the other
+//! suites share too (the skip gate, temporary directories, `setpriv`) is
+//! `nucleus-test-support`'s, re-exported here.
+// Each test binary uses its own part of these helpers and re-exports.
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+
+pub use nucleus_test_support::{as_user, is_root, setpriv_args, skip, which, TempDir, NOBODY};
 
 /// Who starts `nucleus-run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,24 +20,10 @@ pub enum As {
     Nobody,
 }
 
-/// Whether the tests run as root.
-pub fn is_root() -> bool {
-    // SAFETY: getuid cannot fail.
-    unsafe { libc::getuid() == 0 }
-}
-
 /// The test process's uid.
 pub fn caller_uid() -> u32 {
     // SAFETY: getuid cannot fail.
     unsafe { libc::getuid() }
-}
-
-/// Prints `SKIPPED <test>: <why>`; with NUCLEUS_TEST_STRICT=1 a skip fails.
-pub fn skip(test: &str, why: &str) {
-    if std::env::var("NUCLEUS_TEST_STRICT").as_deref() == Ok("1") {
-        panic!("SKIPPED {test}: {why} (NUCLEUS_TEST_STRICT=1 forbids skips)");
-    }
-    eprintln!("SKIPPED {test}: {why}");
 }
 
 /// Whether `who` can be used here; prints the skip line when not.
@@ -91,22 +82,13 @@ pub fn command(who: As, args: &[&str]) -> Command {
                 let mut c = Command::new("/bin/sh");
                 c.args(["-c", r#"echo $$ > "$0/runners/cgroup.procs" && exec "$@""#])
                     .arg(&cg)
-                    .args([
-                        "setpriv",
-                        "--reuid=65534",
-                        "--regid=65534",
-                        "--clear-groups",
-                    ])
+                    .arg("setpriv")
+                    .args(setpriv_args(NOBODY))
                     .arg("--")
                     .arg(nucleus());
                 c
             }
-            None => {
-                let mut c = Command::new("setpriv");
-                c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
-                c.arg(nucleus());
-                c
-            }
+            None => as_user(NOBODY, nucleus()),
         },
     };
     // The native envelope is what these tests check; untrusted workloads
@@ -207,36 +189,6 @@ pub fn processes_with(marker: &str) -> Vec<u32> {
     found
 }
 
-/// A temporary directory removed on drop, readable by everyone.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("nucleus-e2e-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        set_mode(&dir, 0o755);
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    pub fn arg(&self) -> String {
-        self.0.display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The runtime that runs the workload, chosen through the trust level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
@@ -259,9 +211,7 @@ impl Runtime {
 /// Whether runsc is installed and can be used here; prints the skip line
 /// when not (the same gate as tests/gvisor.rs).
 pub fn runsc_present(test: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("runsc").is_file()));
-    if !found {
+    if which("runsc").is_none() {
         skip(test, "runsc is not installed (apt-get install runsc)");
         return false;
     }
@@ -314,12 +264,7 @@ pub fn shell(who: As, script: &str) -> Command {
     use std::os::unix::process::CommandExt;
     let mut cmd = match who {
         As::Caller => Command::new("/bin/bash"),
-        As::Nobody => {
-            let mut c = Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
-            c.arg("/bin/bash");
-            c
-        }
+        As::Nobody => as_user(NOBODY, "/bin/bash"),
     };
     cmd.args(["-c", script])
         .env("NUCLEUS", nucleus())

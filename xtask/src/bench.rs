@@ -21,6 +21,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut runs = 200;
     let (mut vm, mut in_vm) = (false, false);
+    let mut baseline: Option<String> = None;
     let mut rest = args;
     while let Some((flag, tail)) = rest.split_first() {
         match (flag.as_str(), tail) {
@@ -29,9 +30,19 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 rest = more;
                 continue;
             }
+            ("--baseline", [path, more @ ..]) => {
+                baseline = Some(path.clone());
+                rest = more;
+                continue;
+            }
             ("--vm", _) => vm = true,
             ("--in-vm", _) => in_vm = true,
-            _ => return Err("usage: cargo xtask bench [--runs N] [--vm]".to_owned()),
+            _ => {
+                return Err(
+                    "usage: cargo xtask bench [--runs N] [--baseline NUCLEUS_RUN] [--vm]"
+                        .to_owned(),
+                )
+            }
         }
         rest = tail;
     }
@@ -65,6 +76,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             argv: strings(&[&nucleus, "--trust-level", "trusted", "--", truebin]),
         },
     ];
+    // Another build of nucleus-run (e.g. main's, before a change), timed in
+    // the same run: before and after as ratios of one another.
+    if let Some(old) = &baseline {
+        cases.push(Case {
+            reset: None,
+            name: "baseline nucleus-run -- /bin/true",
+            argv: strings(&[old, "--trust-level", "trusted", "--", truebin]),
+        });
+    }
     if let Some(bwrap) = bwrap_case() {
         cases.push(bwrap);
     } else {
@@ -539,5 +559,9 @@ fn report(cases: &[Case], s: &Samples, runs: usize) {
             vs_bwrap,
             median(&s.rss_kib[n]) as f64 / 1024.0
         );
+    }
+    if let Some(b) = cases.iter().position(|c| c.name.starts_with("baseline")) {
+        let ratio = median(&s.wall[1]).as_secs_f64() / median(&s.wall[b]).as_secs_f64();
+        println!("nucleus-run -- /bin/true is {ratio:.2}x the baseline build");
     }
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's own tasks.
 //!
-//! - `cargo xtask ci [--no-vm]`: fmt check, clippy with warnings denied, every
+//! - `cargo xtask ci [--no-vm]`: fmt check, no module cycle in any crate
+//!   (`modules.rs`), clippy with warnings denied, every
 //!   test (the root-only ones too when run as root), strict: a skipped test
 //!   fails; then the cgroup, Landlock and launch tests again in a VM with
 //!   Debian 12's kernel (cgroup v2, Landlock ABI 2), as root and as nobody.
@@ -12,6 +13,7 @@
 //!   Debian 12's kernel (cgroup v2, Landlock ABI 2); see `vm.rs`.
 
 mod bench;
+mod modules;
 mod vm;
 
 use std::process::{Command, ExitCode};
@@ -79,6 +81,7 @@ fn host_ci() -> Result<(), String> {
     // SAFETY: single-threaded at this point; no other thread reads the environment.
     unsafe { std::env::set_var("NUCLEUS_TEST_STRICT", "1") };
     cargo(&["fmt", "--all", "--check"])?;
+    modules::check(&bench::workspace_root())?;
     cargo(&[
         "clippy",
         "--workspace",

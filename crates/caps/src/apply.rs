@@ -1,11 +1,33 @@
 //! Applying a compiled policy in the sandbox child.
 
-use crate::cap::CapSet;
+use crate::cap::{CapSet, SetName};
 use crate::error::CapsError;
-use crate::policy::{SetName, Sets};
+use crate::flags::set_keepcaps;
 use crate::state::{read_bounding, CapState};
 use crate::sys;
 use serde::{Deserialize, Serialize};
+
+/// The five sets a policy asks for; `ambient` as for a non-root workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sets {
+    pub(crate) keep: CapSet,
+    pub(crate) bounding: CapSet,
+    pub(crate) effective: CapSet,
+    pub(crate) permitted: CapSet,
+    pub(crate) inheritable: CapSet,
+    pub(crate) ambient: CapSet,
+}
+
+impl Sets {
+    pub(crate) fn all(&self) -> CapSet {
+        self.keep
+            .union(self.bounding)
+            .union(self.effective)
+            .union(self.permitted)
+            .union(self.inheritable)
+            .union(self.ambient)
+    }
+}
 
 /// A policy compiled for this kernel: five plain masks, ready for
 /// [`CompiledCaps::apply`] in the child. `Copy`, no heap.
@@ -195,46 +217,4 @@ fn clear_ambient(wanted: CapSet) -> Result<(), CapsError> {
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) && wanted.is_empty() => Ok(()),
         Err(source) => Err(CapsError::ClearAmbient { source }),
     }
-}
-
-/// Sets `no_new_privs`: `execve` can no longer grant privileges (setuid
-/// bits, file capabilities), and seccomp filters may be installed without
-/// `CAP_SYS_ADMIN`. Irreversible, inherited by children.
-///
-/// Launch sequence: in the sandbox child, after [`CompiledCaps::apply`],
-/// before Landlock and seccomp.
-///
-/// ```no_run
-/// nucleus_caps::set_no_new_privs().unwrap();
-/// assert!(nucleus_caps::no_new_privs().unwrap());
-/// ```
-pub fn set_no_new_privs() -> Result<(), CapsError> {
-    sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0)
-        .map(drop)
-        .map_err(|source| CapsError::NoNewPrivs { source })
-}
-
-/// Whether `no_new_privs` is set for the calling thread.
-pub fn no_new_privs() -> Result<bool, CapsError> {
-    sys::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0)
-        .map(|v| v == 1)
-        .map_err(|source| CapsError::NoNewPrivs { source })
-}
-
-/// Sets or clears `PR_SET_KEEPCAPS`: with it, a switch from uid 0 to a
-/// non-zero uid keeps the permitted set (effective is still cleared, and
-/// [`CompiledCaps::apply`] raises it again). Cleared by `execve` and by
-/// [`CompiledCaps::apply`].
-///
-/// Launch sequence: in the sandbox child, right before `setresuid` to a
-/// non-root workload uid (needed even when nothing is kept: dropping the
-/// bounding set afterwards needs `CAP_SETPCAP`).
-///
-/// ```no_run
-/// nucleus_caps::set_keepcaps(true).unwrap();
-/// ```
-pub fn set_keepcaps(on: bool) -> Result<(), CapsError> {
-    sys::prctl(libc::PR_SET_KEEPCAPS, on.into(), 0)
-        .map(drop)
-        .map_err(|source| CapsError::KeepCaps { source })
 }

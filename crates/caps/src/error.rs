@@ -1,7 +1,6 @@
 //! The error type of `nucleus-caps`.
 
-use crate::cap::{CapIndex, CapSet};
-use crate::SetName;
+use crate::cap::{CapIndex, CapSet, SetName};
 use std::path::{Path, PathBuf};
 
 /// What went wrong with a capability policy or while applying it.

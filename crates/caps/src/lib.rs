@@ -16,7 +16,7 @@
 //! - [`read_state`], [`check_no_namespace_caps`] and [`probe`] inspect.
 //!
 //! System calls go through `libc` directly (`capget`/`capset` with
-//! `_LINUX_CAPABILITY_VERSION_3`, `prctl`).
+//! `_LINUX_CAPABILITY_VERSION_3`, `prctl`), in one small module.
 //!
 //! ```
 //! use nucleus_caps::{CapsPolicy, Capability};
@@ -37,16 +37,48 @@
 //! nucleus_caps::set_no_new_privs()?;
 //! # Ok::<(), nucleus_caps::CapsError>(())
 //! ```
+//!
+//! ## Why not the `caps` crate
+//!
+//! The [`caps`](https://docs.rs/caps) crate (0.5) was weighed for the set
+//! manipulation and not taken, because [`CompiledCaps::apply`] runs in the
+//! sandbox child between `clone` and `execve`, and must verify what it did:
+//!
+//! - It allocates on every call: sets are `HashSet<Capability>` in and out
+//!   (`caps::read`, `caps::set`, `caps::all`), the ambient calls walk a
+//!   fresh `HashSet` of supported capabilities, and every error is a
+//!   `format!`ed `String`. The child may not allocate.
+//! - Its errors keep no errno (`CapsError(String)`), and the runner reports
+//!   a failed stage to the parent as an errno.
+//! - It knows capabilities up to `CAP_CHECKPOINT_RESTORE` (40) and reads the
+//!   bounding set only for those, so on a newer kernel a capability above
+//!   40 left in a set would go unseen; [`CapState`] reads every bit up to
+//!   the kernel's own last capability.
+//! - `caps::set` changes one set per `capget` + `capset`, so dropping
+//!   effective, permitted and inheritable takes three calls with ordering
+//!   rules between them, where we make one `capset` of the final sets.
+//! - Reading the bounding set (`caps::read(None, CapSet::Bounding)`) counts
+//!   a failed `PR_CAPBSET_READ` as "not in the set": a verification built on
+//!   it would pass where ours fails closed.
+//! - It has keepcaps (`caps::securebits`) but not `no_new_privs`, so this
+//!   crate would keep its own `prctl` wrapper anyway.
+
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 mod apply;
 mod cap;
 mod error;
+mod flags;
+mod name;
 mod policy;
 mod state;
 mod sys;
 
-pub use apply::{no_new_privs, set_keepcaps, set_no_new_privs, CapsReport, CompiledCaps};
-pub use cap::{CapSet, Capability};
+pub use apply::{CapsReport, CompiledCaps};
+pub use cap::{CapSet, Capability, SetName, NAMESPACE_CAPS};
 pub use error::CapsError;
-pub use policy::{CapsPolicy, SetName, NAMESPACE_CAPS};
+pub use flags::{no_new_privs, set_keepcaps, set_no_new_privs};
+pub use policy::CapsPolicy;
 pub use state::{check_no_namespace_caps, last_cap, probe, read_state, CapState, CapsProbe};

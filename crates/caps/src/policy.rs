@@ -1,55 +1,11 @@
 //! The capability policy: plain data, validated and compiled in the parent.
 
-use crate::apply::CompiledCaps;
-use crate::cap::{CapSet, Capability};
+use crate::apply::{CompiledCaps, Sets};
+use crate::cap::{CapSet, Capability, SetName, NAMESPACE_CAPS};
 use crate::error::CapsError;
 use crate::state::last_cap;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::path::Path;
-
-/// Capabilities that let a process create or enter namespaces, refused by
-/// [`CapsPolicy::validate`] unless `allow_namespace_caps = true`:
-///
-/// - `CAP_SYS_ADMIN`: `clone`/`unshare` of every namespace but the user
-///   namespace, `setns`, `mount`: everything a sandbox escape needs.
-/// - `CAP_SYS_PTRACE`: bypasses the ptrace access checks that guard
-///   `/proc/PID/ns/*` and other processes' memory, so a process holding it
-///   can take over a process that lives in (or holds fds of) other namespaces.
-///
-/// Not listed: `CAP_SYS_CHROOT` (entering a mount namespace needs it *and*
-/// `CAP_SYS_ADMIN`), and user namespaces, which need no capability at all;
-/// bound those with `user.max_user_namespaces` or seccomp.
-pub const NAMESPACE_CAPS: CapSet =
-    CapSet::from_bits((1 << Capability::SysAdmin as u8) | (1 << Capability::SysPtrace as u8));
-
-/// One of the five capability sets of a thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SetName {
-    /// The bounding set: the ceiling for what `execve` can grant.
-    Bounding,
-    /// The effective set: what the kernel checks.
-    Effective,
-    /// The permitted set: what the thread may make effective.
-    Permitted,
-    /// The inheritable set: kept across `execve` for files that allow it.
-    Inheritable,
-    /// The ambient set: kept across `execve` of unprivileged programs.
-    Ambient,
-}
-
-impl fmt::Display for SetName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Bounding => "bounding",
-            Self::Effective => "effective",
-            Self::Permitted => "permitted",
-            Self::Inheritable => "inheritable",
-            Self::Ambient => "ambient",
-        })
-    }
-}
 
 /// Which capabilities the workload keeps. The default keeps none.
 ///
@@ -89,28 +45,6 @@ pub struct CapsPolicy {
     /// The ambient set, instead of the default (see above).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ambient: Option<Vec<Capability>>,
-}
-
-/// The five sets a policy asks for; `ambient` as for a non-root workload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Sets {
-    pub(crate) keep: CapSet,
-    pub(crate) bounding: CapSet,
-    pub(crate) effective: CapSet,
-    pub(crate) permitted: CapSet,
-    pub(crate) inheritable: CapSet,
-    pub(crate) ambient: CapSet,
-}
-
-impl Sets {
-    pub(crate) fn all(&self) -> CapSet {
-        self.keep
-            .union(self.bounding)
-            .union(self.effective)
-            .union(self.permitted)
-            .union(self.inheritable)
-            .union(self.ambient)
-    }
 }
 
 impl CapsPolicy {

@@ -1,8 +1,8 @@
 //! Reading the capability state of the calling thread, and probing.
 
-use crate::cap::CapSet;
+use crate::cap::{CapSet, SetName, NAMESPACE_CAPS};
 use crate::error::CapsError;
-use crate::policy::{SetName, NAMESPACE_CAPS};
+use crate::flags;
 use crate::sys;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -167,7 +167,7 @@ pub fn probe() -> CapsProbe {
     CapsProbe {
         last_cap: last_cap(),
         ambient_supported: read_ambient(0).is_ok(),
-        no_new_privs: crate::no_new_privs().unwrap_or(false),
+        no_new_privs: flags::no_new_privs().unwrap_or(false),
         current: read_state().ok(),
     }
 }

@@ -1,4 +1,12 @@
 //! The raw system calls of this crate: capget/capset and prctl. None allocates.
+//!
+//! On `libc`, not `nix`: nix 0.31 wraps neither `capget`/`capset` nor the
+//! `PR_CAPBSET_*` and `PR_CAP_AMBIENT` options of prctl. The options it does
+//! wrap (`PR_SET_KEEPCAPS`, `PR_SET_NO_NEW_PRIVS`) are set in the sandbox
+//! child between clone and exec, where the runner keeps to raw calls on
+//! prepared data; and taking nix for the one parent-side read left
+//! (`PR_GET_NO_NEW_PRIVS` in `probe`) would remove no `unsafe`, since the
+//! generic [`prctl`] stays for the rest.
 
 use std::io;
 

@@ -4,6 +4,7 @@
 use nucleus_caps::{
     check_no_namespace_caps, read_state, CapSet, Capability, CapsError, CapsPolicy, SetName,
 };
+use nucleus_test_support::{is_root, skip};
 use std::ffi::CString;
 
 /// Raw calls for the tests, each with its safety argument.
@@ -122,14 +123,6 @@ mod sys {
     }
 }
 
-/// Skips (or, with NUCLEUS_TEST_STRICT=1, fails) a test the machine cannot run.
-fn skip(test: &str, why: &str) {
-    if std::env::var_os("NUCLEUS_TEST_STRICT").is_some_and(|v| v == "1") {
-        panic!("{test} cannot run: {why}");
-    }
-    eprintln!("SKIPPED {test}: {why}");
-}
-
 /// Whether the test process holds what these tests drop and keep.
 fn has_root_caps(test: &str) -> bool {
     let needed: CapSet = [
@@ -143,9 +136,7 @@ fn has_root_caps(test: &str) -> bool {
     .into_iter()
     .collect();
     let state = read_state().expect("read_state");
-    // SAFETY: getuid cannot fail.
-    let root = unsafe { libc::getuid() } == 0;
-    let ok = root && needed.is_subset(state.effective) && needed.is_subset(state.bounding);
+    let ok = is_root() && needed.is_subset(state.effective) && needed.is_subset(state.bounding);
     if !ok {
         skip(test, "needs root with CAP_SETPCAP, CAP_CHOWN, CAP_NET_BIND_SERVICE, CAP_SETUID, CAP_SETGID, CAP_SYS_ADMIN");
     }

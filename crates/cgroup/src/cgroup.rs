@@ -1,26 +1,16 @@
-//! One sandbox's cgroup: create, fill with limits, attach, read, remove.
+//! One sandbox's cgroup: put processes in, read usage, remove. Creating it
+//! is in `create.rs`, killing everything inside in `kill.rs`.
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::discover::{self, CgroupConfig, CgroupVersion, Layout};
+use crate::applied::AppliedLimits;
 use crate::error::CgroupError;
 use crate::fs::{self, FsMode};
-use crate::limits::{
-    AppliedLimits, KillMethod, LimitKind, LimitMode, Limits, NotApplied, NotAppliedReason,
-};
-use crate::plan::{self, Ver};
 use crate::usage::Usage;
-
-/// v1 controllers created for accounting and killing even with no limit.
-const V1_ALWAYS: &[&str] = &["memory", "cpuacct", "pids", "freezer"];
-/// v2 controllers enabled for accounting when available (failure ignored).
-const V2_ACCOUNTING: &[&str] = &["memory", "pids"];
 
 /// A cgroup directory this crate created.
 #[derive(Debug)]
@@ -42,9 +32,9 @@ pub(crate) struct Dir {
 /// use nucleus_cgroup::{Cgroup, CgroupConfig, Limits};
 /// let limits = Limits { memory: Some(512 << 20), pids: Some(256), ..Limits::default() };
 /// let cg = Cgroup::create(&limits, &CgroupConfig::default())?;   // parent, before clone
-/// let pid = 1234; // from clone3(CLONE_INTO_CGROUP, cg.clone_into_fd()) or fork
-/// if cg.needs_attach(false) {
-///     cg.attach(pid)?;                                          // parent, before releasing the child
+/// let (pid, cloned_into) = (1234, false); // from fork, or clone3(CLONE_INTO_CGROUP, cg.clone_into_fd())
+/// if !(cloned_into && cg.clone_into_covers_all()) {
+///     cg.attach(pid)?;                                        // parent, before releasing the child
 /// }
 /// // ... wait, or on timeout: cg.kill_all()?
 /// let usage = cg.usage();
@@ -58,309 +48,41 @@ pub struct Cgroup {
     pub(crate) v1: Vec<Dir>,
     pub(crate) applied: AppliedLimits,
     pub(crate) mode: FsMode,
-    removed: bool,
+    pub(crate) removed: bool,
     /// The process that created it: a forked or cloned child holding a copy
     /// must never kill or remove the sandbox from its `Drop`.
-    owner: u32,
-}
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn check_prefix(prefix: &str) -> Result<(), CgroupError> {
-    let ok = !prefix.is_empty()
-        && prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        && !prefix.starts_with('.');
-    if ok {
-        return Ok(());
-    }
-    Err(CgroupError::InvalidCgroupParent {
-        path: PathBuf::from(prefix),
-        reason: "name prefix must be letters, digits, '-', '_' or '.' and not start with '.'",
-    })
-}
-
-fn unique_name(prefix: &str) -> String {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}{}-{n}-{nanos:08x}", std::process::id())
+    pub(crate) owner: u32,
 }
 
 impl Cgroup {
-    /// Creates the sandbox's cgroup and writes the limits. Parent, before
-    /// clone (launch step "cgroup").
-    ///
-    /// Validates `limits`, finds where this process may create cgroups (its
-    /// own cgroup in each hierarchy, or `cfg.root`), creates one directory
-    /// per hierarchy, enables v2 controllers in the parent's
-    /// `cgroup.subtree_control` when needed (the only write outside our own
-    /// directories), and writes every limit. In [`LimitMode::Required`] any
-    /// limit that cannot be set fails the call after removing what was
-    /// created; in [`LimitMode::BestEffort`] it is listed in
-    /// [`applied`](Self::applied).
-    pub fn create(limits: &Limits, cfg: &CgroupConfig) -> Result<Cgroup, CgroupError> {
-        limits.validate()?;
-        check_prefix(&cfg.name_prefix)?;
-        let layout = discover::discover(cfg)?;
-        Self::create_in(limits, cfg, &layout, FsMode::Kernel)
-    }
-
-    pub(crate) fn create_in(
-        limits: &Limits,
-        cfg: &CgroupConfig,
-        layout: &Layout,
-        mode: FsMode,
-    ) -> Result<Cgroup, CgroupError> {
-        let mut cg = Cgroup {
-            v2: None,
-            v2_fd: None,
-            v1: Vec::new(),
-            applied: AppliedLimits {
-                version: layout.version,
-                applied: Vec::new(),
-                not_applied: Vec::new(),
-                kill_method: KillMethod::None,
-            },
-            mode,
-            removed: false,
-            owner: std::process::id(),
-        };
-        let use_v2 = match layout.version {
-            CgroupVersion::V2 => true,
-            CgroupVersion::Hybrid => cfg.use_unified,
-            _ => false,
-        };
-        let mut failures: Vec<NotApplied> = Vec::new();
-        cg.make_dirs(limits, cfg, layout, use_v2, &mut failures)?;
-        cg.write_limits(limits, &mut failures);
-        cg.applied.kill_method = cg.kill_method();
-        if let Some(first) = failures.first() {
-            if cfg.mode == LimitMode::Required {
-                let err = CgroupError::LimitNotApplied {
-                    limit: first.limit,
-                    reason: first.reason.clone(),
-                };
-                let _ = cg.remove_inner();
-                return Err(err);
-            }
-        }
-        cg.applied.not_applied = failures;
-        Ok(cg)
-    }
-
-    /// Creates every directory, retrying under a new name when one exists.
-    fn make_dirs(
-        &mut self,
-        limits: &Limits,
-        cfg: &CgroupConfig,
-        layout: &Layout,
-        use_v2: bool,
-        failures: &mut Vec<NotApplied>,
-    ) -> Result<(), CgroupError> {
-        for _ in 0..16 {
-            let name = unique_name(&cfg.name_prefix);
-            failures.clear();
-            match self.make_dirs_named(&name, limits, layout, use_v2, failures) {
-                Err(CgroupError::CreateDir { source, .. })
-                    if source.kind() == io::ErrorKind::AlreadyExists =>
-                {
-                    self.reset();
-                }
-                other => return other,
-            }
-        }
-        Err(CgroupError::CreateDir {
-            path: layout.unified.clone().unwrap_or_default(),
-            source: io::Error::from(io::ErrorKind::AlreadyExists),
-        })
-    }
-
-    fn make_dirs_named(
-        &mut self,
-        name: &str,
-        limits: &Limits,
-        layout: &Layout,
-        use_v2: bool,
-        failures: &mut Vec<NotApplied>,
-    ) -> Result<(), CgroupError> {
-        let asked = limits.kinds();
-        let v1_has = |c: &str| layout.v1.iter().any(|p| p.controllers.contains(&c));
-        for place in &layout.v1 {
-            let needed: Vec<LimitKind> = asked
-                .iter()
-                .copied()
-                .filter(|k| place.controllers.contains(&plan::controller(*k, Ver::V1)))
-                .collect();
-            let wanted =
-                !needed.is_empty() || place.controllers.iter().any(|c| V1_ALWAYS.contains(c));
-            if !wanted {
-                continue;
-            }
-            let path = place.parent.join(name);
-            match mkdir(&path) {
-                Ok(()) => self.v1.push(Dir {
-                    path,
-                    controllers: place.controllers.clone(),
-                }),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    return Err(CgroupError::CreateDir { path, source: e })
-                }
-                Err(e) => failures.extend(needed.into_iter().map(|limit| NotApplied {
-                    limit,
-                    reason: NotAppliedReason::NoCgroup {
-                        errno: e.raw_os_error(),
-                    },
-                })),
-            }
-        }
-        if let (true, Some(parent)) = (use_v2, &layout.unified) {
-            // Limits whose controller no v1 hierarchy has go to v2.
-            let v2_kinds: Vec<LimitKind> = asked
-                .iter()
-                .copied()
-                .filter(|k| !v1_has(plan::controller(*k, Ver::V1)))
-                .collect();
-            self.make_v2_dir(parent, name, &v2_kinds, failures)?;
-        }
-        Ok(())
-    }
-
-    fn make_v2_dir(
-        &mut self,
-        parent: &Path,
-        name: &str,
-        kinds: &[LimitKind],
-        failures: &mut Vec<NotApplied>,
-    ) -> Result<(), CgroupError> {
-        let mut needed: Vec<&'static str> = kinds
-            .iter()
-            .map(|k| plan::controller(*k, Ver::V2))
-            .collect();
-        needed.dedup();
-        let enabled = enable_v2_controllers(parent, &needed, self.mode);
-        let path = parent.join(name);
-        if let Err(e) = mkdir(&path) {
-            if e.kind() == io::ErrorKind::AlreadyExists {
-                return Err(CgroupError::CreateDir { path, source: e });
-            }
-            failures.extend(kinds.iter().map(|&limit| NotApplied {
-                limit,
-                reason: NotAppliedReason::NoCgroup {
-                    errno: e.raw_os_error(),
-                },
-            }));
-            return Ok(());
-        }
-        let fd = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|source| CgroupError::OpenDir {
-                path: path.clone(),
-                source,
-            });
-        let mut controllers = Vec::new();
-        for (ctrl, result) in enabled {
-            match result {
-                Ok(()) => controllers.push(ctrl),
-                Err(reason) => failures.extend(
-                    kinds
-                        .iter()
-                        .filter(|k| plan::controller(**k, Ver::V2) == ctrl)
-                        .map(|&limit| NotApplied {
-                            limit,
-                            reason: reason.clone(),
-                        }),
-                ),
-            }
-        }
-        self.v2 = Some(Dir { path, controllers });
-        self.v2_fd = Some(fd?);
-        Ok(())
-    }
-
-    /// Writes every asked limit to the directory serving its controller.
-    fn write_limits(&mut self, limits: &Limits, failures: &mut Vec<NotApplied>) {
-        for kind in limits.kinds() {
-            if failures.iter().any(|f| f.limit == kind) {
-                continue;
-            }
-            let (dir, ver) = match self.dir_for(kind) {
-                Some(found) => found,
-                None => {
-                    let controller = plan::controller(kind, Ver::V1).to_owned();
-                    failures.push(NotApplied {
-                        limit: kind,
-                        reason: NotAppliedReason::ControllerAbsent { controller },
-                    });
-                    continue;
-                }
-            };
-            let result =
-                plan::writes(kind, limits, ver)
-                    .into_iter()
-                    .try_for_each(|(file, value)| {
-                        let path = dir.join(file);
-                        fs::write_raw(&path, &value, self.mode).map_err(|e| {
-                            match e.raw_os_error() {
-                                Some(libc::ENOENT) => NotAppliedReason::FileAbsent { path },
-                                errno => NotAppliedReason::WriteFailed {
-                                    path,
-                                    errno: errno.unwrap_or(libc::EIO),
-                                },
-                            }
-                        })
-                    });
-            match result {
-                Ok(()) => self.applied.applied.push(kind),
-                Err(reason) => failures.push(NotApplied {
-                    limit: kind,
-                    reason,
-                }),
-            }
-        }
-    }
-
-    /// The directory (and its version) that serves `kind`'s controller.
-    fn dir_for(&self, kind: LimitKind) -> Option<(PathBuf, Ver)> {
-        let c1 = plan::controller(kind, Ver::V1);
-        if let Some(d) = self.v1.iter().find(|d| d.controllers.contains(&c1)) {
-            return Some((d.path.clone(), Ver::V1));
-        }
-        let c2 = plan::controller(kind, Ver::V2);
-        self.v2
-            .as_ref()
-            .filter(|d| d.controllers.contains(&c2))
-            .map(|d| (d.path.clone(), Ver::V2))
-    }
-
-    fn kill_method(&self) -> KillMethod {
-        match &self.v2 {
-            Some(d) if d.path.join("cgroup.kill").exists() => KillMethod::CgroupKill,
-            Some(d) if d.path.join("cgroup.freeze").exists() => KillMethod::Freezer,
-            _ if self.v1.iter().any(|d| d.controllers.contains(&"freezer")) => KillMethod::Freezer,
-            _ if self.v2.is_some() || !self.v1.is_empty() => KillMethod::SignalLoop,
-            _ => KillMethod::None,
-        }
-    }
-
     /// An `O_DIRECTORY` fd of the v2 cgroup, for `clone3` with
     /// `CLONE_INTO_CGROUP` so the child starts inside (no window in which it
     /// runs outside). `None` when there is no v2 cgroup. The fd is
     /// close-on-exec and owned by `self`.
-    pub fn clone_into_fd(&self) -> Option<RawFd> {
-        self.v2_fd.as_ref().map(AsRawFd::as_raw_fd)
+    pub fn clone_into_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.v2_fd.as_ref().map(AsFd::as_fd)
     }
 
-    /// Whether [`attach`](Self::attach) must be called after clone: always
-    /// when v1 directories exist (`CLONE_INTO_CGROUP` only reaches v2), and
-    /// when `CLONE_INTO_CGROUP` was not used.
-    pub fn needs_attach(&self, used_clone_into: bool) -> bool {
-        !self.v1.is_empty() || (!used_clone_into && self.v2.is_some())
+    /// Whether a process started with `CLONE_INTO_CGROUP` on
+    /// [`clone_into_fd`](Self::clone_into_fd) is already in every directory
+    /// of this cgroup: true when the cgroup is a v2 directory alone. False
+    /// when it also has v1 directories (the flag reaches only the v2
+    /// hierarchy, so on a hybrid machine the process still needs
+    /// [`attach`](Self::attach)), and when there is no v2 directory to clone
+    /// into. A process started any other way always needs `attach`.
+    ///
+    /// ```no_run
+    /// use nucleus_cgroup::{Cgroup, CgroupConfig, Limits};
+    /// let cg = Cgroup::create(&Limits { pids: Some(64), ..Limits::default() }, &CgroupConfig::default())?;
+    /// let into = cg.clone_into_fd(); // pass to clone3 with CLONE_INTO_CGROUP when Some
+    /// let pid = 1234; // the child, blocked until it is released
+    /// if !(into.is_some() && cg.clone_into_covers_all()) {
+    ///     cg.attach(pid)?;
+    /// }
+    /// # Ok::<(), nucleus_cgroup::CgroupError>(())
+    /// ```
+    pub fn clone_into_covers_all(&self) -> bool {
+        self.v2_fd.is_some() && self.v1.is_empty()
     }
 
     /// Moves `pid` into every directory of this cgroup (`cgroup.procs`).
@@ -448,16 +170,6 @@ impl Cgroup {
         self.remove_inner()
     }
 
-    /// Removes what was made under a name that collided, to start over.
-    fn reset(&mut self) {
-        let _ = self.remove_inner();
-        self.v1.clear();
-        self.v2 = None;
-        self.v2_fd = None;
-        self.applied.applied.clear();
-        self.removed = false;
-    }
-
     pub(crate) fn remove_inner(&mut self) -> Result<(), CgroupError> {
         if self.removed {
             return Ok(());
@@ -489,53 +201,6 @@ impl Drop for Cgroup {
     }
 }
 
-fn mkdir(path: &Path) -> io::Result<()> {
-    std::fs::create_dir(path)
-}
-
-/// Enables `needed` controllers in `parent`'s `cgroup.subtree_control`,
-/// plus accounting ones when available (their failure is ignored). Returns
-/// the outcome for every controller that ends up relevant.
-fn enable_v2_controllers(
-    parent: &Path,
-    needed: &[&'static str],
-    mode: FsMode,
-) -> Vec<(&'static str, Result<(), NotAppliedReason>)> {
-    let available = fs::read_words(&parent.join("cgroup.controllers"));
-    let enabled = fs::read_words(&parent.join("cgroup.subtree_control"));
-    let has = |list: &[String], c: &str| list.iter().any(|x| x == c);
-    let mut out = Vec::new();
-    let wanted = needed.iter().map(|c| (*c, true)).chain(
-        V2_ACCOUNTING
-            .iter()
-            .filter(|c| !needed.contains(c))
-            .map(|c| (*c, false)),
-    );
-    for (ctrl, required) in wanted {
-        let result = if has(&enabled, ctrl) {
-            Ok(())
-        } else if !has(&available, ctrl) {
-            Err(NotAppliedReason::ControllerAbsent {
-                controller: ctrl.to_owned(),
-            })
-        } else {
-            fs::write_raw(
-                &parent.join("cgroup.subtree_control"),
-                &format!("+{ctrl}"),
-                mode,
-            )
-            .map_err(|e| NotAppliedReason::ControllerNotEnabled {
-                controller: ctrl.to_owned(),
-                errno: e.raw_os_error().unwrap_or(libc::EIO),
-            })
-        };
-        if required || result.is_ok() {
-            out.push((ctrl, result));
-        }
-    }
-    out
-}
-
 /// `rmdir`, retrying on EBUSY for up to a second (the kernel may still be
 /// tearing down exited tasks). A directory already gone is fine.
 fn rmdir_retry(path: &Path, mode: FsMode) -> Result<(), CgroupError> {
@@ -556,63 +221,5 @@ fn rmdir_retry(path: &Path, mode: FsMode) -> Result<(), CgroupError> {
                 })
             }
         }
-    }
-}
-
-/// Removes the sandbox cgroups that a runner killed before it could clean
-/// up left behind (empty directories named `<prefix><pid>-...` whose
-/// runner pid is gone) below where [`Cgroup::create`] would create one,
-/// and returns them. A cgroup that still holds a process, or whose runner
-/// still runs, is left alone.
-///
-/// ```no_run
-/// let cfg = nucleus_cgroup::CgroupConfig::default();
-/// for path in nucleus_cgroup::sweep_stale(&cfg) {
-///     eprintln!("removed {} left by a killed run", path.display());
-/// }
-/// ```
-pub fn sweep_stale(cfg: &CgroupConfig) -> Vec<std::path::PathBuf> {
-    let Ok(layout) = discover::discover(cfg) else {
-        return Vec::new();
-    };
-    let parents = layout
-        .unified
-        .iter()
-        .chain(layout.v1.iter().map(|p| &p.parent));
-    let mut removed = Vec::new();
-    for parent in parents {
-        let Ok(entries) = std::fs::read_dir(parent) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(pid) = stale_owner(&name, &cfg.name_prefix) else {
-                continue;
-            };
-            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                continue;
-            }
-            if std::fs::remove_dir(entry.path()).is_ok() {
-                removed.push(entry.path());
-            }
-        }
-    }
-    removed
-}
-
-/// The runner pid in `<prefix><pid>-<n>-<nanos>`, unless it is ours.
-fn stale_owner(name: &str, prefix: &str) -> Option<u32> {
-    let rest = name.strip_prefix(prefix)?;
-    let pid: u32 = rest.split_once('-')?.0.parse().ok()?;
-    (pid != std::process::id()).then_some(pid)
-}
-
-#[cfg(test)]
-mod sweep_tests {
-    #[test]
-    fn stale_owner_parses_names() {
-        assert_eq!(super::stale_owner("nucleus-42-0-abc", "nucleus-"), Some(42));
-        assert_eq!(super::stale_owner("nucleus-x-0", "nucleus-"), None);
-        assert_eq!(super::stale_owner("other-42-0", "nucleus-"), None);
     }
 }

@@ -175,6 +175,34 @@ pub(crate) fn discover(cfg: &CgroupConfig) -> Result<Layout, CgroupError> {
             v1: Vec::new(),
         });
     }
+    let v1 = v1_places(cfg, &members, own);
+    let unified_mount = cfg.sys_root.join("unified");
+    let unified = match v2_member {
+        Some(m) if unified_mount.join("cgroup.controllers").exists() => {
+            Some(join_cgroup(&unified_mount, &own(m)))
+        }
+        _ => None,
+    };
+    let version = match (v1.is_empty(), unified.is_some()) {
+        (false, true) => CgroupVersion::Hybrid,
+        (false, false) => CgroupVersion::V1,
+        (true, true) => CgroupVersion::V2,
+        (true, false) => CgroupVersion::None,
+    };
+    Ok(Layout {
+        version,
+        unified,
+        v1,
+    })
+}
+
+/// The v1 hierarchies of `members` that hold a controller we use and are
+/// mounted under `cfg.sys_root`, with the parent to create in (`own`).
+fn v1_places(
+    cfg: &CgroupConfig,
+    members: &[Membership],
+    own: impl Fn(&Membership) -> PathBuf,
+) -> Vec<V1Place> {
     let mut v1: Vec<V1Place> = Vec::new();
     for m in members.iter().filter(|m| !m.controllers.is_empty()) {
         let used: Vec<&'static str> = V1_CONTROLLERS
@@ -199,24 +227,7 @@ pub(crate) fn discover(cfg: &CgroupConfig) -> Result<Layout, CgroupError> {
             parent: join_cgroup(&mount, &own(m)),
         });
     }
-    let unified_mount = cfg.sys_root.join("unified");
-    let unified = match v2_member {
-        Some(m) if unified_mount.join("cgroup.controllers").exists() => {
-            Some(join_cgroup(&unified_mount, &own(m)))
-        }
-        _ => None,
-    };
-    let version = match (v1.is_empty(), unified.is_some()) {
-        (false, true) => CgroupVersion::Hybrid,
-        (false, false) => CgroupVersion::V1,
-        (true, true) => CgroupVersion::V2,
-        (true, false) => CgroupVersion::None,
-    };
-    Ok(Layout {
-        version,
-        unified,
-        v1,
-    })
+    v1
 }
 
 /// One hierarchy and whether the caller may create cgroups in it.

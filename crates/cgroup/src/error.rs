@@ -1,17 +1,17 @@
-//! The one error type of this crate.
+//! The one error type of this crate. It speaks of limits, not of the
+//! command line that may have asked for them: the runner adds the flags.
 
 use std::io;
 use std::path::PathBuf;
 
-use crate::limits::{LimitKind, NotAppliedReason};
-use crate::rlimit::Resource;
+use crate::types::{LimitKind, NotAppliedReason, Resource};
 
 /// Everything that can fail in `nucleus-cgroup`: parsing limits, creating and
 /// filling the cgroup, killing and removing it, and applying rlimits.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CgroupError {
-    /// A size such as `--memory 512M` could not be parsed.
+    /// A size such as `512M` could not be parsed.
     #[error("invalid size {input:?}: {reason} (use a positive number of bytes with an optional K, M, G or T suffix, e.g. 512M)")]
     InvalidSize {
         /// What was given.
@@ -19,7 +19,7 @@ pub enum CgroupError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A CPU count such as `--cpus 1.5` could not be parsed.
+    /// A CPU count such as `1.5` could not be parsed.
     #[error("invalid cpu count {input:?}: {reason}")]
     InvalidCpus {
         /// What was given.
@@ -28,14 +28,14 @@ pub enum CgroupError {
         reason: &'static str,
     },
     /// More CPUs were asked than the machine has online.
-    #[error("--cpus {requested} is more than the {online} cpu(s) online on this machine")]
+    #[error("requested {requested} cpus, more than the {online} online on this machine")]
     CpusAboveOnline {
         /// CPUs asked.
         requested: f64,
         /// CPUs online.
         online: usize,
     },
-    /// A duration such as `--timeout 30s` could not be parsed.
+    /// A duration such as `30s` could not be parsed.
     #[error(
         "invalid duration {input:?}: {reason} (use a positive number with ms, s, m or h, e.g. 30s)"
     )]
@@ -45,7 +45,7 @@ pub enum CgroupError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A plain count such as `--pids 256` could not be parsed.
+    /// A plain count such as `256` could not be parsed.
     #[error("invalid count {input:?}: {reason}")]
     InvalidCount {
         /// What was given.
@@ -83,7 +83,7 @@ pub enum CgroupError {
         /// The name given.
         name: String,
     },
-    /// An `--rlimit NAME=SOFT[:HARD]` value could not be parsed.
+    /// An rlimit such as `nofile=1024:4096` (`NAME=SOFT[:HARD]`) could not be parsed.
     #[error(
         "invalid rlimit {input:?}: {reason} (use NAME=SOFT[:HARD], values a number or unlimited)"
     )]
@@ -133,10 +133,10 @@ pub enum CgroupError {
         /// The cgroup mount root searched.
         sys_root: PathBuf,
     },
-    /// A limit asked in required mode could not be set.
-    #[error(
-        "cannot apply the {limit} limit: {reason} (pass --best-effort-limits to run without it)"
-    )]
+    /// A limit asked in [`LimitMode::Required`](crate::LimitMode::Required)
+    /// could not be set; [`LimitMode::BestEffort`](crate::LimitMode::BestEffort)
+    /// would run without it and list it in the report.
+    #[error("cannot apply the required {limit} limit: {reason}")]
     LimitNotApplied {
         /// Which limit.
         limit: LimitKind,

@@ -4,10 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::applied::KillMethod;
 use crate::cgroup::Cgroup;
 use crate::discover::{discover, CgroupConfig, CgroupVersion};
 use crate::fs::FsMode;
-use crate::limits::{KillMethod, LimitKind, LimitMode, Limits, NotAppliedReason};
+use crate::limits::{LimitMode, Limits};
+use crate::types::{LimitKind, NotAppliedReason};
 use crate::CgroupError;
 
 struct TempDir(PathBuf);
@@ -103,8 +105,7 @@ fn v2_writes_every_limit_and_enables_controllers() {
     assert!(applied.is_complete(), "{applied:?}");
     assert_eq!(applied.applied.len(), 6);
     assert!(cg.clone_into_fd().is_some());
-    assert!(!cg.needs_attach(true));
-    assert!(cg.needs_attach(false));
+    assert!(cg.clone_into_covers_all(), "v2 alone: clone-into is enough");
     cg.attach(4242).unwrap();
     assert_eq!(read(&dir.join("cgroup.procs")), "4242");
     std::fs::write(dir.join("cgroup.procs"), "").unwrap();
@@ -141,7 +142,12 @@ fn v2_required_fails_closed_and_leaves_nothing() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert!(err.to_string().contains("--best-effort-limits"), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("required pids limit"), "{text}");
+    assert!(
+        !text.contains("--"),
+        "no command-line flag in a layer's error: {text}"
+    );
     let left: Vec<_> = std::fs::read_dir(&own)
         .unwrap()
         .flatten()
@@ -284,7 +290,7 @@ fn v1_writes_every_limit_in_its_hierarchy() {
     assert!(cg.applied().is_complete(), "{:?}", cg.applied());
     assert_eq!(cg.applied().kill_method, KillMethod::Freezer);
     assert!(cg.clone_into_fd().is_none());
-    assert!(cg.needs_attach(true));
+    assert!(!cg.clone_into_covers_all());
     let find = |c: &str| {
         cg.paths()
             .into_iter()
@@ -324,7 +330,10 @@ fn v1_accounting_only_when_no_limits() {
     // memory, cpuacct, pids, freezer, plus the unified tracking cgroup.
     assert_eq!(cg.paths().len(), 5);
     assert!(cg.clone_into_fd().is_some());
-    assert!(cg.needs_attach(true), "v1 still needs attach in hybrid");
+    assert!(
+        !cg.clone_into_covers_all(),
+        "v1 still needs attach in hybrid"
+    );
     let cfg = CgroupConfig {
         use_unified: false,
         ..cfg

@@ -3,12 +3,13 @@
 //! The face of this layer:
 //!
 //! - [`Limits`]: plain data, what to cap (memory, swap, CPUs, CPU weight,
-//!   pids, block I/O), parsed from flags with [`parse_size`],
+//!   pids, block I/O), parsed from text with [`parse_size`],
 //!   [`parse_cpus`], [`parse_count`] and checked with [`Limits::validate`].
 //! - [`Cgroup`]: one sandbox's cgroup. [`Cgroup::create`] (parent, before
 //!   clone) discovers where this process may create cgroups, creates them and
 //!   writes the limits, failing closed unless [`LimitMode::BestEffort`];
-//!   [`Cgroup::clone_into_fd`] / [`Cgroup::attach`] put the child inside;
+//!   [`Cgroup::clone_into_fd`] / [`Cgroup::attach`] put the child inside
+//!   ([`Cgroup::clone_into_covers_all`] tells whether the first is enough);
 //!   [`Cgroup::usage`] reads what it used and why it died;
 //!   [`Cgroup::kill_all`] kills every process inside; [`Cgroup::remove`] (or
 //!   `Drop`) kills and removes.
@@ -33,7 +34,13 @@
 //! # Ok::<(), nucleus_cgroup::CgroupError>(())
 //! ```
 
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+mod applied;
 mod cgroup;
+mod create;
 mod discover;
 mod error;
 mod fs;
@@ -42,19 +49,22 @@ mod limits;
 mod parse;
 mod plan;
 pub mod rlimit;
+mod sweep;
 mod sys;
+mod types;
 mod usage;
 
 #[cfg(test)]
 mod fake_tests;
 
-pub use cgroup::{sweep_stale, Cgroup};
+pub use applied::{AppliedLimits, KillMethod, NotApplied};
+pub use cgroup::Cgroup;
 pub use discover::{probe, probe_with, CgroupConfig, CgroupProbe, CgroupVersion, ProbePlace};
 pub use error::CgroupError;
-pub use limits::{
-    AppliedLimits, IoMax, KillMethod, LimitKind, LimitMode, Limits, NotApplied, NotAppliedReason,
-};
+pub use limits::{IoMax, LimitMode, Limits};
 pub use parse::{
     online_cpus, parse_count, parse_cpus, parse_duration, parse_size, CPUS_MIN, PIDS_MAX,
 };
+pub use sweep::sweep_stale;
+pub use types::{LimitKind, NotAppliedReason};
 pub use usage::Usage;

@@ -1,13 +1,13 @@
-//! The plain-data limits policy and the report of what was applied.
+//! The plain-data limits policy: what to cap, and what to do when a limit
+//! cannot be set. What was applied is in `applied.rs`.
 
-use std::fmt;
-use std::path::PathBuf;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::CgroupError;
 use crate::parse::{self, PIDS_MAX};
+use crate::types::LimitKind;
 
 /// Resource limits for one sandbox. Every field is optional; an empty
 /// `Limits` asks for no limit (a cgroup may still be created to account
@@ -241,45 +241,6 @@ impl FromStr for IoMax {
     }
 }
 
-/// Which limit, in errors and reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum LimitKind {
-    /// [`Limits::memory`].
-    Memory,
-    /// [`Limits::memory_swap`].
-    MemorySwap,
-    /// [`Limits::cpus`].
-    Cpus,
-    /// [`Limits::cpu_weight`].
-    CpuWeight,
-    /// [`Limits::pids`].
-    Pids,
-    /// [`Limits::io_max`].
-    IoMax,
-}
-
-impl LimitKind {
-    /// The flag-style name: `memory`, `memory-swap`, `cpus`, ...
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Memory => "memory",
-            Self::MemorySwap => "memory-swap",
-            Self::Cpus => "cpus",
-            Self::CpuWeight => "cpu-weight",
-            Self::Pids => "pids",
-            Self::IoMax => "io-max",
-        }
-    }
-}
-
-impl fmt::Display for LimitKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// What to do when an asked limit cannot be set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -289,140 +250,6 @@ pub enum LimitMode {
     Required,
     /// Run anyway and report what was not applied (`--best-effort-limits`).
     BestEffort,
-}
-
-/// Why a limit was not applied.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reason", rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum NotAppliedReason {
-    /// No hierarchy offers the controller (not mounted, not compiled in, or
-    /// bound to the other cgroup version).
-    ControllerAbsent {
-        /// The controller, e.g. `memory`.
-        controller: String,
-    },
-    /// cgroup v2: the controller exists but could not be enabled in the
-    /// parent's `cgroup.subtree_control` (not delegated to us, or the parent
-    /// holds processes itself).
-    ControllerNotEnabled {
-        /// The controller.
-        controller: String,
-        /// The errno of the failed write.
-        errno: i32,
-    },
-    /// The controller is there but this kernel lacks the file (for example
-    /// `memory.memsw.limit_in_bytes` without swap accounting).
-    FileAbsent {
-        /// The missing file.
-        path: PathBuf,
-    },
-    /// The kernel refused the write.
-    WriteFailed {
-        /// The file.
-        path: PathBuf,
-        /// The errno.
-        errno: i32,
-    },
-    /// No cgroup could be created where the caller may create them.
-    NoCgroup {
-        /// The errno of the failed `mkdir`, if one was tried.
-        errno: Option<i32>,
-    },
-}
-
-impl NotAppliedReason {
-    /// The errno behind it, if any.
-    pub fn errno(&self) -> Option<i32> {
-        match self {
-            Self::ControllerNotEnabled { errno, .. } | Self::WriteFailed { errno, .. } => {
-                Some(*errno)
-            }
-            Self::NoCgroup { errno } => *errno,
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for NotAppliedReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let err = |e: i32| std::io::Error::from_raw_os_error(e);
-        match self {
-            Self::ControllerAbsent { controller } => {
-                write!(f, "the {controller} controller is not available to this process")
-            }
-            // cgroup v2 enables controllers only for the children of a
-            // cgroup that holds no process itself (but the root).
-            Self::ControllerNotEnabled {
-                controller,
-                errno: libc::EBUSY,
-            } => write!(
-                f,
-                "cannot enable the {controller} controller for child cgroups: the cgroup holds processes (this one among them), and cgroup v2 gives controllers only to the children of a cgroup that holds none; give a cgroup parent delegated to you that holds no process"
-            ),
-            Self::ControllerNotEnabled { controller, errno } => write!(
-                f,
-                "cannot enable the {controller} controller for child cgroups ({}); delegate it, e.g. run under `systemd-run --user --scope -p Delegate=yes`, or give a cgroup parent that is delegated",
-                err(*errno)
-            ),
-            Self::FileAbsent { path } => write!(f, "{} does not exist on this kernel", path.display()),
-            Self::WriteFailed { path, errno } => {
-                write!(f, "writing {} failed ({})", path.display(), err(*errno))
-            }
-            Self::NoCgroup { errno: Some(e) } => {
-                write!(f, "no cgroup could be created ({})", err(*e))
-            }
-            Self::NoCgroup { errno: None } => {
-                f.write_str("no cgroup hierarchy where this process may create cgroups")
-            }
-        }
-    }
-}
-
-/// A limit that was asked but not applied, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NotApplied {
-    /// Which limit.
-    pub limit: LimitKind,
-    /// Why.
-    #[serde(flatten)]
-    pub reason: NotAppliedReason,
-}
-
-/// How [`Cgroup::kill_all`](crate::Cgroup::kill_all) ends the sandbox.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum KillMethod {
-    /// cgroup v2 `cgroup.kill`: one atomic write (Linux 5.14+).
-    CgroupKill,
-    /// Freeze (v2 `cgroup.freeze` or v1 `freezer.state`), SIGKILL every
-    /// listed pid, thaw, until empty.
-    Freezer,
-    /// SIGKILL every listed pid, repeatedly, until empty (no freezer).
-    SignalLoop,
-    /// No cgroup was created; the caller must kill by other means.
-    None,
-}
-
-/// The report of [`Cgroup::create`](crate::Cgroup::create): which limits are
-/// enforced and which are not (best-effort mode) and why.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AppliedLimits {
-    /// The cgroup version used.
-    pub version: crate::CgroupVersion,
-    /// Limits written and accepted by the kernel.
-    pub applied: Vec<LimitKind>,
-    /// Limits asked but not applied.
-    pub not_applied: Vec<NotApplied>,
-    /// How the sandbox will be killed.
-    pub kill_method: KillMethod,
-}
-
-impl AppliedLimits {
-    /// True when every asked limit was applied.
-    pub fn is_complete(&self) -> bool {
-        self.not_applied.is_empty()
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::error::CgroupError;
+use crate::types::LimitKind;
 
 /// The largest `pids` limit the kernel accepts (`PID_MAX_LIMIT`, 4 Mi).
 pub const PIDS_MAX: u64 = 4 * 1024 * 1024;
@@ -97,7 +98,7 @@ pub fn parse_cpus(s: &str, online_cpus: usize) -> Result<f64, CgroupError> {
 /// Range check shared by [`parse_cpus`] and [`Limits::validate`](crate::Limits::validate).
 pub(crate) fn check_cpus(cpus: f64, online_cpus: usize) -> Result<(), CgroupError> {
     let invalid = |reason| CgroupError::InvalidLimit {
-        limit: crate::LimitKind::Cpus,
+        limit: LimitKind::Cpus,
         reason,
     };
     if !cpus.is_finite() {

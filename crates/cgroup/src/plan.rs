@@ -1,6 +1,7 @@
 //! Which file each limit is written to, per cgroup version. Pure.
 
-use crate::limits::{LimitKind, Limits};
+use crate::limits::Limits;
+use crate::types::LimitKind;
 
 /// CFS period used for `--cpus`, in microseconds (100 ms, the kernel default).
 pub(crate) const CPU_PERIOD_US: u64 = 100_000;

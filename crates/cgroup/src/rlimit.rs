@@ -10,65 +10,16 @@
 //! assert_eq!(policy.get(Resource::Nofile).unwrap().hard, 256);
 //! ```
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::CgroupError;
-use crate::sys::{self, RlimitResource};
+use crate::sys;
+pub use crate::types::Resource;
 
 /// `RLIM_INFINITY`: no limit.
 pub const INFINITY: u64 = u64::MAX;
-
-macro_rules! resources {
-    ($($variant:ident $name:literal $raw:ident $doc:literal,)*) => {
-        /// A resource limited by `setrlimit(2)`.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "lowercase")]
-        pub enum Resource {
-            $(#[doc = $doc] $variant,)*
-        }
-
-        impl Resource {
-            /// Every resource, in `RLIMIT_*` order.
-            pub const ALL: &'static [Resource] = &[$(Resource::$variant,)*];
-
-            /// The short lowercase name: `core`, `nofile`, ...
-            pub fn name(self) -> &'static str {
-                match self { $(Resource::$variant => $name,)* }
-            }
-
-            pub(crate) fn raw(self) -> RlimitResource {
-                match self { $(Resource::$variant => libc::$raw as RlimitResource,)* }
-            }
-        }
-    };
-}
-
-resources! {
-    Cpu "cpu" RLIMIT_CPU "CPU time in seconds (SIGXCPU at soft, SIGKILL at hard).",
-    Fsize "fsize" RLIMIT_FSIZE "Largest file the process may create, in bytes.",
-    Data "data" RLIMIT_DATA "Data segment size in bytes.",
-    Stack "stack" RLIMIT_STACK "Stack size in bytes.",
-    Core "core" RLIMIT_CORE "Core dump size in bytes (0: no core dumps).",
-    Nproc "nproc" RLIMIT_NPROC "Processes of the real user id (host-wide; prefer the pids cgroup limit).",
-    Nofile "nofile" RLIMIT_NOFILE "One more than the highest file descriptor number.",
-    Memlock "memlock" RLIMIT_MEMLOCK "Locked memory in bytes.",
-    As "as" RLIMIT_AS "Address space in bytes.",
-    Locks "locks" RLIMIT_LOCKS "File locks.",
-    Sigpending "sigpending" RLIMIT_SIGPENDING "Queued signals.",
-    Msgqueue "msgqueue" RLIMIT_MSGQUEUE "POSIX message queue bytes.",
-    Nice "nice" RLIMIT_NICE "Ceiling of the nice value (20 - limit).",
-    Rtprio "rtprio" RLIMIT_RTPRIO "Ceiling of the real-time priority.",
-    Rttime "rttime" RLIMIT_RTTIME "Real-time CPU time in microseconds.",
-}
-
-impl fmt::Display for Resource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 impl FromStr for Resource {
     type Err = CgroupError;
@@ -306,7 +257,7 @@ mod tests {
             "nofiles".parse::<Resource>(),
             Err(CgroupError::UnknownRlimit { .. })
         ));
-        assert_eq!(Resource::Core.raw(), libc::RLIMIT_CORE as RlimitResource);
+        assert_eq!(Resource::Core.raw(), libc::RLIMIT_CORE as libc::c_int);
     }
 
     #[test]

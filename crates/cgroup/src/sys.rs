@@ -1,15 +1,20 @@
-//! The crate's only `unsafe`: thin wrappers over the few libc calls used.
+//! The crate's system calls: `nix` where it has a safe wrapper and the call
+//! is made in the parent; raw `libc` for the rlimit calls, which
+//! [`RlimitPolicy::apply`](crate::rlimit::RlimitPolicy::apply) makes in the
+//! sandbox child between clone and exec.
 
-use std::ffi::CString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::{self, AccessFlags, Pid, SysconfVar};
 
 /// `sysconf(_SC_NPROCESSORS_ONLN)`, 0 on failure.
 pub(crate) fn online_cpus() -> usize {
-    // SAFETY: sysconf takes an integer name and has no memory effects.
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    usize::try_from(n).unwrap_or(0)
+    match unistd::sysconf(SysconfVar::_NPROCESSORS_ONLN) {
+        Ok(Some(n)) => usize::try_from(n).unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// `kill(pid, SIGKILL)`. Refuses pids that would address a group or every
@@ -18,32 +23,25 @@ pub(crate) fn sigkill(pid: i32) -> io::Result<()> {
     if pid <= 0 {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    // SAFETY: kill has no memory effects; pid > 0 names one process.
-    let rc = unsafe { libc::kill(pid, libc::SIGKILL) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    signal::kill(Pid::from_raw(pid), Signal::SIGKILL).map_err(io::Error::from)
 }
 
 /// `access(path, W_OK)`: may this process create entries in `path`?
 pub(crate) fn writable(path: &Path) -> bool {
-    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: c is a valid NUL-terminated string that outlives the call.
-    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+    unistd::access(path, AccessFlags::W_OK).is_ok()
 }
 
 /// `getrlimit(resource)` as `(soft, hard)`.
-pub(crate) fn getrlimit(resource: RlimitResource) -> io::Result<(u64, u64)> {
+///
+/// Raw `libc`, not `nix::sys::resource`: called between clone and exec by
+/// `RlimitPolicy::apply`, where the sandbox child keeps to plain calls.
+pub(crate) fn getrlimit(resource: libc::c_int) -> io::Result<(u64, u64)> {
     let mut rl = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: rl is a valid, writable rlimit for the duration of the call.
-    let rc = unsafe { libc::getrlimit(resource, &mut rl) };
+    let rc = unsafe { libc::getrlimit(resource as RlimitResource, &mut rl) };
     if rc == 0 {
         Ok((rl.rlim_cur, rl.rlim_max))
     } else {
@@ -52,13 +50,16 @@ pub(crate) fn getrlimit(resource: RlimitResource) -> io::Result<(u64, u64)> {
 }
 
 /// `setrlimit(resource, soft, hard)`. Async-signal-safe, no allocation.
-pub(crate) fn setrlimit(resource: RlimitResource, soft: u64, hard: u64) -> io::Result<()> {
+///
+/// Raw `libc`, not `nix::sys::resource`: called between clone and exec by
+/// `RlimitPolicy::apply`, where the sandbox child keeps to plain calls.
+pub(crate) fn setrlimit(resource: libc::c_int, soft: u64, hard: u64) -> io::Result<()> {
     let rl = libc::rlimit {
         rlim_cur: soft,
         rlim_max: hard,
     };
     // SAFETY: rl is a valid rlimit for the duration of the call.
-    let rc = unsafe { libc::setrlimit(resource, &rl) };
+    let rc = unsafe { libc::setrlimit(resource as RlimitResource, &rl) };
     if rc == 0 {
         Ok(())
     } else {
@@ -68,7 +69,7 @@ pub(crate) fn setrlimit(resource: RlimitResource, soft: u64, hard: u64) -> io::R
 
 /// The type libc uses for rlimit resource numbers on this target.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub(crate) type RlimitResource = libc::__rlimit_resource_t;
+type RlimitResource = libc::__rlimit_resource_t;
 /// The type libc uses for rlimit resource numbers on this target.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub(crate) type RlimitResource = libc::c_int;
+type RlimitResource = libc::c_int;

@@ -5,65 +5,44 @@
 
 mod common;
 
+use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{eventually, is_dead, leftovers, not_applicable, raw, write_i32};
 use nucleus_cgroup::{Cgroup, CgroupVersion, KillMethod, LimitMode, Limits};
 
-/// `struct clone_args` of clone3(2), version 2 (with `cgroup`).
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
-/// clone3 with CLONE_INTO_CGROUP; the child runs `child(out)` and never
-/// returns. Like fork, the child gets a copy of the (single) calling thread.
-fn clone_into(cgroup_fd: i32, out: i32, child: fn(i32) -> !) -> i32 {
-    let args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
-        exit_signal: libc::SIGCHLD as u64,
-        cgroup: cgroup_fd as u64,
-        ..CloneArgs::default()
-    };
-    // SAFETY: args is a valid clone_args of the size passed; without a stack
-    // the child continues on a copy of ours, like fork, and only makes
-    // async-signal-safe calls before _exit.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &args as *const CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    if pid == 0 {
-        child(out);
+/// A fork straight into the cgroup (`CLONE_INTO_CGROUP`, through
+/// `nucleus_ns::fork_into` with no new namespace); the child runs
+/// `child(out)` and never returns.
+fn clone_into(cgroup_fd: BorrowedFd<'_>, out: i32, child: fn(i32) -> !) -> i32 {
+    let none: nucleus_ns::NamespaceSet = "none".parse().expect("the empty set");
+    // SAFETY: the child gets a copy of the calling thread only, and makes
+    // only async-signal-safe calls before _exit.
+    match unsafe { nucleus_ns::fork_into(none, Some(cgroup_fd)) }.expect("clone3 into the cgroup") {
+        nucleus_ns::Forked::Child => child(out),
+        nucleus_ns::Forked::Parent(c) => c.pid,
     }
-    assert!(pid > 0, "clone3: {}", std::io::Error::last_os_error());
-    pid as i32
 }
 
 /// Starts a daemon in a new session, reports its pid, and sleeps.
 fn workload(out: i32) -> ! {
-    if raw::fork() == 0 {
+    if bare_fork() == 0 {
         raw::setsid();
         write_i32(out, raw::getpid());
         raw::pause_forever();
     }
     raw::pause_forever()
+}
+
+/// fork(2) as a bare system call. The caller was made by a raw clone3 in
+/// a multi-threaded test process, so glibc's `fork`, which takes the malloc
+/// and stdio locks for its fork handlers, could wait forever on a lock that
+/// another test thread held at the moment of the clone.
+fn bare_fork() -> i32 {
+    // SAFETY: clone with SIGCHLD alone and no new stack is fork(2); the new
+    // child only makes async-signal-safe calls.
+    unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD, 0, 0, 0, 0) as i32 }
 }
 
 #[test]

@@ -8,10 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use oci_spec::runtime::Spec;
-
 use crate::error::GvisorError;
-use crate::oci::{HostEntry, HostView, ROOTFS_DIR};
+use crate::oci::{HostEntry, HostView, OciConfig, ROOTFS_DIR};
 
 /// Largest part of runsc's log read back when looking for its error.
 const LOG_CAP: u64 = 1 << 20;
@@ -65,7 +63,11 @@ impl Workspace {
 
     /// Writes `config.json` and, for a host-view root, the empty `rootfs`
     /// with the host's symlinked directories recreated in it.
-    pub(crate) fn write(&self, config: &Spec, host: Option<&HostView>) -> Result<(), GvisorError> {
+    pub(crate) fn write(
+        &self,
+        config: &OciConfig,
+        host: Option<&HostView>,
+    ) -> Result<(), GvisorError> {
         if let Some(host) = host {
             let rootfs = self.bundle.join(ROOTFS_DIR);
             DirBuilder::new()
@@ -189,8 +191,8 @@ mod tests {
         ws.write(&config, Some(&view)).unwrap();
         let link = fs::read_link(ws.bundle.join("rootfs/bin")).unwrap();
         assert_eq!(link, Path::new("usr/bin"));
-        let back = Spec::load(ws.bundle.join("config.json")).unwrap();
-        assert_eq!(back, config);
+        let back = oci_spec::runtime::Spec::load(ws.bundle.join("config.json")).unwrap();
+        assert_eq!(&back, config.spec());
         assert!(!ws.has_state());
         ws.remove().unwrap();
         assert!(!ws.base.exists());

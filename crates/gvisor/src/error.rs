@@ -3,8 +3,9 @@
 use std::io;
 use std::path::PathBuf;
 
+// Only the leaf data modules: nothing the error names may name the error.
+use crate::outcome::RunOutcome;
 use crate::platform::Platform;
-use crate::run::RunOutcome;
 
 /// Everything that can fail in `nucleus-gvisor`: finding and identifying
 /// `runsc`, choosing a platform, translating a [`BundleSpec`](crate::BundleSpec)
@@ -13,7 +14,7 @@ use crate::run::RunOutcome;
 #[non_exhaustive]
 pub enum GvisorError {
     /// No `runsc` on `PATH` and none was given.
-    #[error("runsc not found on PATH ({searched}); install gVisor or pass --runsc PATH")]
+    #[error("runsc not found on PATH ({searched}); install gVisor or give the path of runsc")]
     NotFound {
         /// The `PATH` that was searched.
         searched: String,
@@ -123,9 +124,9 @@ pub enum GvisorError {
     Oci {
         /// Which part of the config.
         what: &'static str,
-        /// What `oci-spec` said.
+        /// What the OCI types said.
         #[source]
-        source: oci_spec::OciSpecError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Writing the OCI bundle (directories, symlinks, `config.json`) failed.
     #[error("failed to write bundle file {path}")]

@@ -11,8 +11,11 @@
 //!   the asked one, else `ptrace`, else `systrap`; `kvm` only when asked and
 //!   `/dev/kvm` exists.
 //! - [`BundleSpec`]: plain data, what the sandbox runs and sees; the runner
-//!   fills it from its Envelope. [`to_oci_config`] is the pure translation
-//!   into an OCI runtime spec (`oci-spec` types).
+//!   fills it from its Envelope. Its mounts are `nucleus-rootfs`'s
+//!   [`MountSpec`](nucleus_rootfs::MountSpec)s, and a host-view root shows
+//!   [`HOST_SYSTEM_DIRS`](nucleus_rootfs::HOST_SYSTEM_DIRS), as the native
+//!   view does. [`to_oci_config`] is the pure translation into an OCI
+//!   runtime spec ([`OciConfig`], `config.json`).
 //! - [`Runsc::run`] writes the bundle to a private temporary directory (with
 //!   its own runsc `--root`, so nothing global is touched), runs `runsc run`
 //!   in the foreground, streams or captures stdio, enforces a wall-clock
@@ -46,9 +49,12 @@
 //! ```
 
 mod bundle;
+mod container;
 mod discover;
 mod error;
 mod oci;
+mod options;
+mod outcome;
 mod parse;
 mod platform;
 mod prepared;
@@ -62,14 +68,12 @@ mod oci_tests;
 
 pub use discover::{probe, Features, GvisorProbe, Runsc};
 pub use error::GvisorError;
-pub use oci::{to_oci_config, HostEntry, HostView, HOST_DIRS, OCI_VERSION, ROOTFS_DIR};
-pub use oci_spec;
+pub use oci::{to_oci_config, HostEntry, HostView, OciConfig, OCI_VERSION, ROOTFS_DIR};
+pub use options::{RunOptions, StdioMode};
+pub use outcome::{CapturedOutput, RunOutcome, SeccompStatus};
 pub use platform::Platform;
 pub use prepared::{sweep_stale, PreparedRun, RunscFailure};
-pub use run::{CapturedOutput, RunOptions, RunOutcome, SeccompStatus, StdioMode};
-pub use spec::{
-    BundleSpec, CpuQuota, MaskedPath, MountKind, MountSpec, Network, RlimitSpec, RootSpec,
-};
+pub use spec::{BundleSpec, CpuQuota, MaskedPath, Network, RlimitSpec, RootSpec};
 
 /// An error and its sources, joined with `: ` (for reports such as [`probe`]).
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
@@ -82,3 +86,8 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     }
     out
 }
+
+/// The README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

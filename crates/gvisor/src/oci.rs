@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use nucleus_rootfs::{MountKind, HOST_SYSTEM_DIRS};
 use oci_spec::runtime::{
     Capabilities, Linux, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder,
     LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
@@ -12,7 +13,7 @@ use oci_spec::OciSpecError;
 use serde::Serialize;
 
 use crate::error::GvisorError;
-use crate::spec::{capability, invalid, rlimit_type, BundleSpec, MountKind, Network, RootSpec};
+use crate::spec::{capability, invalid, rlimit_type, BundleSpec, Network, RootSpec};
 
 /// The OCI runtime spec version written to `config.json`.
 pub const OCI_VERSION: &str = "1.0.2";
@@ -20,17 +21,41 @@ pub const OCI_VERSION: &str = "1.0.2";
 /// `root.path` of a bundle whose root is [`RootSpec::HostReadOnly`].
 pub const ROOTFS_DIR: &str = "rootfs";
 
-/// Host directories [`RootSpec::HostReadOnly`] shows, as the native view does.
-pub const HOST_DIRS: [&str; 8] = [
-    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
-];
+/// An OCI runtime `config.json`, as [`to_oci_config`] makes it: serialize
+/// it (it is `Serialize`) or write it with [`OciConfig::to_json`].
+///
+/// ```
+/// use nucleus_gvisor::{to_oci_config, BundleSpec, HostView};
+/// let config = to_oci_config(&BundleSpec::new(["/bin/true"]), &HostView::merged_usr())?;
+/// let json: serde_json::Value = serde_json::from_str(&config.to_json()?).unwrap();
+/// assert_eq!(json["root"]["path"], "rootfs");
+/// # Ok::<(), nucleus_gvisor::GvisorError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct OciConfig(Spec);
 
-/// What the host's top-level system directories are: the facts the
+impl OciConfig {
+    /// The `config.json` text.
+    pub fn to_json(&self) -> Result<String, GvisorError> {
+        serde_json::to_string(&self.0).map_err(|source| GvisorError::SerializeConfig { source })
+    }
+
+    /// The OCI types, for this crate's tests.
+    #[cfg(test)]
+    pub(crate) fn spec(&self) -> &Spec {
+        &self.0
+    }
+}
+
+/// What the host's top-level system directories
+/// ([`HOST_SYSTEM_DIRS`](nucleus_rootfs::HOST_SYSTEM_DIRS)) are: the facts the
 /// [`RootSpec::HostReadOnly`] translation needs, gathered once so the
 /// translation itself stays pure.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct HostView {
-    /// The directories that exist, in [`HOST_DIRS`] order.
+    /// The directories that exist, in
+    /// [`HOST_SYSTEM_DIRS`](nucleus_rootfs::HOST_SYSTEM_DIRS) order.
     pub entries: Vec<HostEntry>,
     /// An empty, read-only host file bound over masked files
     /// ([`BundleSpec::masked`](crate::BundleSpec::masked)); required when a
@@ -54,9 +79,10 @@ pub enum HostEntry {
 }
 
 impl HostView {
-    /// Looks at [`HOST_DIRS`] on this host (`lstat` and `readlink` only).
+    /// Looks at [`HOST_SYSTEM_DIRS`](nucleus_rootfs::HOST_SYSTEM_DIRS) on
+    /// this host (`lstat` and `readlink` only), as the native view does.
     pub fn scan() -> HostView {
-        HostView::scan_dirs(HOST_DIRS.iter().map(Path::new))
+        HostView::scan_dirs(HOST_SYSTEM_DIRS.iter().map(Path::new))
     }
 
     /// Looks at the given absolute paths; absent ones and ones that are
@@ -121,10 +147,11 @@ impl HostView {
 /// use nucleus_gvisor::{to_oci_config, BundleSpec, HostView};
 /// let spec = BundleSpec::new(["/bin/echo", "hi"]);
 /// let config = to_oci_config(&spec, &HostView::merged_usr())?;
-/// assert_eq!(config.process().as_ref().unwrap().args().as_deref(), Some(&spec.args[..]));
+/// let json = serde_json::to_value(&config).unwrap();
+/// assert_eq!(json["process"]["args"], serde_json::json!(["/bin/echo", "hi"]));
 /// # Ok::<(), nucleus_gvisor::GvisorError>(())
 /// ```
-pub fn to_oci_config(spec: &BundleSpec, host: &HostView) -> Result<Spec, GvisorError> {
+pub fn to_oci_config(spec: &BundleSpec, host: &HostView) -> Result<OciConfig, GvisorError> {
     spec.validate()?;
     if host.empty_file.is_none() && spec.masked.iter().any(|m| !m.is_dir) {
         return Err(invalid(
@@ -160,11 +187,14 @@ pub fn to_oci_config(spec: &BundleSpec, host: &HostView) -> Result<Spec, GvisorE
         .set_annotations(None)
         .set_hooks(None)
         .set_linux(Some(linux(spec)?));
-    Ok(config)
+    Ok(OciConfig(config))
 }
 
 fn oci(what: &'static str) -> impl Fn(OciSpecError) -> GvisorError {
-    move |source| GvisorError::Oci { what, source }
+    move |source| GvisorError::Oci {
+        what,
+        source: Box::new(source),
+    }
 }
 
 fn process(spec: &BundleSpec) -> Result<Process, GvisorError> {

@@ -6,9 +6,11 @@ use oci_spec::runtime::{
     Capability, LinuxNamespaceType, LinuxSeccompAction, Mount, PosixRlimitType, Spec,
 };
 
+use nucleus_rootfs::{MountKind, MountSpec};
+
 use crate::{
-    to_oci_config, BundleSpec, CpuQuota, GvisorError, HostEntry, HostView, MountKind, MountSpec,
-    Network, RlimitSpec, RootSpec,
+    to_oci_config, BundleSpec, CpuQuota, GvisorError, HostEntry, HostView, Network, RlimitSpec,
+    RootSpec,
 };
 
 fn full_spec() -> BundleSpec {
@@ -77,9 +79,9 @@ fn full_spec() -> BundleSpec {
 /// Translates, writes config.json text, and parses it back with the OCI types.
 fn round_trip(spec: &BundleSpec, host: &HostView) -> Spec {
     let config = to_oci_config(spec, host).unwrap();
-    let json = serde_json::to_string_pretty(&config).unwrap();
+    let json = config.to_json().unwrap();
     let back: Spec = serde_json::from_str(&json).unwrap();
-    assert_eq!(back, config);
+    assert_eq!(&back, config.spec());
     back
 }
 
@@ -535,7 +537,7 @@ fn writable_mounts_are_noexec_and_masks_are_read_only() {
         ..HostView::merged_usr()
     };
     let config = to_oci_config(&spec, &host).unwrap();
-    let mounts = config.mounts().as_ref().unwrap();
+    let mounts = config.spec().mounts().as_ref().unwrap();
     let opts = |dest: &str| {
         mounts
             .iter()

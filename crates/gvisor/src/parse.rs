@@ -1,7 +1,22 @@
-//! Parsing what `runsc` prints: its version banner, its flag list, its
-//! platform list and its log.
+//! Parsing what `runsc` prints (its version banner, its flag list, its
+//! platform list and its log) and the names it takes.
 
+use std::str::FromStr;
+
+use crate::error::GvisorError;
 use crate::platform::Platform;
+
+impl FromStr for Platform {
+    type Err = GvisorError;
+
+    /// A platform by its `runsc --platform` name.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Platform::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| GvisorError::UnknownPlatform { name: s.to_owned() })
+    }
+}
 
 /// The version from `runsc --version`'s first line, `runsc version X`.
 pub(crate) fn version(stdout: &str) -> Option<String> {

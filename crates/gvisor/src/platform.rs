@@ -1,11 +1,13 @@
 //! gVisor platforms: how the sentry intercepts the workload's system calls.
+//!
+//! A leaf: the error type names [`Platform`], so the platform names nothing
+//! of the crate; its `FromStr` (which fails with a
+//! [`GvisorError`](crate::GvisorError)) is in `parse.rs`, with the other
+//! parsing.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-
-use crate::error::GvisorError;
 
 /// A gVisor platform (`runsc --platform`).
 ///
@@ -48,17 +50,6 @@ impl Platform {
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Platform {
-    type Err = GvisorError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Platform::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| GvisorError::UnknownPlatform { name: s.to_owned() })
     }
 }
 

@@ -12,10 +12,12 @@ use std::path::{Path, PathBuf};
 use crate::bundle::{container_id, Workspace};
 use crate::discover::Runsc;
 use crate::error::GvisorError;
+use crate::options::RunOptions;
+use crate::outcome::{SeccompStatus, RUNSC_FAILURE};
 use crate::parse;
 use crate::platform::Platform;
-use crate::run::{RunOptions, SeccompStatus};
 use crate::spec::BundleSpec;
+use nucleus_rootfs::MountSpec;
 
 /// The empty file bound over masked files, in the bundle directory.
 const MASK_FILE: &str = "masked-file";
@@ -98,7 +100,7 @@ impl Runsc {
 
 /// `spec` with relative bind sources made absolute below `dir`.
 fn in_run_dir<'s>(spec: &'s BundleSpec, dir: &Path) -> std::borrow::Cow<'s, BundleSpec> {
-    let relative = |m: &crate::MountSpec| m.source.as_ref().is_some_and(|s| s.is_relative());
+    let relative = |m: &MountSpec| m.source.as_ref().is_some_and(|s| s.is_relative());
     if !spec.mounts.iter().any(relative) {
         return std::borrow::Cow::Borrowed(spec);
     }
@@ -172,7 +174,7 @@ impl PreparedRun {
         exit_code: i32,
         signal: Option<i32>,
     ) -> Result<Option<RunscFailure>, GvisorError> {
-        let failure = (exit_code == crate::run::RUNSC_FAILURE && signal.is_none())
+        let failure = (exit_code == RUNSC_FAILURE && signal.is_none())
             .then(|| parse::runsc_log_error(&self.ws.read_log()))
             .flatten()
             .map(|message| RunscFailure {

@@ -4,139 +4,20 @@ use std::borrow::Cow;
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-use serde::Serialize;
+use std::time::Instant;
 
 use crate::bundle::{container_id, Workspace};
+use crate::container::Container;
 use crate::discover::Runsc;
 use crate::error::GvisorError;
-use crate::oci::{to_oci_config, HostView};
-use crate::parse;
+use crate::oci::{to_oci_config, HostView, OciConfig};
+use crate::options::{RunOptions, StdioMode};
+use crate::outcome::{CapturedOutput, RunOutcome, SeccompStatus, RUNSC_FAILURE};
 use crate::platform::Platform;
 use crate::spec::{BundleSpec, RootSpec};
-use crate::wait::{join, output_with_timeout, read_err, read_out, wait_timeout};
-
-/// How long `runsc kill` / `runsc delete` may take.
-const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The exit code runsc uses for its own failures.
-pub(crate) const RUNSC_FAILURE: i32 = 128;
-
-/// Where the workload's stdin, stdout and stderr go.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum StdioMode {
-    /// The caller's own (streamed as the workload writes).
-    #[default]
-    Inherit,
-    /// `/dev/null`.
-    Null,
-    /// stdin `/dev/null`; stdout and stderr collected into
-    /// [`RunOutcome::output`] (also runsc's own error messages).
-    Capture,
-}
-
-/// How to run: the platform and the limits of the run itself.
-///
-/// ```
-/// use nucleus_gvisor::{Platform, RunOptions};
-/// use std::time::Duration;
-/// let mut opts = RunOptions::new(Platform::Ptrace);
-/// opts.timeout = Some(Duration::from_secs(30));
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct RunOptions {
-    /// The platform; must be one the `runsc` knows (see [`Runsc::choose_platform`]).
-    pub platform: Platform,
-    /// Wall-clock limit; on expiry the container is killed (`SIGKILL`).
-    pub timeout: Option<Duration>,
-    /// Where stdio goes.
-    pub stdio: StdioMode,
-    /// Extra global `runsc` flags (e.g. `--debug`, `--debug-log=/tmp/d/`),
-    /// placed before the subcommand.
-    pub extra_flags: Vec<String>,
-    /// Where the per-run directory is made (default: the system temp dir).
-    pub work_dir: Option<PathBuf>,
-    /// After a timeout kill, how long to wait for `runsc run` to return
-    /// before killing it too.
-    pub kill_grace: Duration,
-    /// `--ignore-cgroups`: runsc touches no cgroup (the caller put it in
-    /// one of its own, or runs it where cgroups cannot be written).
-    pub ignore_cgroups: bool,
-    /// `--rootless`: the sandbox maps its `nobody` to the caller's id
-    /// instead of to `nobody`, for a caller whose user namespace maps only
-    /// its own id.
-    pub rootless: bool,
-}
-
-impl RunOptions {
-    /// Options for `platform`: no timeout, inherited stdio.
-    pub fn new(platform: Platform) -> RunOptions {
-        RunOptions {
-            platform,
-            timeout: None,
-            stdio: StdioMode::Inherit,
-            extra_flags: Vec::new(),
-            work_dir: None,
-            kill_grace: Duration::from_secs(5),
-            ignore_cgroups: false,
-            rootless: false,
-        }
-    }
-}
-
-/// Whether the bundle's seccomp profile was enforced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SeccompStatus {
-    /// The spec had no seccomp profile.
-    NotRequested,
-    /// Passed with `--oci-seccomp`: gVisor's sentry enforces it.
-    Enforced,
-    /// This `runsc` lacks `--oci-seccomp`, so the profile was left out of
-    /// `config.json` (runsc would silently ignore it). The runner decides
-    /// whether that is acceptable, ideally before running, from
-    /// [`Features::oci_seccomp`](crate::Features::oci_seccomp).
-    NotEnforced,
-}
-
-/// What the workload printed, with [`StdioMode::Capture`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CapturedOutput {
-    /// Its stdout.
-    pub stdout: Vec<u8>,
-    /// Its stderr (and runsc's own messages).
-    pub stderr: Vec<u8>,
-}
-
-/// How a run ended.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct RunOutcome {
-    /// The workload's exit code; `128 + n` when it died of signal `n`
-    /// (runsc reports both the same way).
-    pub exit_code: i32,
-    /// The signal, when known: the timeout's `SIGKILL`, or the signal that
-    /// ended `runsc run` itself.
-    pub signal: Option<i32>,
-    /// Whether the timeout killed it.
-    pub timed_out: bool,
-    /// Wall-clock time from `runsc run` to its end.
-    pub wall: Duration,
-    /// The container id used.
-    pub container_id: String,
-    /// The platform used.
-    pub platform: Platform,
-    /// The cgroup path handed to runsc, if any.
-    pub cgroup_path: Option<String>,
-    /// Whether seccomp was enforced.
-    pub seccomp: SeccompStatus,
-    /// Captured stdio, with [`StdioMode::Capture`].
-    #[serde(skip)]
-    pub output: Option<CapturedOutput>,
-}
+use crate::wait::{join, read_err, read_out};
 
 impl Runsc {
     /// Writes the bundle for `spec` into a fresh private directory, runs it
@@ -313,7 +194,7 @@ pub(crate) struct Plan<'s> {
     pub(crate) seccomp: SeccompStatus,
     pub(crate) overlay: bool,
     pub(crate) host: Option<HostView>,
-    pub(crate) config: oci_spec::runtime::Spec,
+    pub(crate) config: OciConfig,
 }
 
 fn set_stdio(cmd: &mut Command, mode: StdioMode) {
@@ -350,125 +231,6 @@ fn exit_of(status: ExitStatus, timed_out: bool) -> (i32, Option<i32>) {
         (Some(code), _) => (code, None),
         (None, Some(sig)) => (128 + sig, Some(sig)),
         (None, None) => (RUNSC_FAILURE, None),
-    }
-}
-
-/// One started container and its directory. Dropping it (on an error or a
-/// panic) kills and deletes the container and removes the directory.
-struct Container<'a> {
-    runsc: &'a Runsc,
-    ws: Workspace,
-    id: String,
-    child: Option<Child>,
-    /// Whether dropping must still clean up.
-    armed: bool,
-}
-
-impl Container<'_> {
-    /// Waits for `runsc run`; at the timeout kills the container, then
-    /// `runsc run` itself if it does not return within the grace period.
-    fn wait(&mut self, opts: &RunOptions) -> Result<(ExitStatus, bool), GvisorError> {
-        let spawn_err = |source| GvisorError::Spawn {
-            path: self.runsc.path.clone(),
-            command: "run".into(),
-            source,
-        };
-        let Some(child) = self.child.as_mut() else {
-            return Err(spawn_err(std::io::Error::other("no runsc process")));
-        };
-        let Some(timeout) = opts.timeout else {
-            return child.wait().map(|s| (s, false)).map_err(spawn_err);
-        };
-        if let Some(status) = wait_timeout(child, timeout).map_err(spawn_err)? {
-            return Ok((status, false));
-        }
-        self.control(&["kill", "--all", &self.id, "KILL"]);
-        let Some(child) = self.child.as_mut() else {
-            return Err(spawn_err(std::io::Error::other("no runsc process")));
-        };
-        if let Some(status) = wait_timeout(child, opts.kill_grace).map_err(spawn_err)? {
-            return Ok((status, true));
-        }
-        let _ = child.kill();
-        child.wait().map(|s| (s, true)).map_err(spawn_err)
-    }
-
-    /// Runs a `runsc --root R <args>` control command; failures are left
-    /// for the state-root check to notice.
-    fn control(&self, args: &[&str]) {
-        let mut cmd = Command::new(&self.runsc.path);
-        cmd.arg("--root")
-            .arg(&self.ws.state_root)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let _ = output_with_timeout(cmd, CONTROL_TIMEOUT);
-    }
-
-    /// Makes sure no container is left: reaps `runsc run` (killing it if
-    /// needed) and, if runsc still has state, `runsc delete --force`.
-    fn stop(&mut self) -> Result<(), std::io::Error> {
-        if let Some(mut child) = self.child.take() {
-            if matches!(child.try_wait(), Ok(None)) {
-                self.control(&["kill", "--all", &self.id, "KILL"]);
-                let _ = child.kill();
-            }
-            let _ = child.wait();
-        }
-        if self.ws.has_state() {
-            self.control(&["delete", "--force", &self.id]);
-        }
-        if self.ws.has_state() {
-            return Err(std::io::Error::other(format!(
-                "runsc delete --force {} left state behind",
-                self.id
-            )));
-        }
-        Ok(())
-    }
-
-    /// Removes the directory and turns the run into its result.
-    fn finish(
-        mut self,
-        stopped: Result<(), std::io::Error>,
-        outcome: RunOutcome,
-    ) -> Result<RunOutcome, GvisorError> {
-        let log = self.ws.read_log();
-        let removed = self.ws.remove();
-        // Everything is done here; the drop has nothing left to do.
-        self.armed = false;
-        let cleanup = |path, source| GvisorError::Cleanup {
-            id: outcome.container_id.clone(),
-            path,
-            source,
-            outcome: Box::new(outcome.clone()),
-        };
-        if let Err(source) = stopped {
-            return Err(cleanup(PathBuf::from(&outcome.container_id), source));
-        }
-        if let Err((path, source)) = removed {
-            return Err(cleanup(path, source));
-        }
-        if outcome.exit_code == RUNSC_FAILURE && outcome.signal.is_none() {
-            if let Some(message) = parse::runsc_log_error(&log) {
-                return Err(GvisorError::RunscFailed {
-                    id: outcome.container_id,
-                    code: RUNSC_FAILURE,
-                    message,
-                });
-            }
-        }
-        Ok(outcome)
-    }
-}
-
-impl Drop for Container<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = self.stop();
-            let _ = self.ws.remove();
-        }
     }
 }
 

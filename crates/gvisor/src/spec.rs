@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 
+use nucleus_rootfs::{MountKind, MountSpec};
 use oci_spec::runtime::{Capability, PosixRlimitType};
 use serde::{Deserialize, Serialize};
 
@@ -17,19 +18,15 @@ use crate::error::GvisorError;
 /// no capabilities, `no_new_privileges`.
 ///
 /// ```
-/// use nucleus_gvisor::{BundleSpec, MountKind, MountSpec};
+/// use nucleus_gvisor::BundleSpec;
+/// use nucleus_rootfs::MountSpec;
 /// let spec = BundleSpec {
 ///     env: vec!["PATH=/usr/bin:/bin".into()],
-///     mounts: vec![MountSpec {
-///         source: Some("/srv/data".into()),
-///         destination: "/data".into(),
-///         kind: MountKind::RoBind,
-///         exec: false,
-///     }],
+///     mounts: vec!["/srv/data:/data".parse::<MountSpec>()?.read_only()],
 ///     ..BundleSpec::new(["/bin/sh", "-c", "ls /data"])
 /// };
 /// spec.validate()?;
-/// # Ok::<(), nucleus_gvisor::GvisorError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,7 +51,12 @@ pub struct BundleSpec {
     /// What `/` is.
     #[serde(default)]
     pub root: RootSpec,
-    /// Extra mounts, in order, after the built-in ones.
+    /// Extra mounts, in order, after the built-in ones: the native view's
+    /// own [`MountSpec`]s. A bind's source may here be relative: it is then
+    /// below the run directory (see
+    /// [`Runsc::prepare`](crate::Runsc::prepare)). A writable mount is
+    /// `noexec` unless [`MountSpec::exec`]; a read-only bind keeps its
+    /// source's.
     #[serde(default)]
     pub mounts: Vec<MountSpec>,
     /// Whether `/` is read-only. With [`RootSpec::HostReadOnly`] and a
@@ -135,35 +137,6 @@ pub enum RootSpec {
     HostReadOnly,
     /// This host directory (absolute) is the root.
     Directory(PathBuf),
-}
-
-/// One extra mount.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MountSpec {
-    /// Host path (absolute) for binds; `None` for tmpfs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<PathBuf>,
-    /// Where it appears in the sandbox (absolute).
-    pub destination: PathBuf,
-    /// What kind of mount.
-    pub kind: MountKind,
-    /// Whether programs on a writable mount may be executed (writable
-    /// mounts are `noexec` otherwise; read-only ones never are).
-    #[serde(default)]
-    pub exec: bool,
-}
-
-/// The kind of an extra mount.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MountKind {
-    /// Read-write bind of a host path: writes reach the host.
-    Bind,
-    /// Read-only bind of a host path.
-    RoBind,
-    /// A fresh, empty, writable tmpfs (in the sandbox's memory).
-    Tmpfs,
 }
 
 /// The sandbox's network.

@@ -1,7 +1,11 @@
 //! The crate's only `unsafe`: a pidfd to wait for a child with a timeout.
+//! `pidfd_open(2)` is raw `libc` because `nix` does not wrap it; `poll(2)`
+//! is `nix`'s (this all runs in the parent, never in a sandbox child).
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 /// `pidfd_open(2)`: a descriptor that becomes readable when `pid` exits.
 ///
@@ -22,15 +26,7 @@ pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
 
 /// `poll(2)` for readability of one descriptor; `Ok(false)` on timeout.
 pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: `pfd` is one valid, initialized pollfd that outlives the call.
-    let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n > 0)
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    let timeout = PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX);
+    Ok(poll(&mut fds, timeout)? > 0)
 }

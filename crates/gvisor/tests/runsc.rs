@@ -10,9 +10,10 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use nucleus_gvisor::{
-    BundleSpec, GvisorError, MountKind, MountSpec, Platform, RunOptions, RunOutcome, Runsc,
-    SeccompStatus, StdioMode,
+    BundleSpec, GvisorError, Platform, RunOptions, RunOutcome, Runsc, SeccompStatus, StdioMode,
 };
+use nucleus_rootfs::{MountKind, MountSpec};
+use nucleus_test_support::{require_root, skip};
 
 /// One sandbox at a time: the machine has two cores. The mutex serializes
 /// `cargo test`'s threads, the lock file nextest's processes.
@@ -37,19 +38,9 @@ fn serial() -> Serial {
     }
 }
 
-/// Skips (or, with NUCLEUS_TEST_STRICT=1, fails) a test the machine cannot run.
-fn skip(test: &str, why: &str) {
-    if std::env::var_os("NUCLEUS_TEST_STRICT").is_some_and(|v| v == "1") {
-        panic!("{test} cannot run: {why}");
-    }
-    eprintln!("SKIPPED {test}: {why}");
-}
-
 /// The serial lock and `runsc`, or `None` after reporting the skip.
 fn runsc_for(test: &str) -> Option<(Serial, Runsc)> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        skip(test, "runsc runs sandboxes as root here; not root");
+    if !require_root(test, "runsc runs sandboxes as root here; not root") {
         return None;
     }
     match Runsc::discover(None) {

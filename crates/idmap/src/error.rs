@@ -1,6 +1,7 @@
 //! The error type of `nucleus-idmap`.
 
-use crate::IdMapping;
+use crate::mapping::IdMapping;
+use crate::mode::UsernsMode;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
@@ -41,7 +42,7 @@ pub enum IdmapError {
     #[error("uid_map/gid_map are only used with user namespace mode explicit, not {mode}")]
     MapsIgnored {
         /// The mode in the policy.
-        mode: crate::UsernsMode,
+        mode: UsernsMode,
     },
     /// A line of a subuid/subgid file that is not `name-or-uid:start:count`.
     #[error("invalid subordinate id entry at line {line}{}: {reason}", in_path(.path.as_deref()))]

@@ -17,9 +17,11 @@
 
 use crate::error::IdmapError;
 use crate::mapping::IdMapping;
+use crate::mode::DEFAULT_REMAP_COUNT;
 use crate::subid::{parse_subid, SubIdPaths, SubIdRange};
+use crate::sys;
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -53,7 +55,7 @@ impl Default for RangePool {
             dir: PathBuf::from("/run/nucleus/ids"),
             start: 0x7000_0000,
             ranges: 4094,
-            size: crate::DEFAULT_REMAP_COUNT,
+            size: DEFAULT_REMAP_COUNT,
         }
     }
 }
@@ -178,7 +180,7 @@ fn open_private_dir(dir: &Path) -> Result<File, IdmapError> {
         .open(dir)
         .map_err(lease_err)?;
     let meta = file.metadata().map_err(lease_err)?;
-    if meta.uid() != crate::sys::getuid() || meta.mode() & 0o022 != 0 {
+    if meta.uid() != sys::getuid() || meta.mode() & 0o022 != 0 {
         return Err(IdmapError::Lease {
             path: dir.to_owned(),
             source: std::io::Error::new(
@@ -196,14 +198,11 @@ fn try_lock(dir: &File, start: u32, shown: &Path) -> Result<Option<OwnedFd>, Idm
     let name = std::ffi::CString::new(start.to_string().as_bytes())
         .unwrap_or_else(|_| std::ffi::CString::from(c"0"));
     let path = shown.join(std::ffi::OsStr::from_bytes(name.as_bytes()));
-    let fd =
-        crate::sys::open_lock_file(dir.as_raw_fd(), &name).map_err(|source| IdmapError::Lease {
-            path: path.clone(),
-            source,
-        })?;
-    // SAFETY: `fd` was just returned by openat and is owned by nothing else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    match crate::sys::try_flock(fd.as_raw_fd()) {
+    let fd = sys::open_lock_file(dir, &name).map_err(|source| IdmapError::Lease {
+        path: path.clone(),
+        source,
+    })?;
+    match sys::try_flock(&fd) {
         Ok(true) => Ok(Some(fd)),
         Ok(false) => Ok(None),
         Err(source) => Err(IdmapError::Lease { path, source }),

@@ -43,19 +43,28 @@
 //! # Ok::<(), nucleus_idmap::IdmapError>(())
 //! ```
 
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 mod error;
 mod lease;
 mod mapping;
+mod mode;
+mod parse;
 mod policy;
 mod probe;
+mod rules;
 mod subid;
 mod sys;
 mod write;
 
 pub use error::{IdmapError, MapProblem};
 pub use lease::{RangeLease, RangePool};
-pub use mapping::{validate_maps, HostRoot, IdMapping, MAX_MAP_BYTES, MAX_MAP_LINES};
-pub use policy::{IdMapPolicy, UsernsMode, DEFAULT_REMAP_COUNT, DEFAULT_REMAP_START};
+pub use mapping::{HostRoot, IdMapping, MAX_MAP_BYTES, MAX_MAP_LINES};
+pub use mode::{UsernsMode, DEFAULT_REMAP_COUNT, DEFAULT_REMAP_START};
+pub use policy::IdMapPolicy;
 pub use probe::{probe, probe_with, IdmapProbe};
+pub use rules::validate_maps;
 pub use subid::{parse_subid, Caller, SubIdPaths, SubIdRange};
 pub use write::{MapWriter, ResolvedMaps};

@@ -1,85 +1,13 @@
 //! What the user namespace maps should be, and how they resolve for a caller.
 
 use crate::error::IdmapError;
-use crate::mapping::{maps_id, validate_named, HostRoot, IdMapping};
+use crate::lease::{RangeLease, RangePool};
+use crate::mapping::{maps_id, HostRoot, IdMapping};
+use crate::mode::{UsernsMode, DEFAULT_REMAP_COUNT, DEFAULT_REMAP_START};
+use crate::rules::validate_named;
 use crate::subid::{find_range, Caller, SubIdPaths, SubIdRange};
 use crate::write::{MapWriter, ResolvedMaps};
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
-
-/// First host id of the range root is remapped to when the caller has no
-/// entry in `/etc/subuid` (resp. `/etc/subgid`): the conventional first
-/// subordinate range handed out by `useradd`.
-pub const DEFAULT_REMAP_START: u32 = 100_000;
-
-/// Size of the default remap range: ids 0..=65535 inside.
-pub const DEFAULT_REMAP_COUNT: u32 = 65_536;
-
-/// How ids inside the user namespace relate to ids on the host.
-///
-/// ```
-/// use nucleus_idmap::UsernsMode;
-/// let mode: UsernsMode = "keep-id".parse().unwrap();
-/// assert_eq!(mode, UsernsMode::KeepId);
-/// assert_eq!(mode.to_string(), "keep-id");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UsernsMode {
-    /// `root-remapped` when the caller is root, else `rootless`.
-    #[default]
-    Auto,
-    /// Root inside is the caller outside; only that one id is mapped.
-    Rootless,
-    /// The caller's own uid/gid inside are the same ids outside.
-    KeepId,
-    /// Root inside is an unprivileged host range (subuid/subgid, or
-    /// [`DEFAULT_REMAP_START`]`:`[`DEFAULT_REMAP_COUNT`]).
-    RootRemapped,
-    /// The maps given in [`IdMapPolicy::uid_map`] and [`IdMapPolicy::gid_map`].
-    Explicit,
-    /// No user namespace: ids are the host's.
-    Host,
-}
-
-impl UsernsMode {
-    /// The config name of this mode.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Rootless => "rootless",
-            Self::KeepId => "keep-id",
-            Self::RootRemapped => "root-remapped",
-            Self::Explicit => "explicit",
-            Self::Host => "host",
-        }
-    }
-}
-
-impl fmt::Display for UsernsMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for UsernsMode {
-    type Err = IdmapError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            Self::Auto,
-            Self::Rootless,
-            Self::KeepId,
-            Self::RootRemapped,
-            Self::Explicit,
-            Self::Host,
-        ]
-        .into_iter()
-        .find(|m| m.as_str() == s)
-        .ok_or_else(|| IdmapError::UnknownMode { name: s.to_owned() })
-    }
-}
 
 /// The id-mapping policy of a sandbox: plain data, read from a config file.
 ///
@@ -173,7 +101,7 @@ impl IdMapPolicy {
         &self,
         caller: &Caller,
         paths: &SubIdPaths,
-        pool: &crate::RangePool,
+        pool: &RangePool,
     ) -> Result<Option<ResolvedMaps>, IdmapError> {
         let remapped = matches!(self.mode, UsernsMode::Auto | UsernsMode::RootRemapped);
         if !(remapped && caller.is_root()) {
@@ -182,7 +110,7 @@ impl IdMapPolicy {
         self.validate()?;
         // The subordinate id files are read once, by the lease, which
         // avoids every entry (root's own one included).
-        let lease = crate::RangeLease::acquire(pool, paths)?;
+        let lease = RangeLease::acquire(pool, paths)?;
         let mut maps = root_maps(lease.mapping(), lease.mapping());
         validate_named(&maps.uid, self.host_root, "uid_map")?;
         validate_named(&maps.gid, self.host_root, "gid_map")?;

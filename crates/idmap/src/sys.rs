@@ -1,36 +1,41 @@
-//! The raw system calls of this crate.
+//! The system calls of this crate: `nix` where it has a safe wrapper (none
+//! of these runs between clone and exec), raw `libc` for `flock`.
 
+use std::ffi::CStr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use nix::fcntl::{self, OFlag};
+use nix::sys::stat::Mode;
+
+/// The caller's real uid.
 pub(crate) fn getuid() -> u32 {
-    // SAFETY: getuid(2) takes no arguments and cannot fail.
-    unsafe { libc::getuid() }
+    nix::unistd::getuid().as_raw()
 }
 
+/// The caller's real gid.
 pub(crate) fn getgid() -> u32 {
-    // SAFETY: getgid(2) takes no arguments and cannot fail.
-    unsafe { libc::getgid() }
+    nix::unistd::getgid().as_raw()
 }
 
 /// Opens (creating, mode 0600) the lock file `name` in the directory `dir`,
 /// never through a symbolic link.
-pub(crate) fn open_lock_file(
-    dir: libc::c_int,
-    name: &std::ffi::CStr,
-) -> std::io::Result<libc::c_int> {
-    let flags = libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-    // SAFETY: `name` is a live NUL-terminated string; the mode is a plain int.
-    let fd = unsafe { libc::openat(dir, name.as_ptr(), flags, 0o600 as libc::c_uint) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(fd)
+pub(crate) fn open_lock_file(dir: impl AsFd, name: &CStr) -> std::io::Result<OwnedFd> {
+    let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    fcntl::openat(dir, name, flags, Mode::from_bits_truncate(0o600)).map_err(std::io::Error::from)
 }
 
 /// Takes an exclusive `flock` on `fd` without waiting: `false` when
 /// another open file description holds it.
-pub(crate) fn try_flock(fd: libc::c_int) -> std::io::Result<bool> {
+///
+/// Raw `libc`: nix's `flock` function is deprecated, and its replacement,
+/// the `Flock` guard, unlocks explicitly when dropped (and panics if that
+/// fails). The lease must instead stay locked until the kernel closes the
+/// last copy of the descriptor, which is also what frees the range of a
+/// runner that was killed.
+pub(crate) fn try_flock(fd: &OwnedFd) -> std::io::Result<bool> {
     loop {
         // SAFETY: plain flock on a descriptor the caller owns.
-        if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
             return Ok(true);
         }
         let err = std::io::Error::last_os_error();

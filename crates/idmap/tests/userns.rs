@@ -4,6 +4,7 @@
 use nucleus_idmap::{
     Caller, IdMapPolicy, IdmapError, MapWriter, ResolvedMaps, SubIdPaths, UsernsMode,
 };
+use nucleus_test_support::skip;
 
 /// Raw calls for the tests, each with its safety argument.
 mod sys {
@@ -106,14 +107,6 @@ mod sys {
         // SAFETY: getuid/getgid cannot fail.
         unsafe { (libc::getuid(), libc::getgid()) }
     }
-}
-
-/// Skips (or, with NUCLEUS_TEST_STRICT=1, fails) a test the machine cannot run.
-fn skip(test: &str, why: &str) {
-    if std::env::var_os("NUCLEUS_TEST_STRICT").is_some_and(|v| v == "1") {
-        panic!("{test} cannot run: {why}");
-    }
-    eprintln!("SKIPPED {test}: {why}");
 }
 
 /// Held by every test that forks: a child forked by one test would inherit

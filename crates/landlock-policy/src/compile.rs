@@ -87,22 +87,10 @@ impl Policy {
             .iter()
             .fold(BitFlags::EMPTY, |acc, s| acc | s.flags());
 
-        let mut fs_rules = Vec::with_capacity(self.fs.len());
-        for rule in &self.fs {
-            let access = fs_union(&rule.access);
-            handled_fs |= access;
-            let c_path = CString::new(rule.path.as_os_str().as_bytes()).map_err(|_| {
-                LandlockError::NulInPath {
-                    path: rule.path.clone(),
-                }
-            })?;
-            fs_rules.push(FsRuleData {
-                path: rule.path.clone(),
-                c_path,
-                access,
-                optional: rule.optional,
-            });
-        }
+        let fs_rules = self.fs_rule_data()?;
+        handled_fs |= fs_rules
+            .iter()
+            .fold(BitFlags::EMPTY, |acc, r| acc | r.access);
         let net_rules: Vec<_> = self
             .net
             .iter()
@@ -129,6 +117,29 @@ impl Policy {
             net_rules,
             dropped,
         })
+    }
+}
+
+impl Policy {
+    /// The filesystem rules with their rights as flags and their paths as C
+    /// strings, ready for the child.
+    fn fs_rule_data(&self) -> Result<Vec<FsRuleData>, LandlockError> {
+        self.fs
+            .iter()
+            .map(|rule| {
+                let c_path = CString::new(rule.path.as_os_str().as_bytes()).map_err(|_| {
+                    LandlockError::NulInPath {
+                        path: rule.path.clone(),
+                    }
+                })?;
+                Ok(FsRuleData {
+                    path: rule.path.clone(),
+                    c_path,
+                    access: fs_union(&rule.access),
+                    optional: rule.optional,
+                })
+            })
+            .collect()
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use nucleus_rootfs::{HOST_CONFIG_DIR, HOST_SYSTEM_DIRS};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{FsAccess, NetAccess, Scope};
@@ -100,14 +101,16 @@ impl Policy {
         use FsAccess::{Create, Execute, IoctlDev, Read, ReadDir, Refer, Remove, Write, WriteFile};
         let scratch = [Read, Write, Create, Remove, Refer];
         let mut fs = vec![FsRule::new("/", [ReadDir])];
-        for dir in [
-            "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
-        ] {
-            fs.push(FsRule::new(dir, [Read, Execute]).optional());
+        // The host's system directories, as the view shows them: programs and
+        // libraries are read and run, configuration only read.
+        for dir in HOST_SYSTEM_DIRS {
+            let rule = match dir == HOST_CONFIG_DIR {
+                true => FsRule::new(dir, [Read]),
+                false => FsRule::new(dir, [Read, Execute]),
+            };
+            fs.push(rule.optional());
         }
-        for dir in ["/etc", "/proc"] {
-            fs.push(FsRule::new(dir, [Read]).optional());
-        }
+        fs.push(FsRule::new("/proc", [Read]).optional());
         fs.push(FsRule::new("/dev", [Read, IoctlDev]).optional());
         for dev in WRITABLE_DEVICES.iter().chain(&["/dev/pts"]) {
             fs.push(FsRule::new(*dev, [WriteFile]).optional());

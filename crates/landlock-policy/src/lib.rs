@@ -67,3 +67,8 @@ pub use error::LandlockError;
 pub use policy::{sha256_hex, Compat, FsRule, NetRule, Policy};
 pub use probe::{probe, Availability, LandlockProbe};
 pub use report::{Enforcement, LandlockReport};
+
+/// The README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,4 +1,9 @@
 //! The few raw system calls the landlock crate does not expose to us.
+//!
+//! Raw `libc`, not `nix`: `nix` has no Landlock call, and `open_path` runs in
+//! the sandbox child (from `CompiledPolicy::restrict_self`, between `clone`
+//! and `execve`), where the runner keeps to plain system calls on prepared
+//! data.
 
 use std::ffi::CStr;
 use std::io;

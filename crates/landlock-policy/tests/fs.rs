@@ -10,7 +10,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 
-use common::{expect_errno, expect_ok, fs_policy, has_abi, in_child, system_rules, Scratch};
+use common::{
+    expect_errno, expect_ok, fork_lock, fs_policy, has_abi, in_child, system_rules, Scratch,
+};
 use libc::{EACCES, EXDEV};
 use nucleus_landlock_policy::{CompiledPolicy, Enforcement, FsAccess, FsRule};
 
@@ -160,9 +162,13 @@ fn a_dropped_binary_cannot_be_executed() {
     }
     let s = Scratch::new("exec");
     let (noexec, exec) = (s.tree("noexec"), s.tree("exec"));
-    for dir in [&noexec, &exec] {
-        fs::copy("/bin/true", dir.join("true")).unwrap();
-        fs::set_permissions(dir.join("true"), fs::Permissions::from_mode(0o755)).unwrap();
+    {
+        // No child forked meanwhile may inherit a copy open for writing (ETXTBSY on exec).
+        let _fork = fork_lock();
+        for dir in [&noexec, &exec] {
+            fs::copy("/bin/true", dir.join("true")).unwrap();
+            fs::set_permissions(dir.join("true"), fs::Permissions::from_mode(0o755)).unwrap();
+        }
     }
     let mut rules = system_rules();
     rules.push(FsRule::new(&noexec, [Read, Write, Create, Remove]));

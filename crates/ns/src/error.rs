@@ -41,6 +41,13 @@ pub enum NsError {
         #[source]
         source: std::io::Error,
     },
+    /// The fork into new namespaces (`clone3`/`clone`) failed.
+    #[error("failed to create the namespaces (clone)")]
+    Clone {
+        /// The kernel's answer.
+        #[source]
+        source: std::io::Error,
+    },
     /// `setns` failed.
     #[error("failed to join namespace {path}")]
     Setns {
@@ -59,7 +66,8 @@ impl NsError {
             Self::SetHostname { source }
             | Self::LoopbackUp { source }
             | Self::Open { source, .. }
-            | Self::Setns { source, .. } => source.raw_os_error(),
+            | Self::Setns { source, .. }
+            | Self::Clone { source } => source.raw_os_error(),
             _ => None,
         }
     }

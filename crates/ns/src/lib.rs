@@ -1,8 +1,8 @@
 //! Linux namespaces for nucleus sandboxes.
 //!
 //! [`NamespaceSet`] says *which* namespaces a sandbox gets (with named presets),
-//! [`NamespaceSet::clone_flags`] turns it into `clone3` flags, and the functions
-//! below act inside the new namespaces: [`set_hostname`] (UTS), [`loopback_up`]
+//! [`fork_into`] creates them (`clone3`, with a pidfd and optionally straight
+//! into a cgroup), and the functions below act inside the new namespaces: [`set_hostname`] (UTS), [`loopback_up`]
 //! (network) and [`join`] (attach to an existing namespace by path).
 //!
 //! ```
@@ -15,11 +15,18 @@
 //! assert_eq!(without_net.clone_flags() & libc::CLONE_NEWNET as u64, 0);
 //! ```
 
+mod clone;
 mod error;
 mod set;
 mod sys;
 
+pub use clone::{fork_into, Child, Forked};
 pub use error::NsError;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 pub use set::{Namespace, NamespaceSet};
 
 use std::ffi::CStr;

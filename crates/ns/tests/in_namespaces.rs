@@ -5,21 +5,7 @@ use std::ffi::CStr;
 
 /// Forks; the child runs `f` and exits with its code; returns that code.
 fn in_child(f: impl FnOnce() -> i32) -> i32 {
-    // SAFETY: the child only runs `f` and `_exit`s, never returning into the harness.
-    match unsafe { libc::fork() } {
-        0 => {
-            let code = f();
-            // SAFETY: leave the child without unwinding.
-            unsafe { libc::_exit(code) }
-        }
-        pid => {
-            let mut status = 0;
-            // SAFETY: waits for our own child.
-            unsafe { libc::waitpid(pid, &mut status, 0) };
-            assert!(libc::WIFEXITED(status), "child died: {status:#x}");
-            libc::WEXITSTATUS(status)
-        }
-    }
+    nucleus_test_support::in_child(f).code()
 }
 
 /// unshare with a user namespace, so this works as root and rootless.
@@ -96,4 +82,69 @@ fn join_of_a_missing_file_names_it() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/ns"), "{err}");
+}
+
+#[test]
+fn fork_into_puts_the_child_in_new_namespaces_and_gives_a_pidfd() {
+    use nucleus_ns::{Forked, Namespace, NamespaceSet};
+    let set = NamespaceSet::default_set()
+        .without(Namespace::Time)
+        .without(Namespace::Cgroup);
+    let own_uts = std::fs::read_link("/proc/self/ns/uts").expect("own uts ns");
+    let mut go = [0 as libc::c_int; 2];
+    // SAFETY: `go` has room for the two fds.
+    assert_eq!(unsafe { libc::pipe(go.as_mut_ptr()) }, 0);
+    // SAFETY: the child only calls getpid, read and _exit: no allocation.
+    let forked = unsafe { nucleus_ns::fork_into(set, None) }.expect("fork_into");
+    let child = match forked {
+        Forked::Child => {
+            let mut byte = 0u8;
+            // SAFETY: async-signal-safe calls on our own fds and stack.
+            unsafe {
+                libc::close(go[1]);
+                // Wait until the parent has looked at our namespaces.
+                libc::read(go[0], (&mut byte as *mut u8).cast(), 1);
+                libc::_exit(if libc::getpid() == 1 { 0 } else { 3 })
+            }
+        }
+        Forked::Parent(child) => child,
+    };
+    let child_uts = std::fs::read_link(format!("/proc/{}/ns/uts", child.pid)).expect("child uts");
+    // SAFETY: closing our pipe ends releases the child.
+    unsafe {
+        libc::close(go[0]);
+        libc::close(go[1]);
+    }
+    // SAFETY: siginfo_t is plain old data; all-zero is valid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waits on the pidfd we own for the child we made.
+    let ret = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            std::os::fd::AsRawFd::as_raw_fd(&child.pidfd) as libc::id_t,
+            &mut info,
+            libc::WEXITED,
+        )
+    };
+    assert_eq!(ret, 0, "{}", std::io::Error::last_os_error());
+    // SAFETY: waitid filled the exit status of an exited child.
+    assert_eq!(unsafe { info.si_status() }, 0, "the child was not pid 1");
+    assert_ne!(child_uts, own_uts, "the child shares our UTS namespace");
+}
+
+#[test]
+fn fork_into_reports_a_refused_clone() {
+    // An invalid cgroup fd: clone3 refuses it (EBADF) and no child exists.
+    let file = std::fs::File::open("/dev/null").expect("/dev/null");
+    let set = nucleus_ns::NamespaceSet::default_set();
+    // SAFETY: the clone is refused, so no child runs.
+    let err = unsafe { nucleus_ns::fork_into(set, Some(std::os::fd::AsFd::as_fd(&file))) }
+        .expect_err("a cgroup fd that is not a cgroup must be refused");
+    assert!(
+        matches!(
+            err.raw_os_error(),
+            Some(libc::EBADF) | Some(libc::ENOTDIR) | Some(libc::EINVAL)
+        ),
+        "{err:?}"
+    );
 }

@@ -48,7 +48,7 @@ pub enum RootfsError {
         path: PathBuf,
     },
     /// A bind whose filesystem cannot be idmapped.
-    #[error("bind {path}: its filesystem ({fs_type}) cannot be idmapped; pass --bind-mode plain (the sandbox then sees and writes files as its mapped ids, not yours), or bind a directory of a filesystem that can be (ext4, xfs, btrfs; tmpfs from Linux 6.3)")]
+    #[error("bind {path}: its filesystem ({fs_type}) cannot be idmapped; bind it without idmapping (the sandbox then sees and writes files as its mapped ids, not yours), or bind a directory of a filesystem that can be (ext4, xfs, btrfs; tmpfs from Linux 6.3)")]
     IdmapUnsupported {
         /// The bind source.
         path: PathBuf,
@@ -56,7 +56,7 @@ pub enum RootfsError {
         fs_type: String,
     },
     /// A bind source that is, or passes through, a symbolic link.
-    #[error("bind source {path} passes through the symbolic link {link} (-> {target}); give the resolved path, or pass --bind-follow-symlinks to follow it", target = target.display())]
+    #[error("bind source {path} passes through the symbolic link {link} (-> {target}); give the resolved path, or allow following symbolic links in bind sources", target = target.display())]
     SymlinkSource {
         /// The source given.
         path: PathBuf,
@@ -67,7 +67,7 @@ pub enum RootfsError {
     },
     /// A masked path that is a symbolic link on the host: a mount over it
     /// would follow the link.
-    #[error("masked path {path} is a symbolic link on the host; masking it would follow the link (remove the link, or show the path with --unmask {path})")]
+    #[error("masked path {path} is a symbolic link on the host; masking it would follow the link (remove the link, or unmask the path)")]
     MaskedSymlink {
         /// The path inside the view.
         path: PathBuf,

@@ -13,6 +13,14 @@
 //! inside its new mount (and user) namespace, and ends with `pivot_root` into
 //! the new view and the old root detached.
 //!
+//! A root directory given by the user, and any bind the sandbox could write
+//! to, is not trusted: every path inside the new root is resolved from it
+//! with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` (mount points the
+//! plan makes with no symbolic link at all) and mounted on through the
+//! resolved descriptor, so a link out of the root fails the step (`EXDEV`,
+//! or `ELOOP` at a mount point) instead of mounting elsewhere. Linux 5.6 or
+//! later (`openat2`).
+//!
 //! ```no_run
 //! use nucleus_rootfs::{MountSpec, RootfsPolicy};
 //!
@@ -23,15 +31,20 @@
 //! plan.apply().map_err(|e| plan.describe(&e)).unwrap();
 //! ```
 
+mod compile;
 mod error;
+mod host;
+mod image;
 mod mask;
 mod plan;
 mod policy;
 mod source;
+mod step;
 mod sys;
 
 pub use error::{ApplyError, RootfsError};
-pub use mask::{Mask, Pin, MASKED_PATHS};
+pub use host::{HOST_CONFIG_DIR, HOST_SYSTEM_DIRS, MASKED_PATHS};
+pub use mask::{Mask, Pin};
 pub use plan::{MountPlan, RuntimeBind};
 pub use policy::{Base, BindMode, Located, MountKind, MountSpec, RootfsPolicy};
 pub use source::resolve_source;
@@ -57,3 +70,8 @@ pub fn probe() -> RootfsProbe {
         mount_namespaces: std::path::Path::new("/proc/self/ns/mnt").exists(),
     }
 }
+
+/// The README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,29 +1,11 @@
-//! Credentials masked by default: host files that hold secrets on a typical
-//! host are hidden behind an empty, read-only file or directory.
+//! Masks: host files that hold secrets (by default
+//! [`MASKED_PATHS`](crate::MASKED_PATHS)) hidden behind an empty, read-only
+//! file or directory, and the pins that keep hidden directories in place.
 
+use crate::image::Image;
 use crate::{Base, RootfsError, RootfsPolicy};
+use std::fs::Metadata;
 use std::path::{Path, PathBuf};
-
-/// The paths masked by default, in one place: the ones that hold secrets on
-/// a typical Debian, Fedora or Ubuntu host. A `*` in the last component
-/// matches any run of characters (`/etc/ssh/ssh_host_*_key`).
-pub const MASKED_PATHS: [&str; 10] = [
-    "/etc/shadow",
-    "/etc/shadow-",
-    "/etc/gshadow",
-    "/etc/gshadow-",
-    "/etc/sudoers",
-    "/etc/sudoers.d",
-    "/etc/ssh/ssh_host_*_key",
-    "/etc/ssl/private",
-    "/etc/security/opasswd",
-    "/etc/krb5.keytab",
-];
-
-/// The default mask list as paths.
-pub(crate) fn default_masks() -> Vec<PathBuf> {
-    MASKED_PATHS.iter().map(PathBuf::from).collect()
-}
 
 /// A directory of the view bound onto itself (see [`RootfsPolicy::pins`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +29,10 @@ pub struct Mask {
 
 impl RootfsPolicy {
     /// The masked paths that exist in this view, globs expanded, in list
-    /// order. A masked path that is a symbolic link on the host is refused:
-    /// a mount over it would follow the link.
+    /// order. A masked path that is a symbolic link is refused: a mount
+    /// over it would follow the link. In a root directory
+    /// ([`Base::Directory`]) paths are looked up without leaving it: one
+    /// that passes through a link out of it fails (`EXDEV`).
     ///
     /// Launch sequence: in the parent, before `clone` (both runtimes).
     ///
@@ -60,23 +44,46 @@ impl RootfsPolicy {
     /// ```
     pub fn masks(&self) -> Result<Vec<Mask>, RootfsError> {
         let mut out = Vec::new();
-        for pattern in &self.masked_paths {
-            for path in expand(&self.host_path(pattern)) {
-                let meta = match std::fs::symlink_metadata(&path) {
-                    Ok(meta) => meta,
-                    Err(_) => continue,
-                };
-                let inside = self.view_path(&path);
-                if !self.is_in_view(&inside) {
-                    continue;
+        for (inside, meta) in self.masked_in_root()? {
+            if !self.is_in_view(&inside) {
+                continue;
+            }
+            if meta.file_type().is_symlink() {
+                return Err(RootfsError::MaskedSymlink { path: inside });
+            }
+            out.push(Mask {
+                path: inside,
+                is_dir: meta.is_dir(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The masked paths found in the root, globs expanded, with what is
+    /// there (a final symbolic link not followed). A root directory is
+    /// looked into without leaving it (see [`Image`]): a masked path that
+    /// passes through a link out of it fails (`EXDEV`), naming the path.
+    fn masked_in_root(&self) -> Result<Vec<(PathBuf, Metadata)>, RootfsError> {
+        let mut out = Vec::new();
+        match &self.base {
+            Base::Host => {
+                for pattern in &self.masked_paths {
+                    for path in expand(pattern, host_names)? {
+                        if let Ok(meta) = std::fs::symlink_metadata(&path) {
+                            out.push((path, meta));
+                        }
+                    }
                 }
-                if meta.file_type().is_symlink() {
-                    return Err(RootfsError::MaskedSymlink { path: inside });
+            }
+            Base::Directory(dir) => {
+                let image = Image::open(dir)?;
+                for pattern in &self.masked_paths {
+                    for inside in expand(pattern, |d| image.names(d))? {
+                        if let Some(meta) = image.metadata(&inside)? {
+                            out.push((inside, meta));
+                        }
+                    }
                 }
-                out.push(Mask {
-                    path: inside,
-                    is_dir: meta.is_dir(),
-                });
             }
         }
         Ok(out)
@@ -191,22 +198,6 @@ impl RootfsPolicy {
         Ok(())
     }
 
-    /// Where a path of the view lives on the host.
-    fn host_path(&self, inside: &Path) -> PathBuf {
-        match &self.base {
-            Base::Host => inside.to_owned(),
-            Base::Directory(dir) => dir.join(inside.strip_prefix("/").unwrap_or(inside)),
-        }
-    }
-
-    /// The inverse of [`Self::host_path`].
-    fn view_path(&self, host: &Path) -> PathBuf {
-        match &self.base {
-            Base::Host => host.to_owned(),
-            Base::Directory(dir) => Path::new("/").join(host.strip_prefix(dir).unwrap_or(host)),
-        }
-    }
-
     /// Whether a path shows in the view through the root (not through a
     /// user mount, which shows what the user asked for).
     fn is_in_view(&self, inside: &Path) -> bool {
@@ -222,32 +213,42 @@ impl RootfsPolicy {
     }
 }
 
+/// The names in the host directory `dir` (none when it cannot be read).
+fn host_names(dir: &Path) -> Result<Vec<String>, RootfsError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    Ok(entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect())
+}
+
 /// The paths a pattern names: itself, or the matches of a `*` in its last
-/// component, sorted.
-fn expand(pattern: &Path) -> Vec<PathBuf> {
+/// component among the `names` of its directory, sorted.
+fn expand(
+    pattern: &Path,
+    names: impl FnOnce(&Path) -> Result<Vec<String>, RootfsError>,
+) -> Result<Vec<PathBuf>, RootfsError> {
     let name = pattern
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let Some((prefix, suffix)) = name.split_once('*') else {
-        return vec![pattern.to_owned()];
+        return Ok(vec![pattern.to_owned()]);
     };
     let Some(dir) = pattern.parent() else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+    let mut out: Vec<PathBuf> = names(dir)?
+        .into_iter()
         .filter(|n| {
             n.len() >= prefix.len() + suffix.len() && n.starts_with(prefix) && n.ends_with(suffix)
         })
         .map(|n| dir.join(n))
         .collect();
     out.sort();
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -265,7 +266,7 @@ mod tests {
         ] {
             std::fs::write(dir.join(name), "").unwrap();
         }
-        let got = expand(&dir.join("ssh_host_*_key"));
+        let got = expand(&dir.join("ssh_host_*_key"), host_names).unwrap();
         assert_eq!(
             got,
             vec![
@@ -306,6 +307,27 @@ mod tests {
             ]
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_mask_through_a_link_out_of_the_root_directory_is_refused() {
+        let base = std::env::temp_dir().join(format!("nucleus-maskout-{}", std::process::id()));
+        std::fs::create_dir_all(base.join("img")).unwrap();
+        std::fs::create_dir_all(base.join("outside")).unwrap();
+        std::fs::write(base.join("outside/shadow"), "x").unwrap();
+        std::os::unix::fs::symlink("../outside", base.join("img/etc")).unwrap();
+        let policy = RootfsPolicy {
+            base: Base::Directory(base.join("img")),
+            ..RootfsPolicy::default()
+        };
+        match policy.masks() {
+            Err(RootfsError::Source { path, source }) => {
+                assert_eq!(path, base.join("img/etc/shadow"));
+                assert_eq!(source.raw_os_error(), Some(libc::EXDEV));
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

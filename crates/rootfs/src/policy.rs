@@ -1,5 +1,6 @@
 //! What the sandbox sees: the plain-data policy.
 
+use crate::host::{HOST_SYSTEM_DIRS, MASKED_PATHS};
 use crate::RootfsError;
 use serde::{Deserialize, Serialize};
 use std::path::{Component, Path, PathBuf};
@@ -159,7 +160,8 @@ pub struct RootfsPolicy {
     /// A tmpfs with host binds, or a directory as the root.
     pub base: Base,
     /// Host directories bound read-only into a [`Base::Host`] root; missing
-    /// ones are skipped, symbolic links are recreated as links.
+    /// ones are skipped, symbolic links are recreated as links (default:
+    /// [`HOST_SYSTEM_DIRS`](crate::HOST_SYSTEM_DIRS)).
     pub host_dirs: Vec<PathBuf>,
     /// User mounts, applied in order after the system mounts.
     pub mounts: Vec<MountSpec>,
@@ -199,12 +201,7 @@ impl Default for RootfsPolicy {
     fn default() -> Self {
         Self {
             base: Base::Host,
-            host_dirs: [
-                "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
-            ]
-            .into_iter()
-            .map(PathBuf::from)
-            .collect(),
+            host_dirs: HOST_SYSTEM_DIRS.into_iter().map(PathBuf::from).collect(),
             mounts: Vec::new(),
             fresh_proc: true,
             dev: true,
@@ -213,7 +210,7 @@ impl Default for RootfsPolicy {
             readonly_root: true,
             bind_mode: BindMode::Idmap,
             bind_follow_symlinks: false,
-            masked_paths: crate::mask::default_masks(),
+            masked_paths: MASKED_PATHS.into_iter().map(PathBuf::from).collect(),
             hidden_dirs: Vec::new(),
         }
     }

@@ -4,25 +4,23 @@
 //! child never allocates to report. End of file means every writer is gone:
 //! the init exited and the workload executed (close-on-exec) or exited.
 
-use crate::report::LandlockStatus;
+use crate::outcome::LandlockStatus;
 use crate::stage::Stage;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 const RECORD: usize = 16;
 /// The parent reads at most this many records; a sandbox that sends more is
 /// misbehaving and the rest is ignored.
-const MAX_RECORDS: usize = 64;
+const MAX_RECORDS: usize = 256;
 
 /// A message from the sandbox to the parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Message {
-    /// A setup stage failed with `errno`; `detail` is stage-specific: the
-    /// mount step index (`mount`), 1 + the failing rule's index
-    /// (`landlock`), 1 + the failing preopen's index (`wasm`), else 0.
+    /// A setup stage failed with `errno`; `detail` names what failed.
     Failed {
         stage: Stage,
         errno: i32,
-        detail: u32,
+        detail: Detail,
     },
     /// The init reports the workload's wait status.
     Exited { status: i32 },
@@ -32,6 +30,9 @@ pub(crate) enum Message {
         status: LandlockStatus,
         skipped: u32,
     },
+    /// A stage ended at `at_ns` (`CLOCK_MONOTONIC`); sent only when the
+    /// parent asked for step times (`Prepared::step_times`).
+    Step { stage: Stage, at_ns: u64 },
     /// Record mode: the number of the seccomp listener fd in the init.
     Listener { fd: i32 },
     /// A wasm workload ended: its trap kind code (0: none), whether a memory
@@ -44,6 +45,39 @@ pub(crate) enum Message {
     },
 }
 
+/// What a failed stage names beside its errno. On the wire it is one
+/// number whose meaning its stage gives (`Detail::decode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Detail {
+    /// Nothing more.
+    None,
+    /// The index of the mount plan's failed step (stage `mount`).
+    MountStep(u32),
+    /// The index of the Landlock rule whose path failed (stage `landlock`).
+    LandlockRule(u32),
+    /// The index of the WASI preopen that failed (stage `wasm`).
+    Preopen(u32),
+}
+
+impl Detail {
+    fn encode(self) -> u32 {
+        match self {
+            Self::None => 0,
+            Self::MountStep(i) => i,
+            Self::LandlockRule(i) | Self::Preopen(i) => i.saturating_add(1),
+        }
+    }
+
+    fn decode(stage: Stage, word: u32) -> Self {
+        match stage {
+            Stage::Mount => Self::MountStep(word),
+            Stage::Landlock if word > 0 => Self::LandlockRule(word - 1),
+            Stage::Wasm if word > 0 => Self::Preopen(word - 1),
+            _ => Self::None,
+        }
+    }
+}
+
 impl Message {
     fn encode(self) -> [u8; RECORD] {
         let (kind, a, b, c): (u32, u32, i32, u32) = match self {
@@ -51,7 +85,7 @@ impl Message {
                 stage,
                 errno,
                 detail,
-            } => (1, stage as u32, errno, detail),
+            } => (1, stage as u32, errno, detail.encode()),
             Self::Exited { status } => (2, 0, status, 0),
             Self::Landlock { status, skipped } => (3, status as u32, 0, skipped),
             Self::Listener { fd } => (4, 0, fd, 0),
@@ -65,6 +99,9 @@ impl Message {
                 fuel as u32 as i32,
                 (fuel >> 32) as u32,
             ),
+            Self::Step { stage, at_ns } => {
+                (6, stage as u32, at_ns as u32 as i32, (at_ns >> 32) as u32)
+            }
         };
         let mut out = [0u8; RECORD];
         out[0..4].copy_from_slice(&kind.to_ne_bytes());
@@ -81,11 +118,14 @@ impl Message {
         let b = i32::from_ne_bytes(word(8));
         let c = u32::from_ne_bytes(word(12));
         match kind {
-            1 => Some(Self::Failed {
-                stage: Stage::from_u32(a)?,
-                errno: b,
-                detail: c,
-            }),
+            1 => {
+                let stage = Stage::from_u32(a)?;
+                Some(Self::Failed {
+                    stage,
+                    errno: b,
+                    detail: Detail::decode(stage, c),
+                })
+            }
             2 => Some(Self::Exited { status: b }),
             3 => Some(Self::Landlock {
                 status: LandlockStatus::from_u32(a)?,
@@ -96,6 +136,10 @@ impl Message {
                 trap: a & !(1 << 31),
                 memory_limit_hit: a >> 31 == 1,
                 fuel: u64::from(b as u32) | (u64::from(c) << 32),
+            }),
+            6 => Some(Self::Step {
+                stage: Stage::from_u32(a)?,
+                at_ns: u64::from(b as u32) | (u64::from(c) << 32),
             }),
             _ => None,
         }
@@ -146,7 +190,22 @@ mod tests {
             Message::Failed {
                 stage: Stage::Mount,
                 errno: libc::ENOENT,
-                detail: 7,
+                detail: Detail::MountStep(0),
+            },
+            Message::Failed {
+                stage: Stage::Landlock,
+                errno: libc::ENOENT,
+                detail: Detail::LandlockRule(0),
+            },
+            Message::Failed {
+                stage: Stage::Wasm,
+                errno: libc::EACCES,
+                detail: Detail::Preopen(3),
+            },
+            Message::Failed {
+                stage: Stage::Exec,
+                errno: libc::ENOENT,
+                detail: Detail::None,
             },
             Message::Exited { status: 9 },
             Message::Landlock {
@@ -162,6 +221,10 @@ mod tests {
                 trap: 0,
                 memory_limit_hit: false,
                 fuel: u64::MAX,
+            },
+            Message::Step {
+                stage: Stage::Seccomp,
+                at_ns: 0x1234_5678_9abc_def0,
             },
         ] {
             assert_eq!(Message::decode(&msg.encode()), Some(msg));

@@ -1,4 +1,8 @@
 //! The command line: a thin mapping from flags to an [`Envelope`].
+//!
+//! Longer than the other files on purpose: the flags are a table (a doc
+//! line and an attribute each), read best in one place, and each maps to
+//! its Envelope field in a few lines below.
 
 use clap::{Args, Parser, Subcommand};
 use nucleus_idmap::{IdMapping, UsernsMode};
@@ -14,6 +18,19 @@ use std::path::PathBuf;
     override_usage = "nucleus-run [OPTIONS] -- CMD [ARGS...]\n       nucleus-run doctor [--json] [--bind PATH]..."
 )]
 pub(crate) struct Cli {
+    /// Log the runner's steps to stderr at LEVEL (error, warn, info, debug,
+    /// trace; default: NUCLEUS_LOG, else nothing).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub(crate) log_level: Option<tracing_subscriber::filter::LevelFilter>,
+    /// The log's format: text, or json (one object per line).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub(crate) log_format: crate::logging::LogFormat,
     #[command(subcommand)]
     pub(crate) sub: Option<Sub>,
     #[command(flatten)]
@@ -80,7 +97,7 @@ pub(crate) struct RunArgs {
     #[arg(long = "ns", value_name = "LIST")]
     namespaces: Option<NamespaceSet>,
     /// Network: none (own namespace, only lo) or host (needs --allow-host-network).
-    #[arg(long, value_name = "MODE", value_parser = parse_network)]
+    #[arg(long, value_name = "MODE", value_enum)]
     network: Option<NetworkMode>,
     /// Consent to --network host.
     #[arg(long)]
@@ -146,7 +163,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "SRC[:DST]")]
     bind_exec: Vec<MountSpec>,
     /// Landlock: default (the container policy) or off.
-    #[arg(long, value_name = "MODE", value_parser = parse_landlock_mode)]
+    #[arg(long, value_name = "MODE", value_enum)]
     landlock: Option<nucleus_runner::LandlockMode>,
     /// A TOML Landlock policy file used instead of the default policy.
     #[arg(long, value_name = "FILE")]
@@ -155,8 +172,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "HEX")]
     landlock_policy_sha256: Option<String>,
     /// Landlock compatibility for the default policy: strict or best-effort.
-    #[arg(long, value_name = "MODE", value_parser = parse_compat)]
-    landlock_compat: Option<nucleus_landlock_policy::Compat>,
+    #[arg(long, value_name = "MODE", value_enum)]
+    landlock_compat: Option<CompatArg>,
     /// Allow TCP connect to PORT when the network is shared (repeatable).
     #[arg(long, value_name = "PORT")]
     allow_tcp_connect: Vec<u16>,
@@ -168,7 +185,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     allow_udp: bool,
     /// seccomp: default (the agent profile) or off.
-    #[arg(long, value_name = "MODE", value_parser = parse_seccomp_mode)]
+    #[arg(long, value_name = "MODE", value_enum)]
     seccomp: Option<nucleus_runner::SeccompMode>,
     /// An OCI seccomp profile (JSON) used instead of the default profile.
     #[arg(long, value_name = "FILE")]
@@ -211,10 +228,10 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     cpu_time: Option<std::time::Duration>,
     /// Trust level: untrusted (default: gVisor when runsc exists, never host network) or trusted.
-    #[arg(long, value_name = "LEVEL", value_parser = parse_trust)]
+    #[arg(long, value_name = "LEVEL", value_enum)]
     trust_level: Option<nucleus_runner::guard::TrustLevel>,
     /// Runtime: auto (by trust level), native or gvisor.
-    #[arg(long, value_name = "RUNTIME", value_parser = parse_runtime)]
+    #[arg(long, value_name = "RUNTIME", value_enum)]
     runtime: Option<nucleus_runner::guard::Runtime>,
     /// Run an untrusted workload natively when gVisor cannot be used (the result says degraded).
     #[arg(long)]
@@ -251,41 +268,22 @@ pub(crate) struct RunArgs {
     command: Vec<String>,
 }
 
-fn parse_network(s: &str) -> Result<NetworkMode, String> {
-    match s {
-        "none" => Ok(NetworkMode::None),
-        "host" => Ok(NetworkMode::Host),
-        _ => Err(format!("unknown network mode {s:?}: expected none or host")),
-    }
+/// `--landlock-compat`: the command line's names for
+/// [`nucleus_landlock_policy::Compat`] (a layer crate does not depend on clap).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CompatArg {
+    /// Fail unless everything asked for is enforced.
+    Strict,
+    /// Enforce what the kernel supports; the result says what was dropped.
+    BestEffort,
 }
 
-fn parse_landlock_mode(s: &str) -> Result<nucleus_runner::LandlockMode, String> {
-    match s {
-        "default" => Ok(nucleus_runner::LandlockMode::Default),
-        "off" => Ok(nucleus_runner::LandlockMode::Off),
-        _ => Err(format!(
-            "unknown landlock mode {s:?}: expected default or off"
-        )),
-    }
-}
-
-fn parse_compat(s: &str) -> Result<nucleus_landlock_policy::Compat, String> {
-    match s {
-        "strict" => Ok(nucleus_landlock_policy::Compat::Strict),
-        "best-effort" => Ok(nucleus_landlock_policy::Compat::BestEffort),
-        _ => Err(format!(
-            "unknown compatibility {s:?}: expected strict or best-effort"
-        )),
-    }
-}
-
-fn parse_seccomp_mode(s: &str) -> Result<nucleus_runner::SeccompMode, String> {
-    match s {
-        "default" => Ok(nucleus_runner::SeccompMode::Default),
-        "off" => Ok(nucleus_runner::SeccompMode::Off),
-        _ => Err(format!(
-            "unknown seccomp mode {s:?}: expected default or off"
-        )),
+impl From<CompatArg> for nucleus_landlock_policy::Compat {
+    fn from(arg: CompatArg) -> Self {
+        match arg {
+            CompatArg::Strict => Self::Strict,
+            CompatArg::BestEffort => Self::BestEffort,
+        }
     }
 }
 
@@ -299,27 +297,6 @@ fn parse_cpus(s: &str) -> Result<f64, String> {
 
 fn parse_pids(s: &str) -> Result<u64, String> {
     nucleus_cgroup::parse_count(s, nucleus_cgroup::PIDS_MAX).map_err(|e| e.to_string())
-}
-
-fn parse_trust(s: &str) -> Result<nucleus_runner::guard::TrustLevel, String> {
-    match s {
-        "trusted" => Ok(nucleus_runner::guard::TrustLevel::Trusted),
-        "untrusted" => Ok(nucleus_runner::guard::TrustLevel::Untrusted),
-        _ => Err(format!(
-            "unknown trust level {s:?}: expected trusted or untrusted"
-        )),
-    }
-}
-
-fn parse_runtime(s: &str) -> Result<nucleus_runner::guard::Runtime, String> {
-    match s {
-        "auto" => Ok(nucleus_runner::guard::Runtime::Auto),
-        "native" => Ok(nucleus_runner::guard::Runtime::Native),
-        "gvisor" => Ok(nucleus_runner::guard::Runtime::Gvisor),
-        _ => Err(format!(
-            "unknown runtime {s:?}: expected auto, native or gvisor"
-        )),
-    }
 }
 
 fn parse_ulimit_ns(s: &str) -> Result<(String, u64), String> {
@@ -415,7 +392,7 @@ impl RunArgs {
             ll.policy_sha256 = Some(pin.clone());
         }
         if let Some(compat) = self.landlock_compat {
-            ll.compat = compat;
+            ll.compat = compat.into();
         }
         ll.allow_tcp_connect.extend(&self.allow_tcp_connect);
         ll.allow_tcp_bind.extend(&self.allow_tcp_bind);

@@ -27,8 +27,8 @@
 //!   read until the kernel says no slave is open any more (`EIO`), so the
 //!   output arrives whole and in order.
 
+use crate::outcome::Terminal;
 use crate::prepare::Prepared;
-use crate::report::Terminal;
 use crate::sys;
 use std::fs::File;
 use std::io::{self, Read, Write};

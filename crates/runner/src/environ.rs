@@ -114,6 +114,19 @@ impl Envelope {
     }
 }
 
+/// The explicit environment only (`env_keep` from the host, then `env`),
+/// for a WASI module: no `PATH` or `HOME` of a host it cannot see.
+pub(crate) fn explicit_environment(env: &Envelope) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for name in &env.env_keep {
+        if let Ok(value) = std::env::var(name) {
+            vars.push((name.clone(), value));
+        }
+    }
+    vars.extend(env.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    vars
+}
+
 #[cfg(test)]
 mod tests {
     use crate::Envelope;

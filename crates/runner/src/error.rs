@@ -44,9 +44,9 @@ pub enum RunError {
     #[error("kernel lockdown is {active} but {required} is required (--require-kernel-lockdown)")]
     LockdownTooWeak {
         /// What was required.
-        required: crate::guard::Lockdown,
+        required: crate::trust::Lockdown,
         /// What is active.
-        active: crate::guard::Lockdown,
+        active: crate::trust::Lockdown,
     },
     /// `--network none` with the network namespace switched off.
     #[error("--network none needs the network namespace; use --network host --allow-host-network to share the host's")]
@@ -346,7 +346,51 @@ impl RunError {
             text.push_str(&plain(&cause.to_string()));
             source = cause.source();
         }
+        if let Some(hint) = self.flag_hint() {
+            text.push_str(" (");
+            text.push_str(&hint);
+            text.push(')');
+        }
         text
+    }
+
+    /// The command-line flag that answers a layer's error, for the end of
+    /// [`chain`](Self::chain). Layer crates describe a problem in their own
+    /// terms and never name a flag of `nucleus-run`; the runner owns the
+    /// flags, so it names them here.
+    fn flag_hint(&self) -> Option<String> {
+        use nucleus_cgroup::CgroupError;
+        use nucleus_rootfs::RootfsError;
+        match self {
+            Self::Cgroup(err) => match &**err {
+                CgroupError::LimitNotApplied { .. } => {
+                    Some("pass --best-effort-limits to run without it".to_owned())
+                }
+                CgroupError::CpusAboveOnline { online, .. } => {
+                    Some(format!("lower --cpus to at most {online}"))
+                }
+                _ => None,
+            },
+            Self::Rootfs(err) => match &**err {
+                RootfsError::IdmapUnsupported { .. } => {
+                    Some("pass --bind-mode plain to bind without idmapping".to_owned())
+                }
+                RootfsError::SymlinkSource { .. } => {
+                    Some("pass --bind-follow-symlinks to follow it".to_owned())
+                }
+                RootfsError::MaskedSymlink { path } => {
+                    Some(format!("pass --unmask {} to show it", path.display()))
+                }
+                _ => None,
+            },
+            Self::Gvisor(err) => match &**err {
+                nucleus_gvisor::GvisorError::NotFound { .. } => {
+                    Some("pass --runsc PATH to name it".to_owned())
+                }
+                _ => None,
+            },
+            _ => None,
+        }
     }
 }
 

@@ -1,56 +1,9 @@
 //! The guards that run before anything is created: trust level, runtime
 //! choice, host network, and the kernel lockdown requirement.
 
+pub use crate::trust::{Decision, Lockdown, Runtime, TrustLevel};
 use crate::RunError;
-use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-/// How far the workload is trusted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TrustLevel {
-    /// Possibly hostile code (the default): gVisor when `runsc` exists,
-    /// never host networking.
-    #[default]
-    Untrusted,
-    /// Code the operator vouches for: the native envelope.
-    Trusted,
-}
-
-/// Which runtime runs the workload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Runtime {
-    /// Decided by the trust level: gVisor for untrusted, native for trusted.
-    #[default]
-    Auto,
-    /// The native envelope (namespaces, Landlock, seccomp, limits).
-    Native,
-    /// gVisor's user-space kernel (`runsc`).
-    Gvisor,
-}
-
-/// The kernel lockdown mode a launch may require.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Lockdown {
-    /// No lockdown.
-    None,
-    /// Integrity: the running kernel cannot be modified from user space.
-    Integrity,
-    /// Confidentiality: also no extraction of kernel secrets.
-    Confidentiality,
-}
-
-impl std::fmt::Display for Lockdown {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::None => "none",
-            Self::Integrity => "integrity",
-            Self::Confidentiality => "confidentiality",
-        })
-    }
-}
 
 impl std::str::FromStr for Lockdown {
     type Err = RunError;
@@ -63,19 +16,6 @@ impl std::str::FromStr for Lockdown {
             _ => Err(RunError::LockdownFormat { text: s.to_owned() }),
         }
     }
-}
-
-/// What the guards decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Decision {
-    /// Run natively.
-    Native,
-    /// Run under gVisor.
-    Gvisor,
-    /// Run natively although the trust level asked for gVisor
-    /// (`--allow-degraded-security`); the result says so.
-    NativeDegraded,
 }
 
 /// The inputs of [`decide`].

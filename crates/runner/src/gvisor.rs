@@ -15,27 +15,27 @@
 //!   (device nodes, fileless execution) enforced by the sentry.
 
 use crate::guard::Decision;
-use crate::launch::{run_prepared, Mode};
-use crate::prepare::{idmap_wanted, ExecPlan, MemfdNoexec, Prepared};
-use crate::relay::Relay;
-use crate::report::{
+use crate::gvisor_bundle::{bundle, writes_as_root};
+use crate::gvisor_workspace::{attach_binds, detach_binds, mask_covers, outside, Detached};
+use crate::outcome::{
     Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, Outcome,
 };
+use crate::prepare::{idmap_wanted, ExecPlan, MemfdNoexec, Prepared};
+use crate::relay::Relay;
+use crate::sandbox::{run_prepared, Mode};
 use crate::{exit, Envelope, NetworkMode, RunError};
-use nucleus_gvisor::{
-    BundleSpec, CpuQuota, MaskedPath, MountKind, MountSpec, Network, RlimitSpec, RootSpec,
-    RunOptions, Runsc,
-};
+use nucleus_gvisor::{BundleSpec, RunOptions, Runsc};
 use nucleus_idmap::{Caller, ResolvedMaps, SubIdPaths};
 use nucleus_ns::Namespace;
 use nucleus_rootfs::Located;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Runs the Envelope under gVisor: find `runsc`, check the command, write
-/// the bundle, run runsc in the envelope, and map the outcome.
+/// Runs the Envelope under gVisor: find `runsc`, write the bundle (and
+/// check the command), lay out the run directory, run runsc in the native
+/// envelope, and map the outcome. Each step is a debug span. The Envelope
+/// was validated by `launch`.
 pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
-    env.validate()?;
     if env.landlock.policy_file.is_some() {
         return Err(RunError::NotUnderGvisor {
             what: "--landlock-policy (gVisor's kernel replaces Landlock)",
@@ -43,38 +43,120 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
     }
     let started = Instant::now();
     let caller = Caller::current();
-    let work_dir = runtime_dir(&caller)?;
-    let cache_dir = work_dir.parent().unwrap_or(&work_dir);
-    let runsc = Runsc::discover_cached(env.gvisor.runsc.as_deref(), cache_dir)?;
-    let asked = env.gvisor.platform.as_deref().map(str::parse).transpose()?;
-    let platform = runsc.choose_platform(asked)?;
+    let work_dir = crate::state::runtime_dir(&caller)?;
+    let (runsc, platform) =
+        tracing::debug_span!("runsc").in_scope(|| find_runsc(env, &work_dir))?;
     let maps = host_maps(env, &caller)?;
-    let uid = env.user.map_or(0, |u| u.uid);
-    let masks = env.rootfs.masks()?;
-    let (mut spec, seccomp) = bundle(
-        env,
-        uid,
-        &masks,
-        writes_as_root(env, &caller, maps.as_ref()),
-    )?;
-    // The runner's own state is never shown through a bind (state.rs).
-    let hidden = crate::state::hide_in_bundle(env, &mut spec)?;
-    // Root opens bind sources itself: runsc gets them below its run
-    // directory (see `attach_binds`).
-    let detached = if caller.uid == 0 && maps.is_some() {
-        detach_binds(&mut spec)
-    } else {
-        Vec::new()
-    };
-    if let Some(outcome) = check_command(env, &spec, started)? {
+    let mut staged =
+        tracing::debug_span!("bundle").in_scope(|| Staged::new(env, &caller, maps.as_ref()))?;
+    if let Some(outcome) = check_command(env, &staged.spec, started)? {
         return Ok(outcome);
     }
-    if seccomp.is_some() && !runsc.features.oci_seccomp {
+    if staged.seccomp.is_some() && !runsc.features.oci_seccomp {
         return Err(RunError::NotUnderGvisor {
             what: "a seccomp filter (this runsc lacks --oci-seccomp; use --seccomp off)",
         });
     }
     let cleaned = nucleus_gvisor::sweep_stale(&work_dir);
+    let opts = run_options(env, platform, work_dir, maps.as_ref());
+    let relay = match env.capture {
+        Some(limit) => Relay::for_capture(crate::sandbox::limit_bytes(limit)),
+        None => Relay::for_output(),
+    }
+    .map_err(|source| RunError::Pipe { source })?;
+    let detached = std::mem::take(&mut staged.detached);
+    let (prepared_run, prepared) = tracing::debug_span!("workspace")
+        .in_scope(|| workspace(env, &runsc, &opts, &staged, detached, maps, &relay))?;
+    let host_userns = prepared.namespaces.contains(Namespace::User);
+    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, Some(relay))?;
+    let failure = tracing::debug_span!("finish")
+        .in_scope(|| prepared_run.finish(outcome.exit_code, outcome.signal))?;
+    let how = GvisorEnforced {
+        version: runsc.version.clone(),
+        platform: platform.to_string(),
+        host_userns,
+        rootless_flag: opts.rootless,
+        ignore_cgroups: opts.ignore_cgroups,
+        oci_seccomp: staged.seccomp.is_some(),
+        writable_noexec: true,
+        network: match env.network {
+            NetworkMode::None => "private-namespace",
+            NetworkMode::Host => "host",
+        },
+    };
+    let Staged {
+        spec,
+        seccomp,
+        masks,
+        hidden,
+        ..
+    } = staged;
+    outcome.enforced = Enforced {
+        gvisor: Some(how),
+        ..enforced(env, &spec, seccomp, &outcome.enforced, &masks)
+    };
+    outcome.enforced.masked_paths.extend(hidden);
+    outcome.cleaned.extend(cleaned);
+    settle(&mut outcome, failure);
+    Ok(outcome)
+}
+
+/// `runsc` (found once and cached beside the run directories) and the
+/// platform it runs on.
+fn find_runsc(
+    env: &Envelope,
+    work_dir: &Path,
+) -> Result<(Runsc, nucleus_gvisor::Platform), RunError> {
+    let cache_dir = work_dir.parent().unwrap_or(work_dir);
+    let runsc = Runsc::discover_cached(env.gvisor.runsc.as_deref(), cache_dir)?;
+    let asked = env.gvisor.platform.as_deref().map(str::parse).transpose()?;
+    let platform = runsc.choose_platform(asked)?;
+    Ok((runsc, platform))
+}
+
+/// The bundle as described, before it is written: the spec, the seccomp
+/// report, the masks, the hidden state directories, and the binds root
+/// opens itself.
+struct Staged {
+    spec: BundleSpec,
+    seccomp: Option<nucleus_seccomp::SeccompReport>,
+    masks: Vec<nucleus_rootfs::Mask>,
+    hidden: Vec<PathBuf>,
+    detached: Vec<Detached>,
+}
+
+impl Staged {
+    fn new(env: &Envelope, caller: &Caller, maps: Option<&ResolvedMaps>) -> Result<Self, RunError> {
+        let uid = env.user.map_or(0, |u| u.uid);
+        let masks = env.rootfs.masks()?;
+        let (mut spec, seccomp) = bundle(env, uid, &masks, writes_as_root(env, caller, maps))?;
+        // The runner's own state is never shown through a bind (state.rs).
+        let hidden = crate::state::hide_in_bundle(env, &mut spec)?;
+        // Root opens bind sources itself: runsc gets them below its run
+        // directory (see `attach_binds`).
+        let detached = if caller.uid == 0 && maps.is_some() {
+            detach_binds(&mut spec)
+        } else {
+            Vec::new()
+        };
+        Ok(Self {
+            spec,
+            seccomp,
+            masks,
+            hidden,
+            detached,
+        })
+    }
+}
+
+/// How runsc is run: in `work_dir`, without cgroups of its own (the
+/// runner's cgroup holds it), `--rootless` when the map has no `nobody`.
+fn run_options(
+    env: &Envelope,
+    platform: nucleus_gvisor::Platform,
+    work_dir: PathBuf,
+    maps: Option<&ResolvedMaps>,
+) -> RunOptions {
     let mut opts = RunOptions::new(platform);
     opts.work_dir = Some(work_dir);
     opts.ignore_cgroups = true;
@@ -83,25 +165,33 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
     }
     // runsc maps the sandbox's nobody to nobody unless told it is rootless:
     // a map of the caller's single id has no nobody.
-    opts.rootless = maps
-        .as_ref()
-        .is_some_and(|m| !m.maps_uid(NOBODY) || !m.maps_gid(NOBODY));
-    let prepared_run = runsc.prepare(&spec, &opts)?;
+    opts.rootless = maps.is_some_and(|m| !m.maps_uid(NOBODY) || !m.maps_gid(NOBODY));
+    opts
+}
+
+/// Writes the bundle into a new run directory with the mask covers and the
+/// binds, gives it to the mapped root, and prepares the native envelope
+/// that runs `runsc run` in it.
+fn workspace(
+    env: &Envelope,
+    runsc: &Runsc,
+    opts: &RunOptions,
+    staged: &Staged,
+    detached: Vec<Detached>,
+    maps: Option<ResolvedMaps>,
+    relay: &Relay,
+) -> Result<(nucleus_gvisor::PreparedRun, Prepared), RunError> {
+    let prepared_run = runsc.prepare(&staged.spec, opts)?;
     let workspace_err = |source| RunError::GvisorWorkspace {
         path: prepared_run.dir().to_owned(),
         source,
     };
-    let covers = mask_covers(env, &masks, prepared_run.dir()).map_err(workspace_err)?;
+    let covers = mask_covers(env, &staged.masks, prepared_run.dir()).map_err(workspace_err)?;
     let binds = attach_binds(detached, prepared_run.dir()).map_err(workspace_err)?;
     if let Some(m) = &maps {
         let (uid, gid) = (outside(&m.uid, 0), outside(&m.gid, 0));
         prepared_run.chown(uid, gid).map_err(workspace_err)?;
     }
-    let relay = match env.capture {
-        Some(limit) => Relay::for_capture(crate::launch::limit_bytes(limit)),
-        None => Relay::for_output(),
-    }
-    .map_err(|source| RunError::Pipe { source })?;
     // Masked files are hidden where runsc itself runs: its gofer never
     // reaches them, and the sandbox sees empty files.
     let view = nucleus_rootfs::MountPlan::host_with_fresh_proc(&covers, &binds)?;
@@ -121,179 +211,11 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
             ))
         })
         .collect::<Result<_, RunError>>()?;
-    let host_userns = prepared.namespaces.contains(Namespace::User);
-    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, Some(relay))?;
-    let failure = prepared_run.finish(outcome.exit_code, outcome.signal)?;
-    let how = GvisorEnforced {
-        version: runsc.version.clone(),
-        platform: platform.to_string(),
-        host_userns,
-        rootless_flag: opts.rootless,
-        ignore_cgroups: opts.ignore_cgroups,
-        oci_seccomp: seccomp.is_some(),
-        writable_noexec: true,
-        network: match env.network {
-            NetworkMode::None => "private-namespace",
-            NetworkMode::Host => "host",
-        },
-    };
-    outcome.enforced = Enforced {
-        gvisor: Some(how),
-        ..enforced(env, &spec, seccomp, &outcome.enforced, &masks)
-    };
-    outcome.enforced.masked_paths.extend(hidden);
-    outcome.cleaned.extend(cleaned);
-    settle(&mut outcome, failure);
-    Ok(outcome)
-}
-
-/// The overlays that hide masked files from runsc: for each directory of
-/// the view holding masked files (`/etc` of the host, or the root
-/// directory), a tree in the run directory with an empty, read-only file
-/// at each masked path, laid over it.
-fn mask_covers(
-    env: &Envelope,
-    masks: &[nucleus_rootfs::Mask],
-    run_dir: &Path,
-) -> std::io::Result<Vec<(PathBuf, PathBuf)>> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    let mut covers: Vec<(PathBuf, PathBuf)> = Vec::new();
-    for mask in masks.iter().filter(|m| !m.is_dir) {
-        let (top, rel) = match &env.rootfs.base {
-            nucleus_rootfs::Base::Directory(dir) => (
-                dir.clone(),
-                mask.path.strip_prefix("/").unwrap_or(&mask.path).to_owned(),
-            ),
-            nucleus_rootfs::Base::Host => {
-                let Some(d) = env
-                    .rootfs
-                    .host_dirs
-                    .iter()
-                    .find(|d| mask.path.starts_with(d))
-                else {
-                    continue;
-                };
-                (
-                    d.clone(),
-                    mask.path.strip_prefix(d).unwrap_or(&mask.path).to_owned(),
-                )
-            }
-        };
-        let cover = match covers.iter().find(|(_, t)| *t == top) {
-            Some((c, _)) => c.clone(),
-            None => {
-                let c = run_dir.join(format!("cover-{}", covers.len()));
-                std::fs::DirBuilder::new().mode(0o755).create(&c)?;
-                covers.push((c.clone(), top.clone()));
-                c
-            }
-        };
-        // Each directory on the way keeps the host's mode: the merged
-        // directory shows the top layer's.
-        let mut host_dir = top.clone();
-        let mut dir = cover.clone();
-        for part in rel.parent().into_iter().flat_map(Path::components) {
-            host_dir.push(part);
-            dir.push(part);
-            let mode = std::fs::metadata(&host_dir)?.permissions().mode() & 0o7777;
-            match std::fs::DirBuilder::new().mode(mode).create(&dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-                _ => {}
-            }
-        }
-        let file = cover.join(&rel);
-        std::fs::write(&file, b"")?;
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444))?;
-    }
-    Ok(covers)
-}
-
-/// Devices gVisor's `/dev` has and the native minimal `/dev` does not:
-/// FUSE (an empty read-only file over it). (`/dev/net/tun` exists only
-/// with gVisor's own network stack, which is not used.)
-const GVISOR_EXTRA_DEVICES: [(&str, bool); 1] = [("/dev/fuse", false)];
-
-/// Whether files the sandbox writes land as the invoking root's: root
-/// caller, idmapped binds, and at least one writable.
-fn writes_as_root(env: &Envelope, caller: &Caller, maps: Option<&ResolvedMaps>) -> bool {
-    caller.uid == 0
-        && idmap_wanted(&env.rootfs, maps)
-        && env
-            .rootfs
-            .mounts
-            .iter()
-            .any(|m| m.kind == nucleus_rootfs::MountKind::Bind)
-}
-
-/// A bind source root opens itself: its host path, where it is attached
-/// (relative to the run directory), read-only or not.
-struct Detached {
-    source: PathBuf,
-    target: PathBuf,
-    read_only: bool,
-}
-
-/// Points each bind of the bundle at `binds/N` in the run directory and
-/// returns what to attach there.
-fn detach_binds(spec: &mut BundleSpec) -> Vec<Detached> {
-    let mut out = Vec::new();
-    for (i, m) in spec.mounts.iter_mut().enumerate() {
-        let read_only = match m.kind {
-            MountKind::Bind => false,
-            MountKind::RoBind => true,
-            MountKind::Tmpfs => continue,
-        };
-        let Some(source) = m.source.take() else {
-            continue;
-        };
-        let target = PathBuf::from(format!("binds/{i}"));
-        m.source = Some(target.clone());
-        out.push(Detached {
-            source,
-            target,
-            read_only,
-        });
-    }
-    out
-}
-
-/// Makes each bind's mount point in the run directory (a directory or an
-/// empty file, as its source is) and returns the binds for runsc's view.
-fn attach_binds(
-    detached: Vec<Detached>,
-    run_dir: &Path,
-) -> std::io::Result<Vec<nucleus_rootfs::RuntimeBind>> {
-    if detached.is_empty() {
-        return Ok(Vec::new());
-    }
-    std::fs::create_dir(run_dir.join("binds"))?;
-    detached
-        .into_iter()
-        .map(|d| {
-            let target = run_dir.join(&d.target);
-            if std::fs::metadata(&d.source)?.is_dir() {
-                std::fs::create_dir(&target)?;
-            } else {
-                std::fs::write(&target, b"")?;
-            }
-            Ok(nucleus_rootfs::RuntimeBind {
-                source: d.source,
-                target,
-                read_only: d.read_only,
-            })
-        })
-        .collect()
+    Ok((prepared_run, prepared))
 }
 
 /// uid and gid 65534, which runsc's sandbox runs as unless `--rootless`.
 const NOBODY: u32 = 65534;
-
-/// The host id that `inside` maps to.
-fn outside(maps: &[nucleus_idmap::IdMapping], inside: u32) -> u32 {
-    maps.iter()
-        .find_map(|m| m.to_outside(inside))
-        .unwrap_or(inside)
-}
 
 /// The map runsc runs under: the native envelope's, or none for
 /// `--userns host` (root only).
@@ -339,168 +261,6 @@ fn settle(outcome: &mut Outcome, failure: Option<nucleus_gvisor::RunscFailure>) 
 /// that says what went wrong.
 fn last_cause(message: &str) -> &str {
     message.rsplit(": ").next().unwrap_or(message).trim()
-}
-
-/// Where run directories live: private to the caller, reachable by the
-/// mapped ids (0711 up to it, the run directory itself is theirs).
-pub(crate) fn runtime_dir(caller: &Caller) -> Result<PathBuf, RunError> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    let base = if caller.uid == 0 {
-        PathBuf::from("/run/nucleus")
-    } else {
-        std::env::temp_dir().join(format!("nucleus-{}", caller.uid))
-    };
-    let dir = base.join("gvisor");
-    for d in [&base, &dir] {
-        let made = std::fs::DirBuilder::new().mode(0o711).create(d);
-        let err = |source| RunError::GvisorWorkspace {
-            path: d.clone(),
-            source,
-        };
-        match made {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(err(e)),
-        }
-        let meta = std::fs::symlink_metadata(d).map_err(err)?;
-        // Somebody else's directory (or a link) in a shared /tmp is refused.
-        if !meta.is_dir() || meta.uid() != caller.uid {
-            return Err(err(std::io::Error::from_raw_os_error(libc::EPERM)));
-        }
-        if meta.permissions().mode() & 0o022 != 0 {
-            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o711)).map_err(err)?;
-        }
-    }
-    Ok(dir)
-}
-
-/// The bundle description of the Envelope, and the seccomp report when a
-/// filter is part of it.
-fn bundle(
-    env: &Envelope,
-    uid: u32,
-    masks: &[nucleus_rootfs::Mask],
-    writes_as_root: bool,
-) -> Result<(BundleSpec, Option<nucleus_seccomp::SeccompReport>), RunError> {
-    let mut spec = BundleSpec::new(env.command.clone());
-    spec.env = env
-        .environment(uid)
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    spec.cwd = env.workdir.clone();
-    let user = env.user.unwrap_or(crate::UserSpec { uid: 0, gid: 0 });
-    (spec.uid, spec.gid) = (user.uid, user.gid);
-    spec.hostname = Some(env.effective_hostname());
-    spec.root = match &env.rootfs.base {
-        nucleus_rootfs::Base::Host => RootSpec::HostReadOnly,
-        nucleus_rootfs::Base::Directory(dir) => RootSpec::Directory(dir.clone()),
-    };
-    spec.mounts = env
-        .rootfs
-        .mounts
-        .iter()
-        .map(|m| mount(m, &env.landlock.exec_binds, env.rootfs.bind_follow_symlinks))
-        .collect::<Result<_, _>>()?;
-    // Masked directories: an empty read-only tmpfs of the sentry's own
-    // (masked files are covered where runsc runs, see `mask_covers`); and
-    // the devices the sentry adds that the native /dev does not have.
-    spec.masked = masks
-        .iter()
-        .filter(|m| m.is_dir)
-        .map(|m| MaskedPath {
-            path: m.path.clone(),
-            is_dir: true,
-        })
-        .chain(
-            GVISOR_EXTRA_DEVICES
-                .iter()
-                .map(|(path, is_dir)| MaskedPath {
-                    path: PathBuf::from(path),
-                    is_dir: *is_dir,
-                }),
-        )
-        .collect();
-    spec.readonly_root = env.rootfs.readonly_root;
-    // runsc uses the network namespace it runs in: with `none`, the
-    // envelope's own, holding only `lo`. The sentry's sockets are then the
-    // host kernel's, in that namespace, so the host kernel checks what the
-    // native envelope's kernel checks (ports below 1024, raw sockets) —
-    // gVisor's own network stack does not (runsc 20221219).
-    spec.network = Network::Host;
-    spec.rlimits = env
-        .rlimits
-        .effective()?
-        .iter()
-        .map(|r| RlimitSpec {
-            resource: format!("RLIMIT_{}", r.resource.to_string().to_uppercase()),
-            soft: r.soft,
-            hard: r.hard,
-        })
-        .collect();
-    spec.capabilities = env.caps.keep.iter().map(ToString::to_string).collect();
-    spec.no_new_privileges = true;
-    // runsc gets the sandbox's own terminal (console.rs), never the
-    // caller's: the sentry passes a console's settings through to it, and
-    // makes a host fd non-blocking. The console needs all three to be it:
-    // the sentry makes one terminal of stdin, stdout and stderr (any one of
-    // them); a partial one stays a plain file inside.
-    spec.terminal = crate::console::whole(env.capture.is_some());
-    // Informational only: the runner's own cgroup applies the limits.
-    spec.memory_limit = env.limits.memory;
-    spec.cpu_quota = env.limits.cpus.map(|cpus| CpuQuota {
-        quota: (cpus * 100_000.0) as i64,
-        period: 100_000,
-    });
-    spec.pids_limit = env.limits.pids.map(|p| p as i64);
-    // The profile is read and checked once; the bundle gets exactly what the
-    // report describes. gVisor's memfd cannot be sealed non-executable, and
-    // its seccomp answers EPERM to every errno rule.
-    let seccomp = match env.seccomp.profile(spec.capabilities.clone())? {
-        Some(profile) => {
-            let mut profile = profile.deny_exec_memfd();
-            if writes_as_root {
-                profile = profile.deny_privileged_files();
-            }
-            let profile = profile.for_eperm_only_runtime();
-            let filter = profile.compile()?;
-            let json = profile.to_oci_json()?;
-            spec.seccomp =
-                Some(
-                    serde_json::from_str(&json).map_err(|e| RunError::ParseConfig {
-                        path: env.seccomp.profile_file.clone().unwrap_or_default(),
-                        message: e.to_string(),
-                    })?,
-                );
-            Some(filter.report().clone())
-        }
-        None => None,
-    };
-    Ok((spec, seccomp))
-}
-
-/// The bundle's mount for a user mount; a bind's source as
-/// [`nucleus_rootfs::resolve_source`] resolves it (no symbolic link
-/// followed unless asked).
-fn mount(
-    m: &nucleus_rootfs::MountSpec,
-    exec_binds: &[PathBuf],
-    follow: bool,
-) -> Result<MountSpec, RunError> {
-    let source = match &m.source {
-        Some(src) => Some(nucleus_rootfs::resolve_source(src, follow)?),
-        None => None,
-    };
-    Ok(MountSpec {
-        source,
-        destination: m.destination.clone(),
-        kind: match m.kind {
-            nucleus_rootfs::MountKind::Bind => MountKind::Bind,
-            nucleus_rootfs::MountKind::RoBind => MountKind::RoBind,
-            nucleus_rootfs::MountKind::Tmpfs => MountKind::Tmpfs,
-        },
-        exec: m.exec || exec_binds.contains(&m.destination),
-    })
 }
 
 /// The command looked up on the sandbox's `PATH` in the view gVisor will

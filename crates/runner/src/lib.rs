@@ -14,6 +14,7 @@
 //! # Ok::<(), nucleus_runner::RunError>(())
 //! ```
 
+mod builder;
 mod channel;
 mod child;
 mod console;
@@ -24,34 +25,39 @@ mod error;
 pub mod exit;
 pub mod guard;
 mod gvisor;
-mod interpret;
+mod gvisor_bundle;
+mod gvisor_workspace;
 mod landlock;
 mod launch;
 mod orphans;
+mod outcome;
 mod prepare;
 mod probe;
 mod relay;
 mod report;
+mod sandbox;
 mod seccomp;
 mod stage;
 mod state;
+mod steps;
+mod supervise;
 mod sys;
+mod trust;
 mod wasm;
+mod wasm_host;
 
+pub use builder::Builder;
 pub use duration::parse_duration;
-pub use envelope::{
-    Builder, Envelope, GvisorSettings, NetworkMode, UserSpec, DEFAULT_USERNS_LIMITS,
-};
+pub use envelope::{Envelope, GvisorSettings, NetworkMode, UserSpec, DEFAULT_USERNS_LIMITS};
 pub use environ::{DEFAULT_HOSTNAME, DEFAULT_PATH};
 pub use error::RunError;
 pub use landlock::{LandlockMode, LandlockSettings};
 pub use launch::{launch, record};
-pub use prepare::MemfdNoexec;
-pub use probe::{probe_envelope, probe_idmap, EnvelopeProbe};
-pub use report::{
+pub use outcome::{
     Captured, Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced,
-    Outcome, Terminal, WasmReport,
+    MemfdNoexec, Outcome, Terminal, WasmReport,
 };
+pub use probe::{probe_envelope, probe_idmap, EnvelopeProbe};
 pub use seccomp::{SeccompMode, SeccompSettings};
 pub use stage::Stage;
 pub use wasm::WasmSettings;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod doctor;
+mod logging;
 mod output;
 
 use clap::Parser;
@@ -19,6 +20,9 @@ fn main() -> ExitCode {
             return ExitCode::from(nucleus_runner::exit::SETUP_FAILED as u8);
         }
     };
+    if let Err(warning) = logging::init(cli.log_level, cli.log_format) {
+        eprintln!("nucleus-run: warning: {warning}");
+    }
     if let Some(warning) = nucleus_runner::guard::ignored_env_warning() {
         eprintln!("nucleus-run: warning: {warning}");
     }

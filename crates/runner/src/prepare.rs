@@ -1,11 +1,12 @@
 //! Parent, before clone: everything the child needs, prepared and checked,
 //! so the child only makes system calls.
 
+pub(crate) use crate::outcome::MemfdNoexec;
 use crate::{Envelope, RunError};
 use nucleus_caps::CompiledCaps;
 use nucleus_idmap::{Caller, ResolvedMaps, SubIdPaths};
 use nucleus_ns::{Namespace, NamespaceSet};
-use nucleus_rootfs::MountPlan;
+use nucleus_rootfs::{MountPlan, RootfsPolicy};
 use std::ffi::{CString, OsString};
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
@@ -67,20 +68,9 @@ pub(crate) struct Prepared {
     /// user namespace once its maps exist (root caller, `bind_mode =
     /// "idmap"`, a map that does not keep host root).
     pub(crate) idmap_binds: bool,
-}
-
-/// How a program written to a `memfd` is kept from executing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MemfdNoexec {
-    /// The PID namespace's `vm.memfd_noexec = 2`, set by the init while it
-    /// still has the host root's id: every memfd is sealed non-executable.
-    Sysctl,
-    /// The seccomp filter answers `ENOSYS` to `memfd_create` without
-    /// `MFD_NOEXEC_SEAL` (rootless, or a kernel without the sysctl).
-    Seccomp,
-    /// Neither: seccomp is off and the sysctl cannot be set.
-    Off,
+    /// The init sends a `Step` record at the end of each stage (when the
+    /// runner logs at debug level): the parent logs the child's steps.
+    pub(crate) step_times: bool,
 }
 
 /// What the init's forked workload becomes.
@@ -106,6 +96,58 @@ fn cstring(s: impl Into<Vec<u8>>) -> Result<CString, RunError> {
     CString::new(bytes.clone()).map_err(|_| RunError::NulByte {
         text: String::from_utf8_lossy(&bytes).into_owned(),
     })
+}
+
+/// The compiled mount plan, when the sandbox has a mount namespace.
+fn mount_plan(
+    env: &Envelope,
+    view: &RootfsPolicy,
+    namespaces: NamespaceSet,
+    caller: &Caller,
+) -> Result<Option<MountPlan>, RunError> {
+    if !namespaces.contains(Namespace::Mount) {
+        return Ok(None);
+    }
+    let mut rootfs = view.clone();
+    rootfs.fresh_proc &= namespaces.contains(Namespace::Pid);
+    for m in &mut rootfs.mounts {
+        m.exec |= env.landlock.exec_binds.contains(&m.destination);
+    }
+    // Root opens the bind sources itself, with root's rights; a rootless
+    // caller's own id is the sandbox's root anyway.
+    Ok(Some(if caller.uid == 0 {
+        rootfs.compile_detached()?
+    } else {
+        rootfs.compile()?
+    }))
+}
+
+/// The hostname to set: the Envelope's, else the default in a new UTS namespace.
+fn hostname(env: &Envelope, namespaces: NamespaceSet) -> Result<Option<CString>, RunError> {
+    Ok(match (&env.hostname, namespaces.contains(Namespace::Uts)) {
+        (Some(name), _) => Some(cstring(name.as_str())?),
+        (None, true) => Some(cstring(DEFAULT_HOSTNAME)?),
+        (None, false) => None,
+    })
+}
+
+/// The `/proc/sys/user` files and values the init writes in its own user namespace.
+fn userns_limits(
+    env: &Envelope,
+    namespaces: NamespaceSet,
+) -> Result<Vec<(CString, CString)>, RunError> {
+    if !namespaces.contains(Namespace::User) {
+        return Ok(Vec::new());
+    }
+    env.userns_limits
+        .iter()
+        .map(|(k, v)| {
+            Ok((
+                cstring(format!("/proc/sys/user/{k}"))?,
+                cstring(v.to_string())?,
+            ))
+        })
+        .collect()
 }
 
 impl Prepared {
@@ -134,32 +176,13 @@ impl Prepared {
         };
         // The runner's own state is never shown through a bind (state.rs).
         view.hidden_dirs = crate::state::hidden_dirs(env, &view)?;
-        let plan = if namespaces.contains(Namespace::Mount) {
-            let mut rootfs = view.clone();
-            rootfs.fresh_proc &= namespaces.contains(Namespace::Pid);
-            for m in &mut rootfs.mounts {
-                m.exec |= env.landlock.exec_binds.contains(&m.destination);
-            }
-            // Root opens the bind sources itself, with root's rights; a
-            // rootless caller's own id is the sandbox's root anyway.
-            Some(if caller.uid == 0 {
-                rootfs.compile_detached()?
-            } else {
-                rootfs.compile()?
-            })
-        } else {
-            None
-        };
+        let plan = mount_plan(env, &view, namespaces, &caller)?;
         let idmap_binds = idmaps_binds(&view, plan.as_ref(), maps.as_ref());
         let writes_as_root = idmap_binds
             && plan
                 .as_ref()
                 .is_some_and(|p| p.detached_trees().any(|(_, writable)| writable));
-        let hostname = match (&env.hostname, namespaces.contains(Namespace::Uts)) {
-            (Some(name), _) => Some(cstring(name.as_str())?),
-            (None, true) => Some(cstring(DEFAULT_HOSTNAME)?),
-            (None, false) => None,
-        };
+        let hostname = hostname(env, namespaces)?;
         let caps = env.caps.compile()?;
         let memfd_noexec = memfd_noexec(&caller, &namespaces, env.seccomp.mode_is_on());
         let shared_network = !namespaces.contains(Namespace::Network);
@@ -206,20 +229,9 @@ impl Prepared {
             memfd_noexec,
             closed_stdio: Vec::new(),
             signal_tool: Vec::new(),
-            userns_limits: if namespaces.contains(Namespace::User) {
-                env.userns_limits
-                    .iter()
-                    .map(|(k, v)| {
-                        Ok((
-                            cstring(format!("/proc/sys/user/{k}"))?,
-                            cstring(v.to_string())?,
-                        ))
-                    })
-                    .collect::<Result<_, RunError>>()?
-            } else {
-                Vec::new()
-            },
+            userns_limits: userns_limits(env, namespaces)?,
             idmap_binds,
+            step_times: false,
         })
     }
 
@@ -287,6 +299,7 @@ impl Prepared {
             // kernel for the workload's inotify.
             userns_limits: Vec::new(),
             idmap_binds: false,
+            step_times: false,
         })
     }
 }
@@ -417,19 +430,6 @@ impl ExecPlan {
         let candidates = search_candidates(&env.command[0], path)?;
         Ok(ExecPlan::from_parts(candidates, argv, envp))
     }
-}
-
-/// The explicit environment only (`env_keep` from the host, then `env`),
-/// for a WASI module: no `PATH` or `HOME` of a host it cannot see.
-pub(crate) fn explicit_environment(env: &Envelope) -> Vec<(String, String)> {
-    let mut vars: Vec<(String, String)> = Vec::new();
-    for name in &env.env_keep {
-        if let Ok(value) = std::env::var(name) {
-            vars.push((name.clone(), value));
-        }
-    }
-    vars.extend(env.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    vars
 }
 
 /// The paths `execvp(3)` would try, in order.

@@ -14,6 +14,7 @@
 //! bind *inside* a state directory is refused.
 
 use crate::{Envelope, RunError};
+use nucleus_idmap::Caller;
 use nucleus_rootfs::{MountKind, RootfsPolicy};
 use std::path::{Component, Path, PathBuf};
 
@@ -27,7 +28,7 @@ struct StateDir {
 enum Make {
     /// A wasm cache directory: `0700`, parents too.
     Cache,
-    /// The runtime directory of gVisor runs (see `gvisor::runtime_dir`).
+    /// The runtime directory of gVisor runs (see `runtime_dir`).
     Runtime,
     /// Not the caller's: hidden when it exists, never made.
     Never,
@@ -114,7 +115,7 @@ fn make(dir: &StateDir) {
                 .create(&dir.path);
         }
         Make::Runtime => {
-            let _ = crate::gvisor::runtime_dir(&nucleus_idmap::Caller::current());
+            let _ = runtime_dir(&nucleus_idmap::Caller::current());
         }
     }
 }
@@ -196,10 +197,10 @@ pub(crate) fn hide_in_bundle(
             .max_by_key(|m| m.destination.components().count())
             .is_some_and(|m| m.exec);
         let kind = match pin.read_only {
-            true => nucleus_gvisor::MountKind::RoBind,
-            false => nucleus_gvisor::MountKind::Bind,
+            true => MountKind::RoBind,
+            false => MountKind::Bind,
         };
-        spec.mounts.push(nucleus_gvisor::MountSpec {
+        spec.mounts.push(nucleus_rootfs::MountSpec {
             source: Some(pin.source),
             destination: pin.path,
             kind,
@@ -213,6 +214,39 @@ pub(crate) fn hide_in_bundle(
         });
     }
     Ok(rootfs.hidden_dirs)
+}
+
+/// Where run directories live: private to the caller, reachable by the
+/// mapped ids (0711 up to it, the run directory itself is theirs).
+pub(crate) fn runtime_dir(caller: &Caller) -> Result<PathBuf, RunError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let base = if caller.uid == 0 {
+        PathBuf::from("/run/nucleus")
+    } else {
+        std::env::temp_dir().join(format!("nucleus-{}", caller.uid))
+    };
+    let dir = base.join("gvisor");
+    for d in [&base, &dir] {
+        let made = std::fs::DirBuilder::new().mode(0o711).create(d);
+        let err = |source| RunError::GvisorWorkspace {
+            path: d.clone(),
+            source,
+        };
+        match made {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(err(e)),
+        }
+        let meta = std::fs::symlink_metadata(d).map_err(err)?;
+        // Somebody else's directory (or a link) in a shared /tmp is refused.
+        if !meta.is_dir() || meta.uid() != caller.uid {
+            return Err(err(std::io::Error::from_raw_os_error(libc::EPERM)));
+        }
+        if meta.permissions().mode() & 0o022 != 0 {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o711)).map_err(err)?;
+        }
+    }
+    Ok(dir)
 }
 
 #[cfg(test)]

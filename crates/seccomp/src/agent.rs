@@ -1,6 +1,7 @@
 //! The default profile for agents.
 
-use crate::profile::{Action, ArgCond, Profile, Rule, UnknownSyscalls, ENOSYS, EPERM};
+use crate::action::{Action, ENOSYS, EPERM};
+use crate::profile::{ArgCond, Profile, Rule, UnknownSyscalls};
 
 /// Syscalls allowed whatever their arguments. Names absent on an architecture (e.g. `open` on
 /// aarch64) are left out there.

@@ -18,11 +18,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::action::Action;
+use crate::arch::Arch;
 use crate::bpf::{Asm, BpfInsn, Cond, Label, Target};
 use crate::error::SeccompError;
-use crate::profile::{Action, Arch, ArgCond, CmpOp, Profile, UnknownSyscalls};
+use crate::filter::CompiledFilter;
+use crate::profile::{ArgCond, CmpOp, Profile, UnknownSyscalls};
 use crate::syscalls::{self, Lookup};
-use crate::CompiledFilter;
 
 /// The kernel's `BPF_MAXINSNS`.
 const MAX_INSNS: usize = 4096;
@@ -229,6 +231,8 @@ fn chain(asm: &mut Asm, rules: &Chain<'_>, default: Action) {
     asm.ret(default.to_ret());
 }
 
+// Longer than most functions here: one arm per comparison, each a short word-by-word
+// sequence, kept in one match so that the arms can be checked side by side.
 /// Falls through when `cond` holds, jumps to `fail` when not. Arguments are 64-bit, compared
 /// as high word then low word (little-endian `struct seccomp_data`: low word first).
 fn condition(asm: &mut Asm, cond: &ArgCond, fail: Label) {

@@ -6,8 +6,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::action::{Action, EPERM};
+use crate::arch::Arch;
 use crate::error::SeccompError;
-use crate::profile::{hex, Action, Arch, ArgCond, CmpOp, Profile, Rule, UnknownSyscalls, EPERM};
+use crate::profile::{hex, ArgCond, CmpOp, Profile, Rule, UnknownSyscalls};
 
 /// What a Docker/podman profile's `includes`/`excludes` are resolved against.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -73,8 +73,7 @@ mod tests {
 
     #[test]
     fn probe_reads_an_injected_proc() {
-        let dir =
-            std::env::temp_dir().join(format!("nucleus-seccomp-probe-{}", std::process::id()));
+        let dir = nucleus_test_support::TempDir::new("seccomp-probe");
         std::fs::create_dir_all(dir.join("self")).unwrap();
         std::fs::create_dir_all(dir.join("sys/kernel/seccomp")).unwrap();
         std::fs::write(
@@ -88,7 +87,6 @@ mod tests {
         )
         .unwrap();
         let p = probe_with(&dir);
-        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(p.mode, Some(2));
         assert_eq!(p.filters, Some(3));
         assert_eq!(p.actions_avail, ["kill_process", "allow"]);

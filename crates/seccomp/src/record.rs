@@ -18,8 +18,12 @@ use std::collections::BTreeSet;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::action::{Action, EPERM};
+use crate::arch::Arch;
 use crate::error::SeccompError;
-use crate::profile::{Action, Arch, Profile, Rule, UnknownSyscalls, EPERM};
+use crate::profile::{Profile, Rule, UnknownSyscalls};
 use crate::{sys, syscalls};
 
 /// Syscalls a recorded profile always allows: they happen or not depending on timing (a
@@ -78,16 +82,16 @@ impl Recorder {
     /// becomes readable (then the notifications already queued are answered first).
     pub fn run(&mut self, stop: Option<BorrowedFd<'_>>) -> Result<RecordEnd, SeccompError> {
         loop {
-            let rev = match sys::poll2(self.listener.as_fd(), stop, -1) {
+            let rev = match poll2(self.listener.as_fd(), stop, PollTimeout::NONE) {
                 Ok(rev) => rev,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(source) => return Err(SeccompError::PollListener { source }),
             };
-            if rev[0] & libc::POLLIN != 0 {
+            if rev[0].contains(PollFlags::POLLIN) {
                 self.handle_one()?;
-            } else if rev[0] & (libc::POLLHUP | libc::POLLERR) != 0 {
+            } else if rev[0].intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
                 return Ok(RecordEnd::TargetsGone);
-            } else if rev[1] != 0 {
+            } else if !rev[1].is_empty() {
                 self.drain()?;
                 return Ok(RecordEnd::Stopped);
             }
@@ -96,8 +100,8 @@ impl Recorder {
 
     fn drain(&mut self) -> Result<(), SeccompError> {
         loop {
-            match sys::poll2(self.listener.as_fd(), None, 0) {
-                Ok(rev) if rev[0] & libc::POLLIN != 0 => self.handle_one()?,
+            match poll2(self.listener.as_fd(), None, PollTimeout::ZERO) {
+                Ok(rev) if rev[0].contains(PollFlags::POLLIN) => self.handle_one()?,
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(source) => return Err(SeccompError::PollListener { source }),
@@ -172,4 +176,25 @@ impl Recorder {
             log_denied: false,
         }
     }
+}
+
+/// `poll` for input on `a` and, when given, `b`; their `revents` (empty for an absent `b`).
+fn poll2(
+    a: BorrowedFd<'_>,
+    b: Option<BorrowedFd<'_>>,
+    timeout: PollTimeout,
+) -> io::Result<[PollFlags; 2]> {
+    let mut fds = [
+        PollFd::new(a, PollFlags::POLLIN),
+        PollFd::new(b.unwrap_or(a), PollFlags::POLLIN),
+    ];
+    let n = if b.is_some() { 2 } else { 1 };
+    poll(&mut fds[..n], timeout)?;
+    let revents = |i: usize| {
+        (i < n)
+            .then(|| fds[i].revents())
+            .flatten()
+            .unwrap_or(PollFlags::empty())
+    };
+    Ok([revents(0), revents(1)])
 }

@@ -1,4 +1,7 @@
-//! The raw syscalls: every `unsafe` block of the crate is here.
+//! The raw syscalls: every `unsafe` block of the crate is here. nix wraps none of them
+//! (`seccomp(2)`, `PR_GET_SECCOMP`, `pidfd_open`/`pidfd_getfd`, the notification ioctls);
+//! its `poll` serves the recorder (see `record.rs`). Installing the filter must stay raw
+//! libc anyway: it runs in the child between `clone` and `execve`.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -12,7 +15,9 @@ fn last_error() -> io::Error {
 }
 
 /// `seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)`. Returns the syscall's result (the listener
-/// fd with `SECCOMP_FILTER_FLAG_NEW_LISTENER`, else 0). Allocates nothing.
+/// fd with `SECCOMP_FILTER_FLAG_NEW_LISTENER`, else 0). Allocates nothing: the runner calls it
+/// in the child between `clone` and `execve` (`crates/runner/src/child.rs`), where it must stay
+/// one raw system call on the program compiled in the parent.
 pub(crate) fn seccomp_set_mode_filter(
     prog: &[BpfInsn],
     flags: libc::c_ulong,
@@ -99,33 +104,6 @@ pub(crate) fn take_fd(pid: libc::pid_t, fd: RawFd) -> io::Result<OwnedFd> {
     }
     // SAFETY: as above: a new fd of ours.
     Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
-}
-
-/// `poll` on up to two fds; returns their `revents`.
-pub(crate) fn poll2(
-    a: BorrowedFd<'_>,
-    b: Option<BorrowedFd<'_>>,
-    timeout_ms: i32,
-) -> io::Result<[i16; 2]> {
-    let mut fds = [
-        libc::pollfd {
-            fd: a.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: b.map_or(-1, |b| b.as_raw_fd()),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    // SAFETY: `fds` is a live array of two pollfd; a negative fd is ignored by poll.
-    let ret = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
-    if ret < 0 {
-        Err(last_error())
-    } else {
-        Ok([fds[0].revents, fds[1].revents])
-    }
 }
 
 /// A zeroed notification buffer, as `SECCOMP_IOCTL_NOTIF_RECV` requires.

@@ -2,9 +2,13 @@
 // libc's constants change type across targets (`Ioctl`, `c_ulong`): casts stay portable.
 #![allow(clippy::unnecessary_cast)]
 
-use crate::bpf::{run_counted, SeccompData};
-use crate::profile::{ArgCond, CmpOp, UnknownSyscalls};
-use crate::{number_of, Action, Arch, CompiledFilter, Profile, Rule, SeccompError, ENOSYS, EPERM};
+use crate::action::{Action, ENOSYS, EPERM};
+use crate::arch::Arch;
+use crate::bpf::{run_counted, BpfInsn, SeccompData};
+use crate::error::SeccompError;
+use crate::filter::CompiledFilter;
+use crate::profile::{ArgCond, CmpOp, Profile, Rule, UnknownSyscalls};
+use crate::syscalls::{name_of, number_of};
 
 fn nr(arch: Arch, name: &str) -> u32 {
     number_of(arch, name).unwrap_or_else(|| panic!("no {name} on {arch}"))
@@ -213,7 +217,7 @@ fn dispatch_is_a_short_tree() {
                 "mknod",
                 "mknodat",
             ]
-            .contains(&crate::name_of(Arch::X86_64, *n).unwrap_or(""))
+            .contains(&name_of(Arch::X86_64, *n).unwrap_or(""))
         })
         .map(|n| {
             let data = SeccompData {
@@ -312,7 +316,7 @@ const EDGES: &[u64] = &[
 
 /// The semantics the compiled program must have, written plainly.
 fn reference(p: &Profile, nr: u32, args: &[u64; 6]) -> Action {
-    let name = crate::name_of(Arch::X86_64, nr).unwrap_or("");
+    let name = name_of(Arch::X86_64, nr).unwrap_or("");
     p.rules
         .iter()
         .filter(|r| r.names.iter().any(|n| n == name))
@@ -448,7 +452,7 @@ fn random_cond(rng: &mut Lcg) -> (seccompiler::SeccompCondition, ArgCond) {
 }
 
 /// A random allow-if-any-rule-matches filter, compiled by seccompiler, and the same as a profile.
-fn random_allowlist(rng: &mut Lcg, names: &[&str]) -> (Vec<crate::BpfInsn>, Profile) {
+fn random_allowlist(rng: &mut Lcg, names: &[&str]) -> (Vec<BpfInsn>, Profile) {
     use seccompiler::{SeccompAction, SeccompFilter, SeccompRule, TargetArch};
     let mut theirs = std::collections::BTreeMap::new();
     let mut ours = Vec::new();
@@ -478,7 +482,7 @@ fn random_allowlist(rng: &mut Lcg, names: &[&str]) -> (Vec<crate::BpfInsn>, Prof
     let program: seccompiler::BpfProgram = filter.try_into().unwrap();
     let program = program
         .iter()
-        .map(|i| crate::BpfInsn {
+        .map(|i| BpfInsn {
             code: i.code,
             jt: i.jt,
             jf: i.jf,

@@ -8,16 +8,20 @@
 //! the helper with its resource usage and deserializes the artifact. Compilation is serial
 //! (wasmtime's `parallel-compilation` is not built): the helper starts no thread.
 
+use crate::compile::{self, to_binary};
 use crate::error::WasmError;
-use crate::prepare::{is_component, to_binary};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::error::Error;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use wasmtime::component::Component;
-use wasmtime::{Engine, Module};
+use wasmtime::Engine;
 
 /// What the caller does with the helper's pid before it starts compiling.
 pub type AdmitFn<'a> = dyn Fn(i32) -> Result<(), Box<dyn Error + Send + Sync>> + 'a;
@@ -102,84 +106,150 @@ pub(crate) fn compile(
         path: path.to_owned(),
         source,
     };
-    let (go_r, go_w) = crate::sys::pipe().map_err(helper_err)?;
-    let (out_r, out_w) = crate::sys::pipe().map_err(helper_err)?;
-    let parent = std::process::id();
     let started = Instant::now();
-    let pid = match crate::sys::fork().map_err(helper_err)? {
-        None => {
-            drop((go_w, out_r));
-            helper_main(parent, go_r, out_w, engine, source, path)
+    let running = Running::spawn(engine, source, path).map_err(helper_err)?;
+    let running = running.release(helper.admit, path)?;
+    let deadline = helper.timeout.and_then(|t| started.checked_add(t));
+    let ended = running.collect(deadline).map_err(helper_err)?;
+    ended.into_output(started.elapsed(), source, path)
+}
+
+/// A helper forked and waiting for its go.
+struct Running {
+    pid: i32,
+    /// The go pipe's write end, until one byte on it starts the compile.
+    go: Option<OwnedFd>,
+    /// The artifact pipe's read end.
+    out: OwnedFd,
+}
+
+/// A helper reaped: what it wrote and how it ended.
+struct Ended {
+    bytes: Vec<u8>,
+    timed_out: bool,
+    status: i32,
+    peak_memory_bytes: u64,
+}
+
+impl Running {
+    /// Forks the helper, which waits for its go; the child never returns from here.
+    fn spawn(engine: &Engine, source: &[u8], path: &Path) -> std::io::Result<Running> {
+        let (go_r, go_w) = pipe()?;
+        let (out_r, out_w) = pipe()?;
+        let parent = std::process::id();
+        match crate::sys::fork()? {
+            None => {
+                drop((go_w, out_r));
+                helper_main(parent, go_r, out_w, engine, source, path)
+            }
+            Some(pid) => Ok(Running {
+                pid,
+                go: Some(go_w),
+                out: out_r,
+            }),
         }
-        Some(pid) => pid,
-    };
-    drop((go_r, out_w));
-    let reap = |kill: bool| {
-        if kill {
-            crate::sys::kill(pid, libc::SIGKILL);
+    }
+
+    /// Kills and reaps the helper, when it will not be waited for otherwise.
+    fn abandon(self) {
+        let _ = kill(Pid::from_raw(self.pid), Signal::SIGKILL);
+        let _ = crate::sys::wait(self.pid);
+    }
+
+    /// Hands the helper's pid to `admit`, then lets it start.
+    fn release(mut self, admit: Option<&AdmitFn<'_>>, path: &Path) -> Result<Running, WasmError> {
+        if let Some(admit) = admit {
+            if let Err(source) = admit(self.pid) {
+                self.abandon();
+                return Err(WasmError::CompileAdmit {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
         }
-        crate::sys::wait(pid)
-    };
-    if let Some(admit) = helper.admit {
-        if let Err(source) = admit(pid) {
-            let _ = reap(true);
-            return Err(WasmError::CompileAdmit {
+        let go = self
+            .go
+            .take()
+            .map_or(Ok(()), |go| File::from(go).write_all(&[1]));
+        if let Err(source) = go {
+            self.abandon();
+            return Err(WasmError::CompileHelper {
                 path: path.to_owned(),
                 source,
             });
         }
+        Ok(self)
     }
-    if let Err(e) = File::from(go_w).write_all(&[1]) {
-        let _ = reap(true);
-        return Err(helper_err(e));
-    }
-    let deadline = helper.timeout.and_then(|t| started.checked_add(t));
-    let (bytes, timed_out) = match read_until(&out_r, deadline) {
-        Ok(read) => read,
-        Err(e) => {
-            let _ = reap(true);
-            return Err(helper_err(e));
-        }
-    };
-    if timed_out {
-        crate::sys::kill(pid, libc::SIGKILL);
-    }
-    let (status, peak) = reap(false).map_err(helper_err)?;
-    let elapsed = started.elapsed();
-    let signal = libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status));
-    if timed_out || signal.is_some() {
-        return Err(WasmError::CompileKilled {
-            path: path.to_owned(),
-            timed_out,
-            signal,
-            elapsed,
-            peak_memory_bytes: peak,
-            module_sha256: String::new(),
-        });
-    }
-    let message = match parse_message(&bytes) {
-        Some(m) if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 => m,
-        _ => {
-            return Err(helper_err(std::io::Error::other(format!(
-                "the compile helper ended without a result (wait status {status:#x})"
-            ))))
-        }
-    };
-    match message {
-        (TAG_ARTIFACT, artifact) => Ok(HelperOutput {
-            artifact: artifact.to_vec(),
-            elapsed,
-            peak_memory_bytes: peak,
-        }),
-        (TAG_PARSE_WAT, text) => {
-            // The helper parsed it within its limits; parsing again here recovers the
-            // parser's own error, with line and column.
-            match to_binary(source, path) {
-                Err(e) => Err(e),
-                Ok(_) => Err(remote_compile_error(path, text)),
+
+    /// Reads the helper's output to its end, killing it at `deadline`, and reaps it.
+    fn collect(self, deadline: Option<Instant>) -> std::io::Result<Ended> {
+        let (bytes, timed_out) = match read_until(&self.out, deadline) {
+            Ok(read) => read,
+            Err(e) => {
+                self.abandon();
+                return Err(e);
             }
+        };
+        if timed_out {
+            let _ = kill(Pid::from_raw(self.pid), Signal::SIGKILL);
         }
-        (_, text) => Err(remote_compile_error(path, text)),
+        let (status, peak_memory_bytes) = crate::sys::wait(self.pid)?;
+        Ok(Ended {
+            bytes,
+            timed_out,
+            status,
+            peak_memory_bytes,
+        })
+    }
+}
+
+impl Ended {
+    /// The artifact, or why there is none: killed, crashed, or the compile's own error.
+    fn into_output(
+        self,
+        elapsed: Duration,
+        source: &[u8],
+        path: &Path,
+    ) -> Result<HelperOutput, WasmError> {
+        let status = self.status;
+        let signal = libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status));
+        if self.timed_out || signal.is_some() {
+            return Err(WasmError::CompileKilled {
+                path: path.to_owned(),
+                timed_out: self.timed_out,
+                signal,
+                elapsed,
+                peak_memory_bytes: self.peak_memory_bytes,
+                module_sha256: String::new(),
+            });
+        }
+        let message = match parse_message(&self.bytes) {
+            Some(m) if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 => m,
+            _ => {
+                return Err(WasmError::CompileHelper {
+                    path: path.to_owned(),
+                    source: std::io::Error::other(format!(
+                        "the compile helper ended without a result (wait status {status:#x})"
+                    )),
+                })
+            }
+        };
+        match message {
+            (TAG_ARTIFACT, artifact) => Ok(HelperOutput {
+                artifact: artifact.to_vec(),
+                elapsed,
+                peak_memory_bytes: self.peak_memory_bytes,
+            }),
+            (TAG_PARSE_WAT, text) => {
+                // The helper parsed it within its limits; parsing again here recovers the
+                // parser's own error, with line and column.
+                match to_binary(source, path) {
+                    Err(e) => Err(e),
+                    Ok(_) => Err(remote_compile_error(path, text)),
+                }
+            }
+            (_, text) => Err(remote_compile_error(path, text)),
+        }
     }
 }
 
@@ -198,37 +268,49 @@ fn parse_message(bytes: &[u8]) -> Option<(u8, &[u8])> {
     (body.len() as u64 == len).then_some((tag, body))
 }
 
+/// A pipe, both ends close-on-exec: `(read, write)`.
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC)?)
+}
+
 /// Reads `fd` to its end, or until `deadline`; returns what was read and whether the deadline
 /// passed first.
 fn read_until(fd: &OwnedFd, deadline: Option<Instant>) -> std::io::Result<(Vec<u8>, bool)> {
     let mut bytes = Vec::new();
     let mut chunk = vec![0u8; 1 << 16];
     loop {
-        let wait_ms = match deadline {
+        let wait = match deadline {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Ok((bytes, true));
                 }
                 // Rounded up: never wake a hair before the deadline, then spin.
-                left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
-            None => -1,
+            None => PollTimeout::NONE,
         };
-        if !crate::sys::poll_in(fd.as_raw_fd(), wait_ms)? {
-            continue;
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, wait) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(e.into()),
         }
-        match crate::sys::read(fd.as_raw_fd(), &mut chunk) {
+        match nix::unistd::read(fd, &mut chunk) {
             Ok(0) => return Ok((bytes, false)),
             Ok(n) => bytes.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
 /// The helper's whole life: wait to be admitted, compile, write the result, `_exit`. Never
 /// returns into the caller's code, whatever happens (a panic included).
+///
+/// It runs in a forked child that allocates freely (the caller was single-threaded when it
+/// forked), so nix's wrappers are as good here as anywhere.
 fn helper_main(
     parent: u32,
     go: OwnedFd,
@@ -239,7 +321,7 @@ fn helper_main(
 ) -> ! {
     let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // Dies with the caller: a killed runner leaves no compile behind.
-        crate::sys::die_with_parent(parent);
+        die_with_parent(parent);
         let mut byte = [0u8; 1];
         match File::from(go).read(&mut byte) {
             Ok(1) => {}
@@ -261,17 +343,19 @@ fn helper_main(
     crate::sys::exit(code.unwrap_or(101))
 }
 
+/// `SIGKILL` when the parent dies (`PR_SET_PDEATHSIG`); exits at once if it already has.
+fn die_with_parent(parent: u32) {
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if nix::unistd::getppid().as_raw() as u32 != parent {
+        crate::sys::exit(1);
+    }
+}
+
 /// The compile itself: binary form, compiled, serialized.
 fn compile_here(engine: &Engine, source: &[u8], path: &Path) -> Result<Vec<u8>, WasmError> {
-    let binary = to_binary(source, path)?;
-    let compile_err = |source| WasmError::Compile {
+    let (compiled, _) = compile::compile(engine, source, path)?;
+    compiled.serialize().map_err(|source| WasmError::Compile {
         path: path.to_owned(),
         source,
-    };
-    if is_component(&binary) {
-        Component::new(engine, &binary).and_then(|c| c.serialize())
-    } else {
-        Module::new(engine, &binary).and_then(|m| m.serialize())
-    }
-    .map_err(compile_err)
+    })
 }

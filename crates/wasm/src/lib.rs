@@ -42,19 +42,28 @@
 //! ```
 
 mod cache;
+mod compile;
 mod error;
 mod helper;
+mod host;
 mod outcome;
 mod policy;
 mod prepare;
+mod prepared;
 mod probe;
 mod run;
 mod sys;
 
 pub use cache::{default_cache_dir, CacheStatus};
+pub use compile::ModuleKind;
 pub use error::WasmError;
 pub use helper::{AdmitFn, CompileHelper};
 pub use outcome::{TrapKind, WasmOutcome, DEADLINE_EXIT_CODE, TRAP_EXIT_CODE};
 pub use policy::{CacheMode, Preopen, WasmPolicy};
-pub use prepare::{ModuleKind, PrepareReport, PreparedWasm};
+pub use prepared::{PrepareReport, PreparedWasm};
 pub use probe::{probe, WasmProbe};
+
+/// The README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,5 +1,8 @@
 //! What this machine supports for the WASI host.
 
+use crate::cache::default_cache_dir;
+use crate::compile::engine;
+use crate::error::WasmError;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -29,12 +32,10 @@ pub struct WasmProbe {
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 pub fn probe() -> WasmProbe {
-    let result = crate::prepare::engine(false, false).and_then(|engine| {
-        wasmtime::Module::new(&engine, b"\0asm\x01\0\0\0").map_err(|source| {
-            crate::WasmError::Compile {
-                path: PathBuf::from("(empty module)"),
-                source,
-            }
+    let result = engine(false, false).and_then(|engine| {
+        wasmtime::Module::new(&engine, b"\0asm\x01\0\0\0").map_err(|source| WasmError::Compile {
+            path: PathBuf::from("(empty module)"),
+            source,
         })
     });
     WasmProbe {
@@ -42,6 +43,6 @@ pub fn probe() -> WasmProbe {
         jit: result.is_ok(),
         error: result.err().map(|e| e.to_string()),
         wasi: vec!["preview1".into(), "preview2".into()],
-        default_cache_dir: crate::cache::default_cache_dir(),
+        default_cache_dir: default_cache_dir(),
     }
 }

@@ -1,85 +1,17 @@
 //! The child's half: build the WASI context, instantiate, run, classify how it ended.
 
 use crate::error::WasmError;
-use crate::outcome::WasmOutcome;
-use crate::prepare::{PreparedWasm, Program};
+use crate::host::{Host, Limits, P2Ctx, Program};
+use crate::outcome::{TrapKind, WasmOutcome};
+use crate::prepared::PreparedWasm;
 use std::future::Future;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, InstancePre, ResourceLimiter, Store, Trap};
+use wasmtime::{Engine, InstancePre, Store, Trap};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-
-/// The store's data: the WASI state and the limiter.
-pub(crate) struct Host<W> {
-    pub(crate) wasi: W,
-    limits: Limits,
-}
-
-/// WASI preview 2 state.
-pub(crate) struct P2Ctx {
-    ctx: WasiCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for Host<P2Ctx> {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi.ctx,
-            table: &mut self.wasi.table,
-        }
-    }
-}
-
-/// Caps on linear memory (bytes) and tables (elements), summed over all of them.
-#[derive(Default)]
-struct Limits {
-    max_memory: Option<usize>,
-    max_table: Option<usize>,
-    memory: usize,
-    table: usize,
-    hit: bool,
-}
-
-/// Admits growing one of the resources from `current` to `desired` when the new total stays
-/// within `cap`.
-fn admit(total: &mut usize, cap: Option<usize>, current: usize, desired: usize) -> bool {
-    let next = total.saturating_sub(current).saturating_add(desired);
-    match cap {
-        Some(cap) if next > cap => false,
-        _ => {
-            *total = next;
-            true
-        }
-    }
-}
-
-impl ResourceLimiter for Limits {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let ok = admit(&mut self.memory, self.max_memory, current, desired);
-        self.hit |= !ok;
-        Ok(ok)
-    }
-
-    fn table_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let ok = admit(&mut self.table, self.max_table, current, desired);
-        self.hit |= !ok;
-        Ok(ok)
-    }
-}
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// The deadline's thread: bumps the engine's epoch once the deadline passes, which traps
 /// the running wasm code at its next epoch check. Dropping it stops and joins the thread.
@@ -142,7 +74,7 @@ impl PreparedWasm {
             .build()
             .map_err(|source| WasmError::Runtime { source })?;
         let mut builder = self.wasi_builder()?;
-        let limits = self.limits();
+        let limits = Limits::new(self.policy.max_memory);
         match &self.program {
             Program::Core(pre) => {
                 let host = Host {
@@ -156,10 +88,7 @@ impl PreparedWasm {
             }
             Program::Component(pre) => {
                 let host = Host {
-                    wasi: P2Ctx {
-                        ctx: builder.build(),
-                        table: ResourceTable::new(),
-                    },
+                    wasi: P2Ctx::new(builder.build()),
                     limits,
                 };
                 let mut store = self.store(host)?;
@@ -195,15 +124,6 @@ impl PreparedWasm {
                 })?;
         }
         Ok(b)
-    }
-
-    fn limits(&self) -> Limits {
-        let cap = |bytes: u64| usize::try_from(bytes).unwrap_or(usize::MAX);
-        Limits {
-            max_memory: self.policy.max_memory.map(cap),
-            max_table: self.policy.max_memory.map(|m| cap(m / 8)),
-            ..Limits::default()
-        }
     }
 
     fn store<W: Send + 'static>(&self, host: Host<W>) -> Result<Store<Host<W>>, WasmError> {
@@ -244,14 +164,14 @@ impl PreparedWasm {
     }
 
     fn outcome<W>(&self, result: wasmtime::Result<i32>, store: &mut Store<Host<W>>) -> WasmOutcome {
-        let limit_hit = store.data().limits.hit;
+        let limit_hit = store.data().limits.hit();
         let mut outcome = match result {
             Ok(code) => WasmOutcome::exited(code),
             Err(e) => {
                 let mut o = WasmOutcome::from_error(&e);
                 // Instantiation refused by the limiter is neither a trap nor an exit.
-                if limit_hit && o.trap == Some(crate::TrapKind::Host) {
-                    o.trap = Some(crate::TrapKind::MemoryLimit);
+                if limit_hit && o.trap == Some(TrapKind::Host) {
+                    o.trap = Some(TrapKind::MemoryLimit);
                 }
                 o
             }
@@ -282,20 +202,5 @@ async fn run_component(
     match command.wasi_cli_run().call_run(&mut *store).await? {
         Ok(()) => Ok(0),
         Err(()) => Ok(1),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limits_sum_over_resources() {
-        let mut total = 0;
-        assert!(admit(&mut total, Some(100), 0, 60));
-        assert!(!admit(&mut total, Some(100), 0, 50));
-        assert!(admit(&mut total, Some(100), 60, 100));
-        assert_eq!(total, 100);
-        assert!(admit(&mut total, None, 100, 1 << 40));
     }
 }

@@ -1,15 +1,9 @@
-//! The crate's `unsafe`: loading compiled code, and the libc calls of the cache and of the
-//! compile helper (fork, pipes, wait).
+//! The crate's `unsafe`: loading compiled code, and the libc calls that nix does not wrap
+//! safely (`fork`, `wait4` with the child's resource usage, `getrandom`, `_exit`). The rest
+//! of the crate's system calls go through nix.
 
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
-
-/// The effective uid, which must own the cache.
-pub(crate) fn geteuid() -> u32 {
-    // SAFETY: geteuid takes no argument and cannot fail.
-    unsafe { libc::geteuid() }
-}
 
 /// Loads a compiled core module.
 ///
@@ -30,7 +24,7 @@ pub(crate) fn deserialize_component(engine: &Engine, bytes: &[u8]) -> wasmtime::
     unsafe { Component::deserialize(engine, bytes) }
 }
 
-/// Fills `buf` from the kernel's random source (`getrandom(2)`).
+/// Fills `buf` from the kernel's random source (`getrandom(2)`, which nix does not wrap).
 pub(crate) fn random(buf: &mut [u8]) -> std::io::Result<()> {
     let mut filled = 0;
     while filled < buf.len() {
@@ -49,18 +43,8 @@ pub(crate) fn random(buf: &mut [u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A pipe, both ends close-on-exec: `(read, write)`.
-pub(crate) fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` is a live array of two ints for the kernel to fill.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 succeeded: both fds are new and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// `fork(2)`: `None` in the child, the child's pid in the parent.
+/// `fork(2)`: `None` in the child, the child's pid in the parent. (nix's `fork` is just as
+/// `unsafe`: nothing to gain.)
 ///
 /// The caller must be single-threaded: the child goes on allocating.
 pub(crate) fn fork() -> std::io::Result<Option<i32>> {
@@ -73,13 +57,9 @@ pub(crate) fn fork() -> std::io::Result<Option<i32>> {
     }
 }
 
-/// Sends `sig` to `pid` (an unreaped child of ours: its pid cannot be reused).
-pub(crate) fn kill(pid: i32, sig: i32) {
-    // SAFETY: kill has no memory effects.
-    unsafe { libc::kill(pid, sig) };
-}
-
-/// Reaps `pid`: its wait status and peak resident set in bytes (`ru_maxrss`).
+/// Reaps `pid`: its wait status and peak resident set in bytes (`ru_maxrss`). `wait4(2)`,
+/// which nix lacks: `getrusage(RUSAGE_CHILDREN)` would give the largest of all reaped
+/// children, not this one's.
 pub(crate) fn wait(pid: i32) -> std::io::Result<(i32, u64)> {
     loop {
         let mut status = 0;
@@ -97,48 +77,8 @@ pub(crate) fn wait(pid: i32) -> std::io::Result<(i32, u64)> {
     }
 }
 
-/// Whether `fd` is readable (or at its end) within `timeout_ms` (-1: no limit).
-pub(crate) fn poll_in(fd: RawFd, timeout_ms: i32) -> std::io::Result<bool> {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: `p` is one live pollfd.
-    match unsafe { libc::poll(&mut p, 1, timeout_ms) } {
-        -1 => {
-            let err = std::io::Error::last_os_error();
-            match err.kind() {
-                std::io::ErrorKind::Interrupted => Ok(false),
-                _ => Err(err),
-            }
-        }
-        0 => Ok(false),
-        _ => Ok(true),
-    }
-}
-
-/// One `read(2)` into `buf`.
-pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> std::io::Result<usize> {
-    // SAFETY: `buf` is live and writable for `buf.len()` bytes.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(n as usize)
-}
-
-/// In a forked child: `SIGKILL` when the parent dies; exits at once if it already has.
-pub(crate) fn die_with_parent(parent: u32) {
-    // SAFETY: PR_SET_PDEATHSIG takes a signal number; no memory is passed.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
-    // SAFETY: getppid cannot fail.
-    if unsafe { libc::getppid() } as u32 != parent {
-        exit(1);
-    }
-}
-
-/// `_exit(2)`: no destructor, no atexit handler, no flush of the parent's buffers.
+/// `_exit(2)` (nix has none): no destructor, no atexit handler, no flush of the parent's
+/// buffers.
 pub(crate) fn exit(code: i32) -> ! {
     // SAFETY: _exit ends the process; nothing runs after it.
     unsafe { libc::_exit(code) }

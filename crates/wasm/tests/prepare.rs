@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::{fixture, in_child, lock, tempdir, threads, tool};
+use common::{fixture, lock, tempdir, threads, tool};
+use nucleus_test_support::{in_child, Exit};
 use nucleus_wasm::{CacheMode, CacheStatus, CompileHelper, ModuleKind, WasmError, WasmPolicy};
 use std::fs;
 use std::path::PathBuf;
@@ -45,7 +46,6 @@ fn not_wasm() {
     assert!(matches!(e, WasmError::ParseWat { .. }), "{e:?}");
     let chain = format!("{}", std::error::Error::source(&e).unwrap());
     assert!(chain.contains("bad.wat:2"), "{chain}");
-    fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -164,7 +164,6 @@ fn warm_run_uses_the_cache_and_a_corrupt_file_is_replaced() {
     p.fuel = Some(1000);
     assert_eq!(p.prepare().unwrap().report().cache, CacheStatus::Stored);
     assert_eq!(entries().len(), 2);
-    fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -173,9 +172,8 @@ fn explicit_cache_dir_writable_by_others_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
     let mut p = tool(&["x", "0"]);
-    p.cache = CacheMode::Dir(dir.clone());
+    p.cache = CacheMode::Dir(dir.to_path_buf());
     assert!(matches!(prepare_err(&p), WasmError::CacheDirUnsafe { .. }));
-    fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -185,14 +183,13 @@ fn default_cache_dir_under_xdg_cache_home() {
     p.cache = CacheMode::Default;
     let _guard = lock();
     let status = in_child(|| {
-        std::env::set_var("XDG_CACHE_HOME", &dir);
+        std::env::set_var("XDG_CACHE_HOME", dir.path());
         let first = p.prepare().unwrap().report().cache;
         let second = p.prepare().unwrap().report().cache;
         let made = dir.join("nucleus/wasm").is_dir();
         i32::from(!(first == CacheStatus::Stored && second == CacheStatus::Hit && made))
     });
-    assert_eq!(status, 0);
-    fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(status, Exit::Code(0));
 }
 
 /// The runner checks that it is single-threaded right before `clone3`: `prepare` (engine,
@@ -226,9 +223,8 @@ fn prepare_leaves_one_thread_and_no_fd() {
             drop(prepared);
             i32::from(!ok)
         });
-        assert_eq!(status, 0);
+        assert_eq!(status, Exit::Code(0));
     }
-    fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -352,6 +348,5 @@ fn the_compile_helper() {
         }
         i32::from(!failures.is_empty())
     });
-    assert_eq!(status, 0);
-    fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(status, Exit::Code(0));
 }

@@ -3,8 +3,10 @@
 mod common;
 
 use common::{fixture, run, tempdir, tool};
+use nucleus_test_support::{in_child, pipe, Exit};
 use nucleus_wasm::{CacheMode, TrapKind, WasmPolicy, DEADLINE_EXIT_CODE, TRAP_EXIT_CODE};
 use std::fs;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 /// WASI errnos (preview 1).
@@ -94,7 +96,6 @@ fn read_and_write_a_preopen() {
     p.preopens = vec![preopen.parse().unwrap()];
     assert_eq!(run(&p, b"").outcome.exit_code, 0);
     assert!(!dir.join("sub/out.txt").exists());
-    fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -118,7 +119,6 @@ fn read_only_preopen_allows_no_write() {
         "original"
     );
     assert!(!dir.join("new.txt").exists() && !dir.join("d").exists());
-    fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -159,7 +159,6 @@ fn nothing_outside_the_preopens() {
     // No preopen at all: fd 3 is not a directory the guest holds.
     let ran = run(&tool(&["r", "secret.txt"]), b"");
     assert_eq!(ran.outcome.exit_code, 8, "EBADF");
-    fs::remove_dir_all(&root).unwrap();
 }
 
 fn trap(args: &[&str]) -> nucleus_wasm::WasmOutcome {
@@ -205,13 +204,10 @@ fn deadline_stops_a_guest_blocked_on_stdin() {
     p.deadline = Some(Duration::from_millis(300));
     let _guard = common::lock();
     let prepared = p.prepare().unwrap();
-    let status = common::in_child(|| {
-        let mut fds = [0; 2];
+    let status = in_child(|| {
         // The write end stays open in this child: reads block.
-        // SAFETY: a live array of two ints.
-        let _ = unsafe { libc::pipe(fds.as_mut_ptr()) };
-        // SAFETY: plain integers.
-        unsafe { libc::dup2(fds[0], 0) };
+        let (read_end, _write_end) = pipe();
+        common::dup2(read_end.as_raw_fd(), 0);
         match prepared.run() {
             Ok(o) if o.trap == Some(TrapKind::Deadline) => 0,
             Ok(o) => {
@@ -221,7 +217,7 @@ fn deadline_stops_a_guest_blocked_on_stdin() {
             Err(_) => 2,
         }
     });
-    assert_eq!(status, 0);
+    assert_eq!(status, Exit::Code(0));
 }
 
 #[test]

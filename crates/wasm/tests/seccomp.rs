@@ -3,8 +3,9 @@
 
 mod common;
 
-use common::{fixture, lock, no_new_privs, run_prepared, tempdir, tool};
+use common::{fixture, lock, run_prepared, tempdir, tool};
 use nucleus_seccomp::Profile;
+use nucleus_test_support::no_new_privs;
 use nucleus_wasm::{CacheMode, PreparedWasm, TrapKind, WasmPolicy};
 use std::ffi::CString;
 use std::fs;
@@ -72,5 +73,4 @@ fn runs_under_the_agent_profile_without_exec() {
     spin.fuel = Some(10_000);
     let ran = run_prepared(&spin.prepare().unwrap(), b"", confine);
     assert_eq!(ran.outcome.trap, Some(TrapKind::OutOfFuel));
-    fs::remove_dir_all(&dir).unwrap();
 }

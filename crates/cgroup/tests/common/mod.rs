@@ -1,21 +1,16 @@
-//! Helpers shared by the integration tests: gates, forked workloads, and
-//! the only `unsafe` of the tests.
+//! Helpers shared by the cgroup tests: gates, forked workloads held until
+//! they are in the cgroup, and the tests' own `unsafe` (the skip gate, the
+//! fork and the wait are `nucleus-test-support`'s).
 #![allow(dead_code)]
 
+use std::os::fd::IntoRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nucleus_cgroup::{Cgroup, CgroupConfig, CgroupError, LimitMode, Limits};
+use nucleus_test_support::{fork, skip, wait};
 
-/// Prints `SKIPPED <test>: <why>`; under `NUCLEUS_TEST_STRICT=1` a skip is a
-/// failure. Returns `false` so callers can `if !skip(..) { return }`.
-pub fn skip(test: &str, why: &str) -> bool {
-    println!("SKIPPED {test}: {why}");
-    if std::env::var("NUCLEUS_TEST_STRICT").as_deref() == Ok("1") {
-        panic!("SKIPPED {test}: {why} (NUCLEUS_TEST_STRICT=1)");
-    }
-    false
-}
+pub use nucleus_test_support::Exit;
 
 /// Prints `NOT APPLICABLE <test>: <why>` for a test whose subject this
 /// machine does not have at all (a cgroup v2 hierarchy with controllers on a
@@ -33,11 +28,7 @@ pub fn not_applicable(test: &str, why: &str) {
 
 /// True when running as root; otherwise prints SKIPPED.
 pub fn require_root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions and no memory effects.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    skip(test, "needs root to create cgroups")
+    nucleus_test_support::require_root(test, "needs root to create cgroups")
 }
 
 /// A config whose directory names are unique to this test and process, so
@@ -93,13 +84,6 @@ pub fn leftovers(cfg: &CgroupConfig) -> Vec<PathBuf> {
     out
 }
 
-/// How a child ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Exit {
-    Code(i32),
-    Signal(i32),
-}
-
 /// A forked child held at a pipe until [`Held::release`], so the parent can
 /// put it in the cgroup before the workload starts.
 pub struct Held {
@@ -115,10 +99,10 @@ pub struct Held {
 pub fn spawn_held(work: fn(out: i32) -> i32) -> Held {
     let go = pipe();
     let out = pipe();
-    // SAFETY: the child only calls async-signal-safe functions (read, close,
-    // the syscall-only `work`, _exit) and never returns into Rust code of
-    // the parent.
-    let pid = unsafe { libc::fork() };
+    // The child only calls async-signal-safe functions (read, close, the
+    // syscall-only `work`, _exit) and never returns into Rust code of the
+    // parent.
+    let pid = fork();
     assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
     if pid == 0 {
         // SAFETY: plain syscalls on fds we own; _exit never returns.
@@ -171,24 +155,17 @@ impl Held {
 
     /// Waits for the child.
     pub fn wait(self) -> Exit {
-        let mut status = 0;
-        // SAFETY: waits for our own child; status is a valid out pointer.
-        let r = unsafe { libc::waitpid(self.pid, &mut status, 0) };
-        assert_eq!(r, self.pid, "waitpid: {}", std::io::Error::last_os_error());
+        let exit = wait(self.pid);
         close(self.out);
-        if libc::WIFSIGNALED(status) {
-            Exit::Signal(libc::WTERMSIG(status))
-        } else {
-            Exit::Code(libc::WEXITSTATUS(status))
-        }
+        exit
     }
 }
 
+/// A close-on-exec pipe as raw fds, which the forked workload closes with
+/// plain syscalls.
 fn pipe() -> [i32; 2] {
-    let mut fds = [0; 2];
-    // SAFETY: fds is a valid array of two ints.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    fds
+    let (read_end, write_end) = nucleus_test_support::pipe();
+    [read_end.into_raw_fd(), write_end.into_raw_fd()]
 }
 
 fn close(fd: i32) {

@@ -1,50 +1,27 @@
 //! Helpers shared by the enforcement tests: run a closure in a forked child, gate on the
-//! kernel, make scratch trees.
-#![allow(dead_code, clippy::unwrap_used)]
+//! kernel, make scratch trees. The fork and the skip gate are `nucleus-test-support`'s.
+// Each test binary uses its own part of these helpers and re-exports.
+#![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
-use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nucleus_landlock_policy::{probe, Compat, FsAccess, FsRule, Policy};
+use nucleus_test_support::{try_in_child, TempDir};
+
+pub use nucleus_test_support::{fork_lock, skip};
 
 /// Run `f` in a forked child (which may restrict itself freely) and panic with the child's
 /// message if it returns an error, panics, or exits non-zero. The child may also `execve`:
-/// the result pipe is close-on-exec, and the exec'd program's exit code is checked.
+/// the result pipe is close-on-exec, and the exec'd program's exit code is checked. Forks
+/// under [`fork_lock`], so that a test writing a program it will execute can keep other
+/// tests' children from inheriting the file open for writing (`ETXTBSY`).
 pub fn in_child<F: FnOnce() -> Result<(), String>>(f: F) {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: both fds were just created by pipe2 and are owned here.
-    let (read_end, write_end) =
-        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // SAFETY: the child only runs `f` and leaves with `_exit`, never unwinding into the
-    // test harness; glibc keeps malloc usable after fork.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        drop(read_end);
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let (code, msg) = match result {
-            Ok(Ok(())) => (0, String::new()),
-            Ok(Err(msg)) => (1, msg),
-            Err(_) => (2, "child panicked".to_string()),
-        };
-        let mut file = std::fs::File::from(write_end);
-        let _ = std::io::Write::write_all(&mut file, msg.as_bytes());
-        // SAFETY: leaving the child without running the parent's destructors or atexit.
-        unsafe { libc::_exit(code) };
+    let fork = fork_lock();
+    let result = try_in_child(f);
+    drop(fork);
+    if let Err(e) = result {
+        panic!("child failed: {e}");
     }
-    drop(write_end);
-    let mut msg = String::new();
-    let _ = std::fs::File::from(read_end).read_to_string(&mut msg);
-    let mut status = 0;
-    // SAFETY: `pid` is our child; `status` is a valid int.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 && msg.is_empty(),
-        "child failed (status {status:#x}): {msg}"
-    );
 }
 
 /// True when the kernel has Landlock ABI `abi`; otherwise prints `SKIPPED` (or panics
@@ -59,14 +36,6 @@ pub fn has_abi(abi: u8, test: &str) -> bool {
         &format!("needs landlock abi {abi}, kernel has {kernel}"),
     );
     false
-}
-
-/// Print `SKIPPED <test>: <why>`, or panic under `NUCLEUS_TEST_STRICT=1`.
-pub fn skip(test: &str, why: &str) {
-    if std::env::var_os("NUCLEUS_TEST_STRICT").is_some_and(|v| v == "1") {
-        panic!("{test}: {why} (NUCLEUS_TEST_STRICT=1)");
-    }
-    println!("SKIPPED {test}: {why}");
 }
 
 /// `Ok` when `r` failed with `errno`, a message otherwise.
@@ -92,6 +61,7 @@ pub fn expect_ok<T>(what: &str, r: std::io::Result<T>) -> Result<T, String> {
 /// A scratch directory outside `/tmp` (which the default policy opens), removed on drop.
 pub struct Scratch {
     pub root: PathBuf,
+    _dir: TempDir,
 }
 
 impl Scratch {
@@ -105,10 +75,11 @@ impl Scratch {
         } else {
             target
         };
-        let root = base.join(format!("landlock-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        Scratch { root }
+        let dir = TempDir::new_in(base, &format!("landlock-{test}"));
+        Scratch {
+            root: dir.to_path_buf(),
+            _dir: dir,
+        }
     }
 
     /// A subdirectory holding one file `file` with `content`.
@@ -117,12 +88,6 @@ impl Scratch {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("file"), "content").unwrap();
         dir
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 

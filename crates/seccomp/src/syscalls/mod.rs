@@ -9,7 +9,7 @@ mod aarch64;
 mod other;
 mod x86_64;
 
-use crate::profile::Arch;
+use crate::arch::Arch;
 
 /// How a name resolves on one architecture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,8 @@
 //! Helpers for tests that install filters: every filter goes on a forked child, never on the
-//! test process. All the tests' `unsafe` is here.
-#![allow(dead_code)]
+//! test process. The gates and the forking are `nucleus-test-support`'s (re-exported here);
+//! the raw calls a filtered child makes, and all the tests' own `unsafe`, are here.
+// Each test binary uses its own part of these helpers and re-exports.
+#![allow(dead_code, unused_imports)]
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -9,69 +11,7 @@ use std::process::{Command, Output};
 
 use nucleus_seccomp::CompiledFilter;
 
-/// Whether skips must fail (CI).
-pub fn strict() -> bool {
-    std::env::var("NUCLEUS_TEST_STRICT").as_deref() == Ok("1")
-}
-
-/// Report a skipped test; with `NUCLEUS_TEST_STRICT=1`, fail instead.
-pub fn skip(test: &str, why: &str) {
-    assert!(!strict(), "{test} cannot run: {why}");
-    println!("SKIPPED {test}: {why}");
-}
-
-/// How a child ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Exit {
-    Code(i32),
-    Signal(i32),
-}
-
-/// Run `f` in a forked child, which `_exit`s with what `f` returns (101 on panic).
-/// `f` must not rely on locks other threads of the test process may hold.
-pub fn in_child<F: FnOnce() -> i32>(f: F) -> Exit {
-    // SAFETY: the child runs `f` and leaves with `_exit`, never returning into the harness.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-    if pid == 0 {
-        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
-        // SAFETY: leaving the child without running the parent's atexit handlers.
-        unsafe { libc::_exit(code) };
-    }
-    wait(pid)
-}
-
-/// Wait for `pid`.
-pub fn wait(pid: libc::pid_t) -> Exit {
-    let mut status = 0;
-    // SAFETY: plain integers and a live local.
-    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
-    if libc::WIFSIGNALED(status) {
-        Exit::Signal(libc::WTERMSIG(status))
-    } else {
-        Exit::Code(libc::WEXITSTATUS(status))
-    }
-}
-
-/// `fork`, returning the pid (0 in the child).
-pub fn fork() -> libc::pid_t {
-    // SAFETY: callers make the child leave with `_exit` or `execve`.
-    unsafe { libc::fork() }
-}
-
-/// `_exit(code)`.
-pub fn exit(code: i32) -> ! {
-    // SAFETY: ends the process.
-    unsafe { libc::_exit(code) }
-}
-
-/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`, which installing a filter requires.
-pub fn no_new_privs() {
-    // SAFETY: plain integers.
-    let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-    assert_eq!(r, 0);
-}
+pub use nucleus_test_support::{exit, fork, in_child, no_new_privs, pipe, skip, wait, which, Exit};
 
 /// A raw syscall; `Ok(ret)` or `Err(errno)`.
 pub fn syscall(nr: libc::c_long, a: [libc::c_long; 5]) -> Result<libc::c_long, i32> {
@@ -132,15 +72,6 @@ pub fn openpty() -> (OwnedFd, OwnedFd) {
     (master, unsafe { OwnedFd::from_raw_fd(s) })
 }
 
-/// A pipe: (read end, write end), close-on-exec.
-pub fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` is a live array of two ints.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: two new fds of ours.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
-}
-
 /// `write` all of `buf`, allocation-free.
 pub fn write(fd: RawFd, buf: &[u8]) -> isize {
     // SAFETY: `buf` is live for its length.
@@ -181,14 +112,6 @@ pub fn output_under(cmd: &mut Command, filter: CompiledFilter) -> Output {
     // SAFETY: the hook makes two syscalls and allocates nothing.
     unsafe { cmd.pre_exec(hook) };
     cmd.output().expect("spawn")
-}
-
-/// Where a program is, if installed.
-pub fn which(name: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 /// The raw fd of `fd`.

@@ -1,0 +1,47 @@
+//! The runner's log: quiet unless `--log-level` or `NUCLEUS_LOG` asks for
+//! it; then each launch step is a span whose close line carries its time
+//! (`time.busy`), and the child's stages are events the parent logs from
+//! the channel's records. Written to stderr, as text or JSON lines.
+
+use std::str::FromStr;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
+
+/// The environment variable that sets the log level when no flag does.
+pub(crate) const ENV: &str = "NUCLEUS_LOG";
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One line of text per event.
+    #[default]
+    Text,
+    /// One JSON object per line, for machines.
+    Json,
+}
+
+/// Installs the log when a level is asked (the flag first, then
+/// `NUCLEUS_LOG`); otherwise nothing is logged and logging costs nothing.
+/// A `NUCLEUS_LOG` that names no level is an error the caller warns of.
+pub(crate) fn init(flag: Option<LevelFilter>, format: LogFormat) -> Result<(), String> {
+    let level = match (flag, std::env::var(ENV)) {
+        (Some(level), _) => level,
+        (None, Ok(value)) if !value.trim().is_empty() => LevelFilter::from_str(value.trim())
+            .map_err(|_| {
+                format!("{ENV}={value:?} is not a level (error, warn, info, debug, trace, off); not logging")
+            })?,
+        _ => return Ok(()),
+    };
+    if level == LevelFilter::OFF {
+        return Ok(());
+    }
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_span_events(FmtSpan::CLOSE);
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    installed.map_err(|e| format!("cannot install the log: {e}"))
+}

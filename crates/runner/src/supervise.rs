@@ -1,0 +1,138 @@
+//! Supervision, parent side: from the release of the sandbox to the end
+//! of its init. Forwards signals, enforces the deadline, answers a seccomp
+//! recorder, and collects the channel's records and the init's status.
+
+use crate::channel::{self, Message};
+use crate::{sys, RunError};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// What the supervision loop saw.
+pub(crate) struct Raw {
+    pub(crate) messages: Vec<Message>,
+    pub(crate) init_status: i32,
+    pub(crate) usage: libc::rusage,
+    pub(crate) timed_out: bool,
+    pub(crate) recorded: Option<nucleus_seccomp::Profile>,
+    /// The last signal forwarded from outside, if any.
+    pub(crate) forwarded: Option<i32>,
+}
+
+/// What supervision watches.
+pub(crate) struct Watch<'a> {
+    pub(crate) child: &'a nucleus_ns::Child,
+    pub(crate) msg: &'a OwnedFd,
+    pub(crate) sigfd: &'a OwnedFd,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) cgroup: Option<&'a nucleus_cgroup::Cgroup>,
+    pub(crate) record: bool,
+    /// The sandbox's own terminal, resized on `SIGWINCH` (which its
+    /// kernel then sends the workload).
+    pub(crate) console: Option<&'a crate::console::Console>,
+}
+
+impl Watch<'_> {
+    /// Forwards signals, enforces the deadline and waits for the init.
+    pub(crate) fn supervise(&self, started: Instant) -> Result<Raw, RunError> {
+        let deadline = self.timeout.and_then(|t| started.checked_add(t));
+        let mut messages = Vec::new();
+        let mut eof = false;
+        let mut timed_out = false;
+        let mut recorded = None;
+        let mut forwarded = None;
+        loop {
+            let wait_ms = match deadline {
+                Some(_) if timed_out => -1,
+                Some(d) => d
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(i32::MAX as u128) as i32,
+                None => -1,
+            };
+            let mut fds = [
+                pollfd(self.child.pidfd.as_raw_fd()),
+                pollfd(self.sigfd.as_raw_fd()),
+                pollfd(if eof { -1 } else { self.msg.as_raw_fd() }),
+            ];
+            sys::poll(&mut fds, wait_ms).map_err(|source| RunError::Wait { source })?;
+            if fds[2].revents != 0 {
+                eof = channel::drain(self.msg, &mut messages);
+                if self.record && recorded.is_none() {
+                    recorded = self.record_syscalls(&messages)?;
+                }
+            }
+            if fds[1].revents != 0 {
+                forwarded = self.forward_signals().or(forwarded);
+            }
+            if fds[0].revents != 0 {
+                let (init_status, usage) = sys::wait_pidfd_usage(&self.child.pidfd)
+                    .map_err(|source| RunError::Wait { source })?;
+                channel::drain(self.msg, &mut messages);
+                return Ok(Raw {
+                    messages,
+                    init_status,
+                    usage,
+                    timed_out,
+                    recorded,
+                    forwarded,
+                });
+            }
+            if !timed_out && deadline.is_some_and(|d| Instant::now() >= d) {
+                timed_out = true;
+                self.kill_all();
+            }
+        }
+    }
+
+    /// Once the init reported its listener fd: takes it and answers every
+    /// notification until the sandbox is gone.
+    fn record_syscalls(
+        &self,
+        messages: &[Message],
+    ) -> Result<Option<nucleus_seccomp::Profile>, RunError> {
+        let Some(fd) = messages.iter().find_map(|m| match m {
+            Message::Listener { fd } => Some(*fd),
+            _ => None,
+        }) else {
+            return Ok(None);
+        };
+        let listener = nucleus_seccomp::record::take_listener(self.child.pid, fd)?;
+        let mut recorder = nucleus_seccomp::record::Recorder::new(listener);
+        recorder.run(Some(self.child.pidfd.as_fd()))?;
+        Ok(Some(recorder.into_profile()))
+    }
+
+    /// Forwards pending signals to the init; returns the last one.
+    fn forward_signals(&self) -> Option<i32> {
+        let mut last = None;
+        while let Some(sig) = sys::read_signal(self.sigfd) {
+            if sig == libc::SIGWINCH && self.console.is_some_and(|c| c.resize()) {
+                continue;
+            }
+            if sig != libc::SIGCHLD {
+                sys::pidfd_send_signal(&self.child.pidfd, sig);
+                last = Some(sig);
+            }
+        }
+        last
+    }
+
+    /// Kills the whole sandbox: SIGKILL to a PID-namespace init takes every
+    /// process of the namespace with it; without one, the init's process
+    /// group is killed too.
+    fn kill_all(&self) {
+        if let Some(cg) = self.cgroup {
+            let _ = cg.kill_all();
+        }
+        sys::kill(-self.child.pid, libc::SIGKILL);
+        sys::pidfd_send_signal(&self.child.pidfd, libc::SIGKILL);
+    }
+}
+
+fn pollfd(fd: libc::c_int) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}

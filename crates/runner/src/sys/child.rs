@@ -1,0 +1,231 @@
+//! The child's system calls, between clone and exec: nothing allocated,
+//! the errno out.
+
+use super::{check, errno};
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+
+pub(crate) fn read_byte(fd: RawFd) -> Result<usize, i32> {
+    let mut b = 0u8;
+    loop {
+        // SAFETY: reads one byte into a live stack variable.
+        let n = unsafe { libc::read(fd, (&mut b as *mut u8).cast(), 1) };
+        match check(n as libc::c_long) {
+            Err(libc::EINTR) => continue,
+            other => return other.map(|n| n as usize),
+        }
+    }
+}
+
+pub(crate) fn set_pdeathsig() -> Result<(), i32> {
+    // SAFETY: plain prctl with integer arguments.
+    check(
+        unsafe {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+        }
+        .into(),
+    )
+    .map(drop)
+}
+
+pub(crate) fn chdir(path: &CStr) -> Result<(), i32> {
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    check(unsafe { libc::chdir(path.as_ptr()) }.into()).map(drop)
+}
+
+/// Closes every fd from 3 up, except `keep`.
+pub(crate) fn close_fds_except(keep: RawFd) -> Result<(), i32> {
+    let close_range = |lo: libc::c_uint, hi: libc::c_uint| {
+        if lo > hi {
+            return Ok(0);
+        }
+        // SAFETY: closing fds the child inherited and does not use.
+        check(unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) })
+    };
+    close_range(3, keep as libc::c_uint - 1)?;
+    close_range(keep as libc::c_uint + 1, libc::c_uint::MAX).map(drop)
+}
+
+pub(crate) fn setsid() -> Result<(), i32> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::setsid() }.into()).map(drop)
+}
+
+/// Makes the terminal on `fd` the controlling terminal of this session
+/// (whose leader we are); never takes one that another session has.
+pub(crate) fn set_controlling_terminal(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: plain ioctl with an integer argument (0: do not steal).
+    check(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) }.into()).map(drop)
+}
+
+/// Whether `pid` is in our own process group.
+pub(crate) fn in_own_process_group(pid: libc::pid_t) -> bool {
+    // SAFETY: plain syscalls with integer arguments.
+    unsafe { libc::getpgid(pid) == libc::getpgrp() }
+}
+
+pub(crate) fn switch_user(uid: u32, gid: u32, set_groups: bool) -> Result<(), i32> {
+    if set_groups {
+        // SAFETY: an empty group list.
+        check(unsafe { libc::setgroups(0, std::ptr::null()) }.into())?;
+    }
+    // SAFETY: plain syscalls with integer arguments.
+    check(unsafe { libc::setresgid(gid, gid, gid) }.into())?;
+    // SAFETY: as above.
+    check(unsafe { libc::setresuid(uid, uid, uid) }.into()).map(drop)
+}
+
+/// `fork(2)` from the single-threaded init.
+pub(crate) fn fork() -> Result<libc::pid_t, i32> {
+    // SAFETY: the init is single-threaded; the child only calls async-signal-safe functions.
+    let pid = unsafe { libc::fork() };
+    check(pid.into()).map(|p| p as libc::pid_t)
+}
+
+pub(crate) fn execve(
+    path: &CStr,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> i32 {
+    // SAFETY: `argv` and `envp` are null-terminated arrays of pointers into
+    // CStrings the caller keeps alive; execve only returns on failure.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    errno()
+}
+
+/// Waits for any child; returns (pid, status), or `None` when none is left
+/// (or none has exited yet with `nohang`).
+pub(crate) fn wait_any(nohang: bool) -> Option<(libc::pid_t, i32)> {
+    let mut status = 0;
+    let flags = if nohang { libc::WNOHANG } else { 0 };
+    loop {
+        // SAFETY: `status` is a live int.
+        let pid = unsafe { libc::waitpid(-1, &mut status, flags) };
+        if pid < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        return (pid > 0).then_some((pid, status));
+    }
+}
+
+/// Sets `sig` to its default action; returns the previous one.
+pub(crate) fn set_signal_default(sig: libc::c_int) -> libc::sighandler_t {
+    // SAFETY: installing SIG_DFL is always valid.
+    unsafe { libc::signal(sig, libc::SIG_DFL) }
+}
+
+/// Puts back a disposition returned by [`set_signal_default`].
+pub(crate) fn restore_signal(sig: libc::c_int, old: libc::sighandler_t) {
+    if old != libc::SIG_ERR {
+        // SAFETY: `old` came from signal(2) for the same signal.
+        unsafe { libc::signal(sig, old) };
+    }
+}
+
+/// Closes an fd the child inherited but must not keep.
+pub(crate) fn close(fd: RawFd) {
+    // SAFETY: closing an inherited fd number in the child; nothing else uses it.
+    unsafe { libc::close(fd) };
+}
+
+/// Makes this process a subreaper: orphaned descendants are reparented here.
+pub(crate) fn set_child_subreaper() -> Result<(), i32> {
+    // SAFETY: plain prctl with integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }.into()).map(drop)
+}
+
+/// Stops being a child subreaper.
+pub(crate) fn clear_child_subreaper() -> Result<(), i32> {
+    // SAFETY: plain prctl with integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) }.into()).map(drop)
+}
+
+/// Reaps the child `pid`, waiting for it.
+pub(crate) fn wait_pid(pid: libc::pid_t) {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a live int.
+        let rc = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+        if rc >= 0 || errno() != libc::EINTR {
+            return;
+        }
+    }
+}
+
+/// Makes this process non-dumpable: no ptrace, no /proc/PID/fd access by
+/// processes without CAP_SYS_PTRACE.
+pub(crate) fn set_not_dumpable() -> Result<(), i32> {
+    // SAFETY: plain prctl with integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) }.into()).map(drop)
+}
+
+/// Resumes a ptrace-stopped child, delivering `sig`.
+pub(crate) fn ptrace_cont(pid: libc::pid_t, sig: libc::c_int) {
+    // SAFETY: PTRACE_CONT on a child that is stopped for us; errors are ignored.
+    unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0usize, sig as usize) };
+}
+
+/// Waits for a blocked signal.
+/// Returns the signal and its `si_code` (`SI_KERNEL` when a terminal sent
+/// it to its foreground group, `SI_USER` from `kill`).
+pub(crate) fn sigwait(set: &libc::sigset_t) -> (libc::c_int, libc::c_int) {
+    loop {
+        // SAFETY: siginfo_t is plain data, overwritten by sigwaitinfo.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` and `info` are live.
+        let sig = unsafe { libc::sigwaitinfo(set, &mut info) };
+        if sig > 0 {
+            return (sig, info.si_code);
+        }
+    }
+}
+
+pub(crate) fn exit(code: i32) -> ! {
+    // SAFETY: _exit never returns and runs no atexit handlers or destructors.
+    unsafe { libc::_exit(code) }
+}
+
+/// Restores the default action of `sig` (Rust's runtime ignores SIGPIPE,
+/// and ignored signals survive `execve`).
+pub(crate) fn default_signal(sig: libc::c_int) {
+    // SAFETY: installing SIG_DFL is always valid.
+    unsafe { libc::signal(sig, libc::SIG_DFL) };
+}
+
+/// Writes `data` to the existing file `path` (a sysctl).
+pub(crate) fn write_file(path: &CStr, data: &[u8]) -> Result<(), i32> {
+    // SAFETY: `path` is NUL-terminated; the fd is closed below.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    check(fd.into())?;
+    // SAFETY: writes from a live slice to the fd we just opened.
+    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+    let err = errno();
+    // SAFETY: `fd` was opened above and is not used again.
+    unsafe { libc::close(fd) };
+    if n == data.len() as isize {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+/// `dup2(2)`.
+pub(crate) fn dup2(from: RawFd, to: RawFd) -> Result<(), i32> {
+    // SAFETY: plain syscall on integer fds.
+    check(unsafe { libc::dup2(from, to) }.into()).map(drop)
+}
+
+/// The `st_mode` of an open fd, `None` when it is not open.
+pub(crate) fn fstat_mode(fd: RawFd) -> Option<libc::mode_t> {
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a live, writable stat buffer.
+    let ret = unsafe { libc::fstat(fd, &mut st) };
+    (ret == 0).then_some(st.st_mode)
+}
