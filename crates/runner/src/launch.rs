@@ -72,6 +72,7 @@ pub fn launch(env: &Envelope) -> Result<Outcome, RunError> {
 /// number (see `nucleus_seccomp::record`). The wall-clock timeout is not
 /// enforced while recording.
 pub fn record(env: &Envelope) -> Result<(Outcome, nucleus_seccomp::Profile), RunError> {
+    env.validate()?;
     if env.guard()? == Decision::Gvisor {
         return Err(RunError::RecordNeedsNative);
     }

@@ -151,9 +151,9 @@ fn userns_limits(
 }
 
 impl Prepared {
-    /// Validates the Envelope against this host and prepares the launch.
+    /// Checks the (validated) Envelope against this host and prepares the
+    /// launch.
     pub(crate) fn new(env: &Envelope) -> Result<Prepared, RunError> {
-        env.validate()?;
         // First: the module, its imports and the preopens are what a wasm
         // user gets wrong, and the messages name them.
         let wasm = env.wasm.as_ref().map(|w| w.prepare(env)).transpose()?;

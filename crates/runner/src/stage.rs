@@ -159,6 +159,47 @@ mod tests {
         assert_eq!(listed, all, "every stage, once");
     }
 
+    /// The parent's steps in the order `launch.rs` then `sandbox.rs` name
+    /// their spans (the root span `launch` left out).
+    fn parent_order() -> Vec<String> {
+        let mut order = Vec::new();
+        for file in [
+            "crates/runner/src/launch.rs",
+            "crates/runner/src/sandbox.rs",
+        ] {
+            let code = read(file);
+            for (at, _) in code.match_indices("debug_span!(\"") {
+                let rest = &code[at + "debug_span!(\"".len()..];
+                let name: String = rest.chars().take_while(|c| *c != '"').collect();
+                if name != "launch" && !order.contains(&name) {
+                    order.push(name);
+                }
+            }
+        }
+        order
+    }
+
+    #[test]
+    fn the_documented_parent_sequence_is_the_codes() {
+        let doc = read("docs/ARCHITECTURE.md");
+        let block = doc
+            .split("<!-- parent steps: begin -->")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- parent steps: end -->").next())
+            .expect("docs/ARCHITECTURE.md has no parent step list");
+        let documented: Vec<String> = block
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .map(|w| w.trim_matches('`'))
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            documented,
+            parent_order(),
+            "docs/ARCHITECTURE.md vs launch.rs and sandbox.rs"
+        );
+    }
+
     #[test]
     fn wire_numbers_round_trip() {
         for stage in Stage::ALL {
