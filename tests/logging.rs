@@ -183,3 +183,28 @@ fn a_log_level_that_is_no_level_is_warned_about_and_the_run_goes_on() {
         );
     }
 }
+
+#[test]
+fn only_the_runners_steps_are_logged_not_a_librarys() {
+    // wasmtime-wasi traces each host call of a wasm workload; none of it
+    // may reach the log (it would be written from inside the sandbox).
+    let hello = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../wasm/tests/fixtures/hello.wat")
+        .display()
+        .to_string();
+    let cache = nucleus_test_support::TempDir::new("logging-wasm-cache");
+    let out = run_logged(
+        common::Runtime::Native,
+        As::Caller,
+        &[("NUCLEUS_LOG", "trace")],
+        &["--wasm-cache", &cache.arg(), "--wasm", &hello],
+    );
+    assert_code(&out, 0);
+    let err = stderr(&out);
+    assert!(err.contains("child step"), "{err}");
+    let foreign: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.contains(" nucleus_runner::"))
+        .collect();
+    assert!(foreign.is_empty(), "lines from other crates: {foreign:?}");
+}

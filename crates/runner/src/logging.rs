@@ -4,8 +4,11 @@
 //! the channel's records. Written to stderr, as text or JSON lines.
 
 use std::str::FromStr;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 
 /// The environment variable that sets the log level when no flag does.
 pub(crate) const ENV: &str = "NUCLEUS_LOG";
@@ -35,13 +38,19 @@ pub(crate) fn init(flag: Option<LevelFilter>, format: LogFormat) -> Result<(), S
     if level == LevelFilter::OFF {
         return Ok(());
     }
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(level)
+    // Only the runner's own steps: a library's events (wasmtime-wasi traces
+    // every host call of a wasm workload) would drown them, and would be
+    // written from inside the sandbox.
+    let ours = Targets::new().with_target("nucleus_runner", level);
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_span_events(FmtSpan::CLOSE);
-    let installed = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let layer = match format {
+        LogFormat::Text => layer.with_filter(ours).boxed(),
+        LogFormat::Json => layer.json().with_filter(ours).boxed(),
     };
-    installed.map_err(|e| format!("cannot install the log: {e}"))
+    tracing_subscriber::registry()
+        .with(layer)
+        .try_init()
+        .map_err(|e| format!("cannot install the log: {e}"))
 }

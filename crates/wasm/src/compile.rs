@@ -26,16 +26,67 @@ pub enum ModuleKind {
     Component,
 }
 
+/// A proposal's switch on wasmtime's `Config`.
+type Switch = fn(&mut Config, bool) -> &mut Config;
+
+/// The WebAssembly proposals the engine enables, by their proposal names: every one wasmtime 48
+/// ships as stable (on by default) for Cranelift on x86_64 and aarch64, so that what current
+/// toolchains emit loads — C++ exceptions (LLVM, Emscripten, wasi-sdk), tail calls, typed
+/// function references and GC (Go, Kotlin, Dart), and the rest of Wasm 3.0. Off: what wasmtime
+/// does not call stable (wide arithmetic, custom page sizes, stack switching, shared-everything
+/// threads). Listed by `doctor`, and part of the compiled-module cache key.
+pub const PROPOSALS: [(&str, Switch); 17] = [
+    ("mutable-global", mutable_global),
+    ("saturating-float-to-int", saturating_float_to_int),
+    ("sign-extension", sign_extension),
+    ("multi-value", Config::wasm_multi_value),
+    ("bulk-memory", Config::wasm_bulk_memory),
+    ("reference-types", Config::wasm_reference_types),
+    ("simd", Config::wasm_simd),
+    ("relaxed-simd", Config::wasm_relaxed_simd),
+    ("threads", Config::wasm_threads),
+    ("tail-call", Config::wasm_tail_call),
+    ("extended-const", Config::wasm_extended_const),
+    ("multi-memory", Config::wasm_multi_memory),
+    ("memory64", Config::wasm_memory64),
+    ("function-references", Config::wasm_function_references),
+    ("gc", Config::wasm_gc),
+    ("exceptions", Config::wasm_exceptions),
+    ("component-model", Config::wasm_component_model),
+];
+
+// The Wasm 2.0 proposals without a switch of their own on `Config`.
+fn mutable_global(c: &mut Config, on: bool) -> &mut Config {
+    c.wasm_features(wasmtime::WasmFeatures::MUTABLE_GLOBAL, on)
+}
+fn saturating_float_to_int(c: &mut Config, on: bool) -> &mut Config {
+    c.wasm_features(wasmtime::WasmFeatures::SATURATING_FLOAT_TO_INT, on)
+}
+fn sign_extension(c: &mut Config, on: bool) -> &mut Config {
+    c.wasm_features(wasmtime::WasmFeatures::SIGN_EXTENSION, on)
+}
+
+/// The names of [`PROPOSALS`], for reports.
+///
+/// ```
+/// assert!(nucleus_wasm::proposals().contains(&"exceptions"));
+/// ```
+pub fn proposals() -> Vec<&'static str> {
+    PROPOSALS.iter().map(|(name, _)| *name).collect()
+}
+
 /// The engine: serial compilation (no threads), no copy-on-write memory images (they would
 /// keep a memfd open across the runner's fd cleanup), fuel and epoch checks compiled in only
-/// when asked for (they cost speed).
+/// when asked for (they cost speed), and every proposal of [`PROPOSALS`].
 pub(crate) fn engine(fuel: bool, epoch: bool) -> Result<Engine, WasmError> {
     let mut config = Config::new();
     config
         .consume_fuel(fuel)
         .epoch_interruption(epoch)
-        .memory_init_cow(false)
-        .wasm_component_model(true);
+        .memory_init_cow(false);
+    for (_, switch) in PROPOSALS {
+        switch(&mut config, true);
+    }
     Engine::new(&config).map_err(|source| WasmError::Engine { source })
 }
 
@@ -55,6 +106,11 @@ pub(crate) fn settings_hash(engine: &Engine) -> [u8; 32] {
     let mut h = ShaHasher(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut h);
     h.0.update(concat!("nucleus-wasm ", env!("CARGO_PKG_VERSION")));
+    // The proposals too, by name: an artifact compiled with another set is another entry.
+    for (name, _) in PROPOSALS {
+        h.0.update(name.as_bytes());
+        h.0.update(b"\0");
+    }
     h.0.finalize().into()
 }
 

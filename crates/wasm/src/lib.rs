@@ -55,7 +55,7 @@ mod run;
 mod sys;
 
 pub use cache::{default_cache_dir, CacheStatus};
-pub use compile::ModuleKind;
+pub use compile::{proposals, ModuleKind, PROPOSALS};
 pub use error::WasmError;
 pub use helper::{AdmitFn, CompileHelper};
 pub use outcome::{TrapKind, WasmOutcome, DEADLINE_EXIT_CODE, TRAP_EXIT_CODE};

@@ -19,6 +19,8 @@ pub struct WasmProbe {
     pub error: Option<String>,
     /// The WASI versions the host provides.
     pub wasi: Vec<String>,
+    /// The WebAssembly proposals the engine enables ([`crate::PROPOSALS`]).
+    pub proposals: Vec<String>,
     /// The default cache directory, when `XDG_CACHE_HOME` or `HOME` gives one.
     pub default_cache_dir: Option<PathBuf>,
 }
@@ -43,6 +45,7 @@ pub fn probe() -> WasmProbe {
         jit: result.is_ok(),
         error: result.err().map(|e| e.to_string()),
         wasi: vec!["preview1".into(), "preview2".into()],
+        proposals: crate::proposals().into_iter().map(str::to_owned).collect(),
         default_cache_dir: default_cache_dir(),
     }
 }

@@ -350,3 +350,31 @@ fn the_compile_helper() {
     });
     assert_eq!(status, Exit::Code(0));
 }
+
+#[test]
+fn the_proposals_current_toolchains_emit_load_and_run() {
+    let mut p = WasmPolicy::new(fixture("proposals.wat"));
+    p.cache = CacheMode::Off;
+    let ran = common::run(&p, b"");
+    assert_eq!(ran.outcome.exit_code, 42, "{ran:?}");
+    for name in [
+        "exceptions",
+        "tail-call",
+        "gc",
+        "function-references",
+        "multi-memory",
+    ] {
+        assert!(nucleus_wasm::proposals().contains(&name), "{name}");
+    }
+}
+
+#[test]
+fn a_proposal_that_is_not_enabled_is_named() {
+    let mut p = WasmPolicy::new(fixture("wide_arithmetic.wat"));
+    p.cache = CacheMode::Off;
+    let e = prepare_err(&p);
+    assert!(matches!(e, WasmError::Compile { .. }), "{e:?}");
+    let chain = nucleus_test_support::error_chain(&e);
+    assert!(chain.contains("wide arithmetic"), "{chain}");
+    assert!(!nucleus_wasm::proposals().contains(&"wide-arithmetic"));
+}
