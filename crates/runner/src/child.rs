@@ -247,8 +247,14 @@ fn start_workload(p: &Prepared, saved: &libc::sigset_t, msg_fd: RawFd) -> ! {
         sys::close(fd);
     }
     match &p.workload {
-        Workload::Wasm(wasm) => crate::wasm_host::run_workload(wasm, msg_fd),
-        Workload::Exec(exec) => exec_workload(exec, msg_fd),
+        Workload::Exec(exec) => {
+            mark(Stage::Exec);
+            exec_workload(exec, msg_fd)
+        }
+        Workload::Wasm(wasm) => {
+            mark(Stage::Wasm);
+            crate::wasm_host::run_workload(wasm, msg_fd)
+        }
     }
 }
 
@@ -359,7 +365,6 @@ fn workload_signals() {
 /// workload keeps SIGPIPE ignored: WASI reports a closed pipe as `EPIPE`.)
 fn exec_workload(exec: &ExecPlan, msg_fd: RawFd) -> ! {
     sys::default_signal(libc::SIGPIPE);
-    mark(Stage::Exec);
     let mut denied = false;
     let mut errno = libc::ENOENT;
     for path in &exec.candidates {

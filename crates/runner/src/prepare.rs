@@ -156,14 +156,16 @@ impl Prepared {
     pub(crate) fn new(env: &Envelope) -> Result<Prepared, RunError> {
         // First: the module, its imports and the preopens are what a wasm
         // user gets wrong, and the messages name them.
-        let wasm = env.wasm.as_ref().map(|w| w.prepare(env)).transpose()?;
+        let wasm = tracing::debug_span!("wasm")
+            .in_scope(|| env.wasm.as_ref().map(|w| w.prepare(env)).transpose())?;
         let namespaces = env.effective_namespaces();
         let caller = Caller::current();
-        let maps = if namespaces.contains(Namespace::User) {
-            env.userns
-                .resolve_leased(&caller, &SubIdPaths::default(), &Default::default())?
-        } else {
-            None
+        let maps = match namespaces.contains(Namespace::User) {
+            true => tracing::debug_span!("ids").in_scope(|| {
+                env.userns
+                    .resolve_leased(&caller, &SubIdPaths::default(), &Default::default())
+            })?,
+            false => None,
         };
         if maps.is_none() && caller.uid != 0 {
             return Err(RunError::HostUsernsNeedsRoot);
@@ -176,7 +178,8 @@ impl Prepared {
         };
         // The runner's own state is never shown through a bind (state.rs).
         view.hidden_dirs = crate::state::hidden_dirs(env, &view)?;
-        let plan = mount_plan(env, &view, namespaces, &caller)?;
+        let plan = tracing::debug_span!("view")
+            .in_scope(|| mount_plan(env, &view, namespaces, &caller))?;
         let idmap_binds = idmaps_binds(&view, plan.as_ref(), maps.as_ref());
         let writes_as_root = idmap_binds
             && plan
@@ -188,10 +191,11 @@ impl Prepared {
         let shared_network = !namespaces.contains(Namespace::Network);
         let policy = env.landlock.policy(&view, shared_network)?;
         let deny_udp = udp_denied(env, shared_network, policy.as_ref())?;
-        let landlock = match policy {
-            Some(policy) => Some(crate::landlock::PreparedLandlock::new(&policy)?),
-            None => None,
-        };
+        let landlock = tracing::debug_span!("landlock").in_scope(|| {
+            policy
+                .map(|policy| crate::landlock::PreparedLandlock::new(&policy))
+                .transpose()
+        })?;
         Ok(Prepared {
             namespaces,
             set_groups: maps.as_ref().is_none_or(|m| !m.deny_setgroups),
@@ -208,15 +212,17 @@ impl Prepared {
             keep_caps: uid != 0,
             caps,
             landlock,
-            seccomp: env.seccomp.compile(
-                env.caps.keep.iter().map(ToString::to_string).collect(),
-                crate::seccomp::Extra {
-                    no_exec: env.wasm.is_some(),
-                    deny_memfd_exec: memfd_noexec == MemfdNoexec::Seccomp,
-                    deny_privileged_files: writes_as_root,
-                    deny_udp,
-                },
-            )?,
+            seccomp: tracing::debug_span!("seccomp").in_scope(|| {
+                env.seccomp.compile(
+                    env.caps.keep.iter().map(ToString::to_string).collect(),
+                    crate::seccomp::Extra {
+                        no_exec: env.wasm.is_some(),
+                        deny_memfd_exec: memfd_noexec == MemfdNoexec::Seccomp,
+                        deny_privileged_files: writes_as_root,
+                        deny_udp,
+                    },
+                )
+            })?,
             seccomp_listener: false,
             rlimit_policy: env.rlimits.clone(),
             rlimits: env.rlimits.effective()?,
