@@ -75,14 +75,27 @@ pub fn proposals() -> Vec<&'static str> {
     PROPOSALS.iter().map(|(name, _)| *name).collect()
 }
 
-/// The engine: serial compilation (no threads), no copy-on-write memory images (they would
-/// keep a memfd open across the runner's fd cleanup), fuel and epoch checks compiled in only
-/// when asked for (they cost speed), and every proposal of [`PROPOSALS`].
+/// The engine: serial compilation (no threads: the runner must stay single-threaded until it
+/// clones), no copy-on-write memory images (they would keep a memfd open across the runner's
+/// fd cleanup), fuel and epoch checks compiled in only when asked for (they cost speed), and
+/// every proposal of [`PROPOSALS`].
 pub(crate) fn engine(fuel: bool, epoch: bool) -> Result<Engine, WasmError> {
+    engine_with(fuel, epoch, false)
+}
+
+/// The same engine compiling on every core, for the forked compile helper only: its threads
+/// start and end in the helper. Its artifacts load in [`engine`]'s (parallelism changes no
+/// setting the artifact records).
+pub(crate) fn compiling_engine(fuel: bool, epoch: bool) -> Result<Engine, WasmError> {
+    engine_with(fuel, epoch, true)
+}
+
+fn engine_with(fuel: bool, epoch: bool, parallel: bool) -> Result<Engine, WasmError> {
     let mut config = Config::new();
     config
         .consume_fuel(fuel)
         .epoch_interruption(epoch)
+        .parallel_compilation(parallel)
         .memory_init_cow(false);
     for (_, switch) in PROPOSALS {
         switch(&mut config, true);

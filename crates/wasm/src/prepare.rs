@@ -114,7 +114,10 @@ impl WasmPolicy {
         key: &CacheKey,
         helper: Option<&CompileHelper<'_>>,
     ) -> Result<Cached, WasmError> {
-        let build = || Built::new(engine, source, &self.module, helper);
+        let build = || {
+            let flags = (self.fuel.is_some(), self.deadline.is_some());
+            Built::new(engine, flags, source, &self.module, helper)
+        };
         let uncached = |status, note| Cached::fresh(engine, build()?, status, note, &self.module);
         let dir = match cache::resolve(&self.cache)? {
             Resolved::Off => return uncached(CacheStatus::Off, None),
@@ -224,8 +227,11 @@ impl Built {
         }
     }
 
+    /// Compiles here with `engine`, or in the helper with the same settings (`fuel`,
+    /// `epoch`) on every core.
     fn new(
         engine: &Engine,
+        (fuel, epoch): (bool, bool),
         source: &[u8],
         path: &Path,
         helper: Option<&CompileHelper<'_>>,
@@ -241,7 +247,8 @@ impl Built {
                 })
             }
             Some(helper) => {
-                let out = helper::compile(helper, engine, source, path)?;
+                let compiling = compile::compiling_engine(fuel, epoch)?;
+                let out = helper::compile(helper, &compiling, source, path)?;
                 Ok(Built {
                     here: None,
                     artifact: Some(out.artifact),
