@@ -138,14 +138,22 @@ mod tests {
         order
     }
 
+    /// The text of docs/ARCHITECTURE.md between `<!-- NAME: begin -->` and
+    /// `<!-- NAME: end -->`.
+    fn doc_block(name: &str) -> String {
+        let doc = read("docs/ARCHITECTURE.md");
+        let begin = format!("<!-- {name}: begin -->");
+        let end = format!("<!-- {name}: end -->");
+        doc.split(begin.as_str())
+            .nth(1)
+            .and_then(|rest| rest.split(end.as_str()).next())
+            .unwrap_or_else(|| panic!("docs/ARCHITECTURE.md has no {name} block"))
+            .to_owned()
+    }
+
     #[test]
     fn the_documented_child_sequence_is_the_codes() {
-        let doc = read("docs/ARCHITECTURE.md");
-        let block = doc
-            .split("<!-- stages: begin -->")
-            .nth(1)
-            .and_then(|rest| rest.split("<!-- stages: end -->").next())
-            .expect("docs/ARCHITECTURE.md has no stage list");
+        let block = doc_block("stages");
         let documented: Vec<&str> = block
             .lines()
             .filter_map(|l| l.trim().strip_prefix("- `")?.split('`').next())
@@ -181,12 +189,7 @@ mod tests {
 
     #[test]
     fn the_documented_parent_sequence_is_the_codes() {
-        let doc = read("docs/ARCHITECTURE.md");
-        let block = doc
-            .split("<!-- parent steps: begin -->")
-            .nth(1)
-            .and_then(|rest| rest.split("<!-- parent steps: end -->").next())
-            .expect("docs/ARCHITECTURE.md has no parent step list");
+        let block = doc_block("parent steps");
         let documented: Vec<String> = block
             .split(|c: char| c == ',' || c.is_whitespace())
             .map(|w| w.trim_matches('`'))
