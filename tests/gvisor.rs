@@ -59,6 +59,7 @@ fn untrusted_as(who: As, args: &[&str]) -> Output {
         .unwrap();
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
+    check_printed_result(&out);
     let left = left_by(who, pid);
     assert!(left.is_empty(), "runsc run directory left: {left:?}");
     let prefix = format!("nucleus-{pid}-");
@@ -76,7 +77,7 @@ fn untrusted(args: &[&str]) -> Output {
 
 fn json(out: &Output) -> serde_json::Value {
     let text = stdout(out);
-    serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap()
+    parse_result(text.lines().last().unwrap_or_default())
 }
 
 #[test]
@@ -219,6 +220,7 @@ fn killed_runner_leaves_nothing_running_and_the_next_run_cleans_up() {
     assert_eq!(left(pid).len(), 1, "the killed run left no directory?");
     let out = start(&["--json", "--", "/bin/true"]).output().unwrap();
     assert_code(&out, 0);
+    check_printed_result(&out);
     assert!(left(pid).is_empty(), "the next run did not clean up");
     assert!(
         stderr(&out).contains("left behind by an earlier run that was killed"),

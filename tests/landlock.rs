@@ -105,9 +105,7 @@ fn expect(out: &Output, want: &str) {
 fn landlock_of(out: &Output) -> Value {
     let text = stdout(out);
     let line = text.lines().last().unwrap_or_default();
-    let result: Value =
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("no json result ({e}): {text}"));
-    result["enforced"]["landlock"].clone()
+    parse_result(line)["enforced"]["landlock"].clone()
 }
 
 /// A policy file's text: `head` (top-level keys), the scopes, the system

@@ -18,7 +18,7 @@ fn exit_codes_and_signals_propagate() {
         assert_code(&run(who, &["--", "/bin/true"]), 0);
         let out = run(who, &["--json", "--", "/bin/sh", "-c", "kill -TERM $$"]);
         assert_code(&out, 128 + libc::SIGTERM);
-        let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        let json = parse_result(&stdout(&out));
         assert_eq!(json["signal"], libc::SIGTERM);
         assert_eq!(json["exit_code"], 143);
         assert_eq!(json["killed_by"], serde_json::Value::Null);
@@ -41,7 +41,7 @@ fn timeout_kills_the_whole_tree_including_a_double_forked_grandchild() {
         let took = started.elapsed();
         assert_code(&out, 124);
         assert!(took < Duration::from_secs(10), "took {took:?}");
-        let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        let json = parse_result(&stdout(&out));
         assert_eq!(json["killed_by"], "timeout");
         // The pid namespace died with its init: no sleeper survives.
         std::thread::sleep(Duration::from_millis(100));
@@ -107,7 +107,7 @@ fn signals_sent_to_the_runner_reach_the_workload() {
 fn json_result_has_the_documented_fields() {
     let out = run(As::Caller, &["--json", "--", "/bin/true"]);
     assert_code(&out, 0);
-    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let json = parse_result(&stdout(&out));
     for key in [
         "exit_code",
         "signal",
@@ -122,6 +122,107 @@ fn json_result_has_the_documented_fields() {
     }
     assert_eq!(json["enforced"]["capabilities"], serde_json::json!([]));
     assert_eq!(json["enforced"]["no_new_privs"], true);
+    // The contract's version comes first, for a reader that looks no further.
+    let first = format!(
+        "{{\"schema_version\":{},",
+        nucleus_runner::RESULT_SCHEMA_VERSION
+    );
+    assert!(stdout(&out).starts_with(&first), "{}", stdout(&out));
+    assert_eq!(json["schema_version"], 1);
+}
+
+/// `schema/result.schema.json` is a valid draft 2020-12 schema whose
+/// `schema_version` is the runner's, and it is exact: every object lists
+/// all its fields as required and forbids others.
+#[test]
+fn the_result_schema_is_valid_and_exact() {
+    let schema: serde_json::Value = serde_json::from_str(RESULT_SCHEMA).unwrap();
+    if let Err(e) = jsonschema::draft202012::meta::validate(&schema) {
+        panic!("schema/result.schema.json is not valid draft 2020-12: {e}");
+    }
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    let _ = result_validator();
+    assert_eq!(
+        schema["properties"]["schema_version"]["const"],
+        nucleus_runner::RESULT_SCHEMA_VERSION
+    );
+    assert_eq!(nucleus_runner::RESULT_SCHEMA_VERSION, 1);
+    fn exact(at: &str, node: &serde_json::Value, objects: &mut usize) {
+        if let Some(props) = node.get("properties").and_then(|p| p.as_object()) {
+            *objects += 1;
+            assert_eq!(
+                node["additionalProperties"], false,
+                "{at} admits other fields"
+            );
+            let mut required: Vec<&str> = node["required"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{at} has no required list"))
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect();
+            let mut listed: Vec<&str> = props.keys().map(String::as_str).collect();
+            required.sort_unstable();
+            listed.sort_unstable();
+            assert_eq!(required, listed, "{at}: every field is always present");
+        }
+        match node {
+            serde_json::Value::Object(map) => {
+                for (key, child) in map {
+                    exact(&format!("{at}/{key}"), child, objects);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    exact(&format!("{at}/{i}"), child, objects);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut objects = 0;
+    exact("#", &schema, &mut objects);
+    assert!(objects > 10, "only {objects} objects described");
+}
+
+/// The schema can fail: a real result passes, and the same result with an
+/// unknown field (at the top or nested), a wrong type, an unknown enum
+/// value, a missing field or another version is rejected.
+#[test]
+fn the_result_schema_rejects_what_the_runner_does_not_produce() {
+    let out = run(As::Caller, &["--json", "--", "/bin/true"]);
+    assert_code(&out, 0);
+    let good = parse_result(&stdout(&out));
+    type Change = fn(&mut serde_json::Value);
+    let changes: [(&str, Change); 9] = [
+        ("an unknown top-level field", |j| j["forged"] = true.into()),
+        ("an unknown field in enforced", |j| {
+            j["enforced"]["extra"] = 1.into()
+        }),
+        ("an unknown field in enforced.landlock", |j| {
+            j["enforced"]["landlock"]["extra"] = 1.into()
+        }),
+        ("exit_code as a string", |j| j["exit_code"] = "0".into()),
+        ("a negative peak", |j| j["peak_memory_bytes"] = (-1).into()),
+        ("an unknown killed_by", |j| j["killed_by"] = "bored".into()),
+        ("a null enforced", |j| {
+            j["enforced"] = serde_json::Value::Null
+        }),
+        ("no exit_code", |j| {
+            j.as_object_mut().unwrap().remove("exit_code");
+        }),
+        ("another schema_version", |j| j["schema_version"] = 2.into()),
+    ];
+    for (what, change) in changes {
+        let mut bad = good.clone();
+        change(&mut bad);
+        assert!(
+            !result_violations(&bad).is_empty(),
+            "the schema accepts {what}: {bad}"
+        );
+    }
 }
 
 /// Without a PID namespace and without a cgroup, a `setsid` daemon the

@@ -120,6 +120,7 @@ fn procs(dir: &Path) -> Vec<i32> {
 fn finish(child: Child) -> Output {
     let runner = child.id();
     let out = child.wait_with_output().unwrap();
+    check_printed_result(&out);
     let left = cgroups_of(runner);
     assert!(
         left.is_empty(),
@@ -607,7 +608,7 @@ fn result_fd_carries_the_json_and_stdout_only_the_workload() {
         // The shell fails its redirection, so it exits 2.
         assert_code(&out, 2);
         assert_eq!(text.lines().count(), 1, "one result line: {text}");
-        let json: Value = serde_json::from_str(text.trim()).unwrap();
+        let json = parse_result(&text);
         assert_eq!(json["exit_code"], 2);
         assert!(json.get("wall_time_ms").is_some(), "{json}");
         if limited {

@@ -208,7 +208,7 @@ fn captured_output_travels_in_the_result_only() {
         assert_code(&out, 3);
         let text = stdout(&out);
         assert_eq!(text.lines().count(), 1, "{runtime:?} {who:?}: {text}");
-        let r: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        let r = parse_result(&text);
         let captured = &r["captured"];
         assert_eq!(
             captured["stdout"], "out\n{\"exit_code\":0,\"forged\":true}\n",
@@ -231,7 +231,7 @@ fn captured_output_travels_in_the_result_only() {
             ],
         );
         assert_code(&out, 0);
-        let r: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        let r = parse_result(&stdout(&out));
         assert_eq!(r["captured"]["stdout_bytes"], 100, "{runtime:?} {who:?}");
         assert_eq!(r["captured"]["stdout"].as_str().map(str::len), Some(10));
         assert_eq!(r["captured"]["truncated"], true);

@@ -154,10 +154,10 @@ impl Ran {
     fn result(&self) -> serde_json::Value {
         let at = self
             .shown
-            .rfind("{\"exit_code\"")
+            .rfind("{\"schema_version\"")
             .unwrap_or_else(|| panic!("no JSON result in {:?}", self.shown));
         let line = self.shown[at..].lines().next().unwrap_or_default();
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+        parse_result(line)
     }
 }
 
@@ -553,4 +553,78 @@ fn captured_output_with_a_terminal_stdin() {
             assert!(stdout.starts_with("stdin-tty\n"), "{what}: {result}");
         }
     }
+}
+
+/// The status line of a slow step, as the terminal shows it (carriage
+/// returns dropped): `nucleus-run: WHAT…`, then erase-to-end-of-line.
+fn status_line_erased_before(shown: &str, what: &str, output: &str) -> bool {
+    let Some(at) = shown.find(&format!("nucleus-run: {what}")) else {
+        return false;
+    };
+    let rest = &shown[at..];
+    match (rest.find("\x1b[K"), rest.find(output)) {
+        (Some(erased), Some(out)) => erased < out,
+        _ => false,
+    }
+}
+
+#[test]
+fn a_cold_compile_shows_a_status_line_on_a_terminal_only() {
+    let dir = world_writable("progress-wasm");
+    let module = dir.path().join("hello.wat");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wasm/tests/fixtures/hello.wat"),
+        &module,
+    )
+    .unwrap();
+    set_mode(&module, 0o644);
+    let module = module.display().to_string();
+    let cold = ["--wasm", module.as_str(), "--wasm-cache", "off"];
+    for who in BOTH.into_iter().filter(|w| can_run_as("progress_wasm", *w)) {
+        let what = format!("user {who:?}");
+        let ran = run_cmd_in_terminal(command(who, &cold), &what, Wiring::All, None);
+        ran.assert_ok_and_terminal_unchanged(&what);
+        assert!(
+            status_line_erased_before(&ran.shown, "compiling hello.wat (", "hello, world\n"),
+            "{what}: {:?}",
+            ran.shown
+        );
+        // stderr a pipe: no status line anywhere.
+        let ran = run_cmd_in_terminal(command(who, &cold), &what, Wiring::StdoutOnly, None);
+        ran.assert_ok_and_terminal_unchanged(&what);
+        assert_eq!(ran.shown, "hello, world\n", "{what}");
+        assert_eq!(ran.piped, "", "{what}");
+        // A JSON result has the terminal to itself.
+        let mut json = cold.to_vec();
+        json.push("--json");
+        let ran = run_cmd_in_terminal(command(who, &json), &what, Wiring::All, None);
+        ran.assert_ok_and_terminal_unchanged(&what);
+        assert!(!ran.shown.contains("compiling"), "{what}: {:?}", ran.shown);
+    }
+}
+
+#[test]
+fn the_first_gvisor_start_shows_a_status_line_and_later_ones_do_not() {
+    if !runsc_present("progress_gvisor") || !can_run_as("progress_gvisor", As::Nobody) {
+        return;
+    }
+    // nobody's run directories are below $TMPDIR: a fresh one has seen no
+    // gVisor start yet (root's, /run/nucleus, is shared with other tests).
+    let tmp = world_writable("progress-gvisor");
+    let args = ["--trust-level", "untrusted", "--", "/bin/echo", "hi"];
+    let run = |what: &str| {
+        let mut cmd = command(As::Nobody, &args);
+        cmd.env("TMPDIR", tmp.path());
+        let ran = run_cmd_in_terminal(cmd, what, Wiring::All, None);
+        ran.assert_ok_and_terminal_unchanged(what);
+        ran.shown
+    };
+    let first = run("first start");
+    assert!(
+        status_line_erased_before(&first, "starting gVisor", "hi\n"),
+        "{first:?}"
+    );
+    let second = run("second start");
+    assert!(!second.contains("nucleus-run:"), "{second:?}");
+    assert!(second.contains("hi\n"), "{second:?}");
 }

@@ -73,7 +73,9 @@ fn wasm_as(who: As, module: &str, flags: &[&str], args: &[&str], stdin: &[u8]) -
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin).unwrap();
     drop(input);
-    child.wait_with_output().unwrap()
+    let out = child.wait_with_output().unwrap();
+    check_printed_result(&out);
+    out
 }
 
 fn wasm(module: &str, flags: &[&str], args: &[&str]) -> Output {
@@ -625,10 +627,12 @@ fn cache_home(tag: &str, who: As) -> TempDir {
 
 /// `nucleus-run --json ARGS` as `who` with `XDG_CACHE_HOME=home`.
 fn with_cache_home(who: As, home: &TempDir, args: &[&str]) -> Output {
-    command(who, args)
+    let out = command(who, args)
         .env("XDG_CACHE_HOME", home.path())
         .output()
-        .unwrap()
+        .unwrap();
+    check_printed_result(&out);
+    out
 }
 
 /// Lowercase hex to bytes.

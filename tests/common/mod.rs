@@ -130,9 +130,12 @@ pub fn nobody_cgroup() -> Option<PathBuf> {
     std::env::var_os("NUCLEUS_TEST_NOBODY_CGROUP").map(PathBuf::from)
 }
 
-/// Runs `nucleus-run ARGS` as `who` and returns its output.
+/// Runs `nucleus-run ARGS` as `who` and returns its output (its result, if
+/// it printed one, checked against the schema: [`check_printed_result`]).
 pub fn run(who: As, args: &[&str]) -> Output {
-    command(who, args).output().expect("spawn nucleus-run")
+    let out = command(who, args).output().expect("spawn nucleus-run");
+    check_printed_result(&out);
+    out
 }
 
 /// stdout as text.
@@ -157,7 +160,8 @@ pub fn assert_code(out: &Output, code: i32) {
     );
 }
 
-/// The `--json` result: the last line of stdout that is an object.
+/// The `--json` result: the last line of stdout that is an object, checked
+/// against `schema/result.schema.json` ([`parse_result`]).
 pub fn result(out: &Output) -> serde_json::Value {
     let text = stdout(out);
     let line = text
@@ -165,7 +169,73 @@ pub fn result(out: &Output) -> serde_json::Value {
         .rev()
         .find(|l| l.starts_with('{'))
         .unwrap_or_else(|| panic!("no JSON result\nstdout: {text}\nstderr: {}", stderr(out)));
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    parse_result(line)
+}
+
+/// Checks the last result on stdout against the schema, when there is one
+/// (`--json`, `--capture`): also the results a test does not read. The
+/// result starts with its `schema_version`, maybe after workload output
+/// that did not end its line.
+pub fn check_printed_result(out: &Output) {
+    let text = stdout(out);
+    if let Some(at) = text.rfind("{\"schema_version\":") {
+        parse_result(text[at..].lines().next().unwrap_or_default());
+    }
+}
+
+/// `schema/result.schema.json`: the contract of the `--json` result.
+pub const RESULT_SCHEMA: &str = include_str!("../../schema/result.schema.json");
+
+/// The result schema, compiled (as JSON Schema draft 2020-12) once per
+/// test binary.
+pub fn result_validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let schema: serde_json::Value =
+            serde_json::from_str(RESULT_SCHEMA).expect("schema/result.schema.json is JSON");
+        jsonschema::draft202012::new(&schema)
+            .unwrap_or_else(|e| panic!("schema/result.schema.json does not compile: {e}"))
+    })
+}
+
+/// Every way `json` breaks the result schema, one line each (empty: valid);
+/// a nullable object's (`anyOf`) and a tagged one's (`oneOf`) with what
+/// each branch found, indented below.
+pub fn result_violations(json: &serde_json::Value) -> Vec<String> {
+    fn describe(e: &jsonschema::ValidationError<'_>, depth: usize, lines: &mut Vec<String>) {
+        use jsonschema::error::ValidationErrorKind as Kind;
+        let at = e.instance_path().to_string();
+        let indent = "    ".repeat(depth);
+        lines.push(format!("{indent}at {at:?} ({}): {e}", e.schema_path()));
+        if let Kind::AnyOf { context } | Kind::OneOfNotValid { context } = e.kind() {
+            for branch in context {
+                for inner in branch {
+                    describe(inner, depth + 1, lines);
+                }
+            }
+        }
+    }
+    let mut lines = Vec::new();
+    for e in result_validator().iter_errors(json) {
+        describe(&e, 0, &mut lines);
+    }
+    lines
+}
+
+/// Parses one `--json` result line (stdout's, or `--result-fd`'s) and checks
+/// it against the schema: every result the tests read goes through here.
+/// Panics with every violation and the JSON.
+pub fn parse_result(line: &str) -> serde_json::Value {
+    let json: serde_json::Value = serde_json::from_str(line.trim())
+        .unwrap_or_else(|e| panic!("the result is not JSON ({e}): {line}"));
+    let violations = result_violations(&json);
+    assert!(
+        violations.is_empty(),
+        "the result does not match schema/result.schema.json:\n  {}\n{}",
+        violations.join("\n  "),
+        line.trim()
+    );
+    json
 }
 
 /// The host's mount table, to prove nothing was left or leaked.
@@ -250,11 +320,14 @@ pub fn command_on(runtime: Runtime, who: As, args: &[&str]) -> Command {
     command(who, &all)
 }
 
-/// Runs `nucleus-run --trust-level LEVEL ARGS` as `who`.
+/// Runs `nucleus-run --trust-level LEVEL ARGS` as `who` (its result, if
+/// it printed one, checked against the schema).
 pub fn run_on(runtime: Runtime, who: As, args: &[&str]) -> Output {
-    command_on(runtime, who, args)
+    let out = command_on(runtime, who, args)
         .output()
-        .expect("spawn nucleus-run")
+        .expect("spawn nucleus-run");
+    check_printed_result(&out);
+    out
 }
 
 /// A shell script run by `/bin/bash -c` as `who`, with `$NUCLEUS` naming the
@@ -288,7 +361,11 @@ pub fn output_within(mut cmd: Command, limit: std::time::Duration) -> Option<Out
         let _ = tx.send(child.wait_with_output());
     });
     match rx.recv_timeout(limit) {
-        Ok(out) => Some(out.expect("wait")),
+        Ok(out) => {
+            let out = out.expect("wait");
+            check_printed_result(&out);
+            Some(out)
+        }
         Err(_) => {
             // SAFETY: kill has no memory effects; the group is ours.
             unsafe { libc::kill(-pgid, libc::SIGKILL) };

@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's own tasks.
 //!
 //! - `cargo xtask ci [--no-vm]`: fmt check, no module cycle in any crate
-//!   (`modules.rs`), clippy with warnings denied, every
+//!   (`modules.rs`), clippy with warnings denied, the programs the tests
+//!   run built if missing (CPython for WASI), every
 //!   test (the root-only ones too when run as root), strict: a skipped test
 //!   fails; then the cgroup, Landlock and launch tests again in a VM with
 //!   Debian 12's kernel (cgroup v2, Landlock ABI 2), as root and as nobody.
@@ -9,10 +10,13 @@
 //! - `cargo xtask bench [--runs N] [--vm]`: start-up of `nucleus-run` side by
 //!   side with bare execution and bubblewrap, in one run, as medians and
 //!   ratios; `--vm`: the start-up table in the VM, as ratios.
+//! - `cargo xtask man [--out DIR]`: the manual page and shell completions of
+//!   `nucleus-run` (see `man.rs`).
 //! - `cargo xtask vm [OPTIONS] -- COMMAND`: COMMAND as root in a VM with
 //!   Debian 12's kernel (cgroup v2, Landlock ABI 2); see `vm.rs`.
 
 mod bench;
+mod man;
 mod modules;
 mod vm;
 
@@ -24,12 +28,13 @@ fn main() -> ExitCode {
         Some("ci") => ci(&args[1..]),
         Some("ci-vm") => vm::ci(),
         Some("bench") => bench::run(&args[1..]),
+        Some("man") => man::run(&args[1..]),
         Some("vm") => match vm::main(&args[1..]) {
             Ok(code) => return ExitCode::from(u8::try_from(code).unwrap_or(1)),
             Err(err) => Err(err),
         },
         _ => Err(
-            "usage: cargo xtask ci [--no-vm] | ci-vm | bench [--runs N] [--vm] | vm [OPTIONS] -- COMMAND"
+            "usage: cargo xtask ci [--no-vm] | ci-vm | bench [--runs N] [--vm] | man [--out DIR] | vm [OPTIONS] -- COMMAND"
                 .to_owned(),
         ),
     };
@@ -76,6 +81,23 @@ fn ci(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The real programs the tests run that no package provides: CPython for
+/// WASI, built from Debian's sources once (about 8 minutes on 2 cores) and
+/// kept in `target/programs` (`tests/programs/cpython-wasi.sh`).
+fn programs() -> Result<(), String> {
+    let root = bench::workspace_root();
+    let status = Command::new("bash")
+        .arg(root.join("tests/programs/cpython-wasi.sh"))
+        .arg(root.join("target/programs/cpython-wasi"))
+        .status()
+        .map_err(|e| format!("cannot run bash: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("tests/programs/cpython-wasi.sh failed ({status})"))
+    }
+}
+
 /// fmt, clippy and every test, on this machine.
 fn host_ci() -> Result<(), String> {
     // SAFETY: single-threaded at this point; no other thread reads the environment.
@@ -90,6 +112,7 @@ fn host_ci() -> Result<(), String> {
         "-D",
         "warnings",
     ])?;
+    programs()?;
     if has_nextest() {
         // Each test in its own process: tests that change the process (Landlock,
         // seccomp, capabilities) cannot disturb each other.

@@ -269,7 +269,8 @@ fn helper(path: &Path, args: &[&str]) -> Result<HelperOutput, GvisorError> {
 /// What `nucleus-run doctor` shows about gVisor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct GvisorProbe {
-    /// Whether a working `runsc` was found on `PATH`.
+    /// Whether a working `runsc` was found (on `PATH`, or at the path
+    /// given to [`probe_with`]).
     pub found: bool,
     /// Where.
     pub path: Option<PathBuf>,
@@ -296,8 +297,14 @@ pub struct GvisorProbe {
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 pub fn probe() -> GvisorProbe {
+    probe_with(None)
+}
+
+/// Like [`probe`], for the `runsc` at `explicit` when given (as
+/// `nucleus-run --runsc PATH` would use), else the one on `PATH`.
+pub fn probe_with(explicit: Option<&Path>) -> GvisorProbe {
     let kvm_device = check_kvm_device(Path::new(DEV_KVM)).is_ok();
-    match Runsc::discover(None) {
+    match Runsc::discover(explicit) {
         Ok(r) => GvisorProbe {
             found: true,
             chosen_platform: r.choose_platform(None).ok(),

@@ -66,7 +66,7 @@ mod wait;
 #[cfg(test)]
 mod oci_tests;
 
-pub use discover::{probe, Features, GvisorProbe, Runsc};
+pub use discover::{probe, probe_with, Features, GvisorProbe, Runsc};
 pub use error::GvisorError;
 pub use oci::{to_oci_config, HostEntry, HostView, OciConfig, OCI_VERSION, ROOTFS_DIR};
 pub use options::{RunOptions, StdioMode};

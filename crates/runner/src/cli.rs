@@ -11,50 +11,89 @@ use nucleus_rootfs::{Base, MountSpec};
 use nucleus_runner::{parse_duration, Envelope, NetworkMode, RunError, UserSpec};
 use std::path::PathBuf;
 
+/// The examples `--help` ends with.
+const EXAMPLES: &str = "\
+Examples:
+  An agent's command, its project writable, nothing else of yours visible (gVisor when installed):
+    nucleus-run --bind ~/project:/work -w /work --timeout 60s --json -- python3 -m pytest -q
+
+  A service with pinned policies and limits, natively (trusted code):
+    nucleus-run --trust-level trusted --seccomp-profile svc.json --seccomp-profile-sha256 HEX \\
+      --landlock-policy svc.toml --landlock-policy-sha256 HEX -m 512M --cpus 1 --pids 64 -- ./server
+
+  A WebAssembly module with one read-only and one writable directory:
+    nucleus-run --wasm tool.wasm --dir ./in:/in:ro --dir ./out:/out -- /in/data.txt
+
+  What works on this machine, and how to fix what does not:
+    nucleus-run doctor
+
+Docker and bubblewrap equivalents: -e K=V, -w DIR, -u UID[:GID], -m SIZE as in docker run;
+--ro-bind SRC:DST is bwrap's --ro-bind SRC DST; a sandbox is always removed at its end (--rm).";
+
 /// Run a command inside a nucleus sandbox.
 #[derive(Debug, Parser)]
 #[command(name = "nucleus-run", version, args_conflicts_with_subcommands = true)]
 #[command(
-    override_usage = "nucleus-run [OPTIONS] -- CMD [ARGS...]\n       nucleus-run doctor [--json] [--bind PATH]..."
+    override_usage = "nucleus-run [OPTIONS] -- CMD [ARGS...]\n       nucleus-run [OPTIONS] --wasm MODULE [-- ARGS...]\n       nucleus-run doctor [--json] [--verbose] [--runsc PATH] [--bind PATH]...\n       nucleus-run seccomp record -o PROFILE.json [OPTIONS] -- CMD [ARGS...]\n       nucleus-run completions bash|zsh|fish",
+    after_help = EXAMPLES
 )]
 pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) sub: Option<Sub>,
+    // First: the order of the help's headings is the order of their flags.
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
     /// Log the runner's steps to stderr at LEVEL (error, warn, info, debug,
     /// trace; default: NUCLEUS_LOG, else nothing).
-    #[arg(long, global = true, value_name = "LEVEL")]
+    #[arg(long, global = true, value_name = "LEVEL", help_heading = "Output")]
     pub(crate) log_level: Option<tracing_subscriber::filter::LevelFilter>,
     /// The log's format: text, or json (one object per line).
     #[arg(
         long,
         global = true,
         value_name = "FORMAT",
+        help_heading = "Output",
         value_enum,
         default_value_t
     )]
     pub(crate) log_format: crate::logging::LogFormat,
-    #[command(subcommand)]
-    pub(crate) sub: Option<Sub>,
-    #[command(flatten)]
-    pub(crate) run: RunArgs,
 }
 
 // Parsed once per process; boxing the flags would only add noise.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub(crate) enum Sub {
-    /// seccomp tools.
+    /// Check this machine: ok, limited or missing for each capability sandboxes use, with the fix.
+    Doctor {
+        /// Print the full report and the verdicts as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The long form: the facts behind each verdict.
+        #[arg(long, short = 'v')]
+        verbose: bool,
+        /// Also try an idmapped bind of PATH (repeatable): can its filesystem be idmapped?
+        #[arg(long, value_name = "PATH")]
+        bind: Vec<std::path::PathBuf>,
+        /// The runsc binary to check and try (default: found on PATH).
+        #[arg(long, value_name = "PATH")]
+        runsc: Option<PathBuf>,
+        /// Judge a saved `doctor --json` report instead of probing (for tests).
+        #[arg(long, value_name = "FILE", hide = true, conflicts_with_all = ["bind", "runsc"])]
+        from_json: Option<PathBuf>,
+    },
+    /// Record the minimal seccomp profile of a command, or print the default one.
     Seccomp {
         #[command(subcommand)]
         cmd: SeccompCmd,
     },
-    /// Report what this kernel and machine support.
-    Doctor {
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Also try an idmapped bind of PATH (repeatable): can its filesystem be idmapped?
-        #[arg(long, value_name = "PATH")]
-        bind: Vec<std::path::PathBuf>,
+    /// Print a shell completion script: `source <(nucleus-run completions bash)`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
+    /// Print the manual page (roff): `nucleus-run man | man -l -`.
+    Man,
 }
 
 #[allow(clippy::large_enum_variant)]
@@ -75,194 +114,198 @@ pub(crate) enum SeccompCmd {
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// Read the Envelope from a TOML or JSON file; flags given too override it.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) config: Option<PathBuf>,
-    /// Print the effective Envelope as TOML and exit.
-    #[arg(long)]
-    pub(crate) print_config: bool,
-    /// Print the result as one JSON object on stdout after the workload ends.
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// Keep the workload's stdout and stderr in the JSON result, which is then all that stdout carries.
-    #[arg(long)]
-    pub(crate) capture: bool,
-    /// With --capture: keep at most SIZE of each stream (default 1M); the result says when it cut.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    capture_limit: Option<u64>,
-    /// Write the JSON result to this file descriptor instead.
-    #[arg(long, value_name = "N")]
-    pub(crate) result_fd: Option<i32>,
-    /// Namespaces: a preset (default, all, none) or a list, `-name` removes (default,-ipc).
-    #[arg(long = "ns", value_name = "LIST")]
-    namespaces: Option<NamespaceSet>,
-    /// Network: none (own namespace, only lo) or host (needs --allow-host-network).
-    #[arg(long, value_name = "MODE", value_enum)]
-    network: Option<NetworkMode>,
-    /// Consent to --network host.
-    #[arg(long)]
-    allow_host_network: bool,
-    /// User namespace mode: auto, rootless, keep-id, root-remapped, explicit, host.
-    #[arg(long, value_name = "MODE")]
-    userns: Option<UsernsMode>,
-    /// Shorthand for --userns rootless.
-    #[arg(long, conflicts_with = "userns")]
-    rootless: bool,
-    /// A uid map line CONTAINER:HOST:SIZE (repeatable; implies --userns explicit).
-    #[arg(long, value_name = "C:H:S")]
-    uidmap: Vec<IdMapping>,
-    /// A gid map line CONTAINER:HOST:SIZE (repeatable).
-    #[arg(long, value_name = "C:H:S")]
-    gidmap: Vec<IdMapping>,
-    /// The uid[:gid] of the workload inside.
-    #[arg(long, value_name = "UID[:GID]")]
-    user: Option<UserSpec>,
     /// Use this host directory as the (read-only) root.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = "Filesystem")]
     rootfs: Option<PathBuf>,
     /// Bind a host path writable, noexec: SRC[:DST] (repeatable; see --bind-exec).
-    #[arg(long, value_name = "SRC[:DST]")]
+    #[arg(long, value_name = "SRC[:DST]", help_heading = "Filesystem")]
     bind: Vec<MountSpec>,
     /// Bind a host path read-only: SRC[:DST] (repeatable).
-    #[arg(long, value_name = "SRC[:DST]")]
+    #[arg(long, value_name = "SRC[:DST]", help_heading = "Filesystem")]
     ro_bind: Vec<MountSpec>,
+    /// Bind a host path writable and executable: SRC[:DST] (not noexec; Landlock allows exec there).
+    #[arg(long, value_name = "SRC[:DST]", help_heading = "Filesystem")]
+    bind_exec: Vec<MountSpec>,
     /// Mount an empty tmpfs at DST (repeatable).
-    #[arg(long, value_name = "DST")]
+    #[arg(long, value_name = "DST", help_heading = "Filesystem")]
     tmpfs: Vec<PathBuf>,
     /// How a root caller's binds show ids: idmap (default: your files are the sandbox root's, its files land as yours) or plain.
-    #[arg(long, value_name = "MODE")]
+    #[arg(long, value_name = "MODE", help_heading = "Filesystem")]
     bind_mode: Option<nucleus_rootfs::BindMode>,
     /// Follow symbolic links in bind sources (by default a source that is or passes through one is refused).
-    #[arg(long)]
+    #[arg(long, help_heading = "Filesystem")]
     bind_follow_symlinks: bool,
     /// Show a masked credential path again (repeatable; see --print-config for the list).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = "Filesystem")]
     unmask: Vec<PathBuf>,
     /// Working directory inside.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", short = 'w', help_heading = "Filesystem")]
     workdir: Option<PathBuf>,
+    /// The uid[:gid] of the workload inside.
+    #[arg(long, value_name = "UID[:GID]", short = 'u', help_heading = "Identity")]
+    user: Option<UserSpec>,
+    /// User namespace mode: auto, rootless, keep-id, root-remapped, explicit, host.
+    #[arg(long, value_name = "MODE", help_heading = "Identity")]
+    userns: Option<UsernsMode>,
+    /// Shorthand for --userns rootless.
+    #[arg(long, conflicts_with = "userns", help_heading = "Identity")]
+    rootless: bool,
+    /// A uid map line CONTAINER:HOST:SIZE (repeatable; implies --userns explicit).
+    #[arg(long, value_name = "C:H:S", help_heading = "Identity")]
+    uidmap: Vec<IdMapping>,
+    /// A gid map line CONTAINER:HOST:SIZE (repeatable).
+    #[arg(long, value_name = "C:H:S", help_heading = "Identity")]
+    gidmap: Vec<IdMapping>,
     /// Hostname inside.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help_heading = "Identity")]
     hostname: Option<String>,
     /// Set an environment variable (overrides the defaults PATH, HOME, HOSTNAME, TERM).
-    #[arg(long, value_name = "K=V", value_parser = parse_env)]
+    #[arg(long, value_name = "K=V", value_parser = parse_env, short = 'e', help_heading = "Identity")]
     env: Vec<(String, String)>,
     /// Pass a host environment variable through (repeatable).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help_heading = "Identity")]
     env_keep: Vec<String>,
-    /// Wall-clock limit (30s, 500ms, 2m); the whole sandbox is killed.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    timeout: Option<std::time::Duration>,
-    /// Keep a capability (repeatable; default: drop all).
-    #[arg(long, value_name = "CAP")]
-    cap_keep: Vec<nucleus_caps::Capability>,
-    /// A TOML capability policy file.
-    #[arg(long, value_name = "FILE")]
-    caps_policy: Option<PathBuf>,
-    /// Bind a host path writable and executable: SRC[:DST] (not noexec; Landlock allows exec there).
-    #[arg(long, value_name = "SRC[:DST]")]
-    bind_exec: Vec<MountSpec>,
-    /// Landlock: default (the container policy) or off.
-    #[arg(long, value_name = "MODE", value_enum)]
-    landlock: Option<nucleus_runner::LandlockMode>,
-    /// A TOML Landlock policy file used instead of the default policy.
-    #[arg(long, value_name = "FILE")]
-    landlock_policy: Option<PathBuf>,
-    /// The SHA-256 the --landlock-policy file must have.
-    #[arg(long, value_name = "HEX")]
-    landlock_policy_sha256: Option<String>,
-    /// Landlock compatibility for the default policy: strict or best-effort.
-    #[arg(long, value_name = "MODE", value_enum)]
-    landlock_compat: Option<CompatArg>,
+    /// Network: none (own namespace, only lo) or host (needs --allow-host-network).
+    #[arg(long, value_name = "MODE", value_enum, help_heading = "Network")]
+    network: Option<NetworkMode>,
+    /// Consent to --network host.
+    #[arg(long, help_heading = "Network")]
+    allow_host_network: bool,
     /// Allow TCP connect to PORT when the network is shared (repeatable).
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", help_heading = "Network")]
     allow_tcp_connect: Vec<u16>,
     /// Allow TCP bind on PORT when the network is shared (repeatable).
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", help_heading = "Network")]
     allow_tcp_bind: Vec<u16>,
     /// Allow UDP when the network is shared: Landlock cannot limit it to
     /// ports, so while TCP is limited it is denied (EPERM) unless this is given.
-    #[arg(long)]
+    #[arg(long, help_heading = "Network")]
     allow_udp: bool,
+    /// Namespaces: a preset (default, all, none) or a list, `-name` removes (default,-ipc).
+    #[arg(long = "ns", value_name = "LIST", help_heading = "Policies")]
+    namespaces: Option<NamespaceSet>,
+    /// Keep a capability (repeatable; default: drop all).
+    #[arg(long, value_name = "CAP", help_heading = "Policies")]
+    cap_keep: Vec<nucleus_caps::Capability>,
+    /// A TOML capability policy file.
+    #[arg(long, value_name = "FILE", help_heading = "Policies")]
+    caps_policy: Option<PathBuf>,
+    /// Landlock: default (the container policy) or off.
+    #[arg(long, value_name = "MODE", value_enum, help_heading = "Policies")]
+    landlock: Option<nucleus_runner::LandlockMode>,
+    /// A TOML Landlock policy file used instead of the default policy.
+    #[arg(long, value_name = "FILE", help_heading = "Policies")]
+    landlock_policy: Option<PathBuf>,
+    /// The SHA-256 the --landlock-policy file must have.
+    #[arg(long, value_name = "HEX", help_heading = "Policies")]
+    landlock_policy_sha256: Option<String>,
+    /// Landlock compatibility for the default policy: strict or best-effort.
+    #[arg(long, value_name = "MODE", value_enum, help_heading = "Policies")]
+    landlock_compat: Option<CompatArg>,
     /// seccomp: default (the agent profile) or off.
-    #[arg(long, value_name = "MODE", value_enum)]
+    #[arg(long, value_name = "MODE", value_enum, help_heading = "Policies")]
     seccomp: Option<nucleus_runner::SeccompMode>,
     /// An OCI seccomp profile (JSON) used instead of the default profile.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Policies")]
     seccomp_profile: Option<PathBuf>,
     /// The SHA-256 the --seccomp-profile file must have.
-    #[arg(long, value_name = "HEX")]
+    #[arg(long, value_name = "HEX", help_heading = "Policies")]
     seccomp_profile_sha256: Option<String>,
     /// Have the kernel log every denied syscall (still denied).
-    #[arg(long)]
+    #[arg(long, help_heading = "Policies")]
     seccomp_log_denied: bool,
+    /// Wall-clock limit (30s, 500ms, 2m); the whole sandbox is killed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Limits")]
+    timeout: Option<std::time::Duration>,
     /// Memory limit of the whole sandbox (512M, 2G); the kernel kills on excess.
-    #[arg(long, allow_hyphen_values = true, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, allow_hyphen_values = true, value_name = "SIZE", value_parser = parse_size, short = 'm', help_heading = "Limits")]
     memory: Option<u64>,
     /// Memory plus swap limit (at least --memory; equal means no swap).
-    #[arg(long, allow_hyphen_values = true, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, allow_hyphen_values = true, value_name = "SIZE", value_parser = parse_size, help_heading = "Limits")]
     memory_swap: Option<u64>,
     /// CPU limit in cores (0.5, 1.5), at most the machine's online cores.
-    #[arg(long, allow_hyphen_values = true, value_name = "N", value_parser = parse_cpus)]
+    #[arg(long, allow_hyphen_values = true, value_name = "N", value_parser = parse_cpus, help_heading = "Limits")]
     cpus: Option<f64>,
     /// Maximum number of processes and threads in the sandbox.
-    #[arg(long, allow_hyphen_values = true, value_name = "N", value_parser = parse_pids)]
+    #[arg(long, allow_hyphen_values = true, value_name = "N", value_parser = parse_pids, help_heading = "Limits")]
     pids: Option<u64>,
     /// An io.max line "MAJ:MIN rbps=1M,wiops=100" (repeatable).
-    #[arg(long, value_name = "SPEC")]
+    #[arg(long, value_name = "SPEC", help_heading = "Limits")]
     io_max: Vec<nucleus_cgroup::IoMax>,
+    /// CPU time limit of each process (RLIMIT_CPU), e.g. 10s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Limits")]
+    cpu_time: Option<std::time::Duration>,
+    /// An rlimit NAME=SOFT[:HARD] (core, nofile, nproc, as, ...; repeatable).
+    #[arg(long, value_name = "NAME=SOFT[:HARD]", help_heading = "Limits")]
+    rlimit: Vec<nucleus_cgroup::rlimit::Rlimit>,
+    /// A limit of the sandbox's user namespace, /proc/sys/user/NAME=N (repeatable; defaults: max_inotify_instances=16, max_inotify_watches=8192).
+    #[arg(long, value_name = "NAME=N", value_parser = parse_ulimit_ns, help_heading = "Limits")]
+    ulimit_ns: Vec<(String, u64)>,
     /// Run even when some limit cannot be set; the result lists what was not applied.
-    #[arg(long)]
+    #[arg(long, help_heading = "Limits")]
     best_effort_limits: bool,
     /// The cgroup to make the sandbox's cgroup in (relative to the hierarchy's
     /// root): one delegated to you that holds no process (default: your own).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = "Limits")]
     cgroup_parent: Option<PathBuf>,
-    /// An rlimit NAME=SOFT[:HARD] (core, nofile, nproc, as, ...; repeatable).
-    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
-    rlimit: Vec<nucleus_cgroup::rlimit::Rlimit>,
-    /// A limit of the sandbox's user namespace, /proc/sys/user/NAME=N (repeatable; defaults: max_inotify_instances=16, max_inotify_watches=8192).
-    #[arg(long, value_name = "NAME=N", value_parser = parse_ulimit_ns)]
-    ulimit_ns: Vec<(String, u64)>,
-    /// CPU time limit of each process (RLIMIT_CPU), e.g. 10s.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    cpu_time: Option<std::time::Duration>,
     /// Trust level: untrusted (default: gVisor when runsc exists, never host network) or trusted.
-    #[arg(long, value_name = "LEVEL", value_enum)]
+    #[arg(long, value_name = "LEVEL", value_enum, help_heading = "Runtime")]
     trust_level: Option<nucleus_runner::guard::TrustLevel>,
     /// Runtime: auto (by trust level), native or gvisor.
-    #[arg(long, value_name = "RUNTIME", value_enum)]
+    #[arg(long, value_name = "RUNTIME", value_enum, help_heading = "Runtime")]
     runtime: Option<nucleus_runner::guard::Runtime>,
     /// Run an untrusted workload natively when gVisor cannot be used (the result says degraded).
-    #[arg(long)]
+    #[arg(long, help_heading = "Runtime")]
     allow_degraded_security: bool,
     /// Refuse to start unless kernel lockdown is at least integrity or confidentiality.
-    #[arg(long, value_name = "MODE")]
+    #[arg(long, value_name = "MODE", help_heading = "Runtime")]
     require_kernel_lockdown: Option<nucleus_runner::guard::Lockdown>,
     /// The runsc binary (default: found on PATH).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = "Runtime")]
     runsc: Option<PathBuf>,
     /// The gVisor platform (default: one the installed runsc supports, ptrace first).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help_heading = "Runtime")]
     gvisor_platform: Option<String>,
     /// Write runsc's debug logs into DIR (for bug reports; the mapped root id must be able to write there).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = "Runtime")]
     gvisor_debug_log: Option<PathBuf>,
     /// Run this WASI module (.wasm or .wat) in the sandbox instead of a program; the words after -- are its arguments.
-    #[arg(long, value_name = "MODULE")]
+    #[arg(long, value_name = "MODULE", help_heading = "WebAssembly")]
     wasm: Option<PathBuf>,
     /// A directory for the module: HOST[:GUEST][:ro] (repeatable; read-only really is).
-    #[arg(long = "dir", value_name = "HOST[:GUEST][:ro]")]
+    #[arg(
+        long = "dir",
+        value_name = "HOST[:GUEST][:ro]",
+        help_heading = "WebAssembly"
+    )]
     dirs: Vec<nucleus_wasm::Preopen>,
     /// Fuel for the module: roughly how many wasm instructions it may run.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "WebAssembly")]
     wasm_fuel: Option<u64>,
     /// Cap on the module's linear memory (and tables in proportion), e.g. 64M.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = "WebAssembly")]
     wasm_max_memory: Option<u64>,
     /// Compiled-module cache: a directory, or off (default: the user's cache directory).
-    #[arg(long, value_name = "DIR|off")]
+    #[arg(long, value_name = "DIR|off", help_heading = "WebAssembly")]
     wasm_cache: Option<String>,
+    /// Print the result as one JSON object on stdout after the workload ends.
+    #[arg(long, help_heading = "Output")]
+    pub(crate) json: bool,
+    /// Keep the workload's stdout and stderr in the JSON result, which is then all that stdout carries.
+    #[arg(long, help_heading = "Output")]
+    pub(crate) capture: bool,
+    /// With --capture: keep at most SIZE of each stream (default 1M); the result says when it cut.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = "Output")]
+    capture_limit: Option<u64>,
+    /// Write the JSON result to this file descriptor instead.
+    #[arg(long, value_name = "N", help_heading = "Output")]
+    pub(crate) result_fd: Option<i32>,
+    /// Read the Envelope from a TOML or JSON file; flags given too override it.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub(crate) config: Option<PathBuf>,
+    /// Print the effective Envelope as TOML and exit.
+    #[arg(long, help_heading = "Output")]
+    pub(crate) print_config: bool,
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, value_name = "CMD")]
     command: Vec<String>,
@@ -472,7 +515,18 @@ impl RunArgs {
                 None => Ok(()),
             };
         };
-        wasm.preopens.extend(self.dirs.iter().cloned());
+        // A relative host directory is the caller's, as with wasmtime's --dir.
+        for dir in &self.dirs {
+            let mut dir = dir.clone();
+            if dir.host.is_relative() {
+                dir.host =
+                    std::path::absolute(&dir.host).map_err(|source| RunError::RelativePath {
+                        path: dir.host.clone(),
+                        source,
+                    })?;
+            }
+            wasm.preopens.push(dir);
+        }
         wasm.fuel = self.wasm_fuel.or(wasm.fuel);
         wasm.max_memory = self.wasm_max_memory.or(wasm.max_memory);
         match self.wasm_cache.as_deref() {

@@ -254,6 +254,7 @@ fn copy_output(master: OwnedFd, out: OwnedFd, stop: OwnedFd) {
         match master.read(&mut buf) {
             Ok(0) => return,
             Ok(n) => {
+                crate::progress::clear();
                 if out
                     .as_mut()
                     .is_some_and(|o| write_all(o, &buf[..n]).is_err())

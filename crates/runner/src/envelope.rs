@@ -50,7 +50,7 @@ impl std::str::FromStr for UserSpec {
 }
 
 /// Everything that describes one sandbox. Built by the CLI, read from a
-/// `--config` TOML/JSON file, or built with [`Builder`]; printed by
+/// `--config` TOML/JSON file, or built with [`Builder`](crate::Builder); printed by
 /// `--print-config` so what ran can be audited and replayed.
 ///
 /// ```

@@ -107,6 +107,16 @@ pub enum RunError {
         /// The text.
         text: String,
     },
+    /// A relative path given on the command line, and no current directory
+    /// to resolve it against.
+    #[error("cannot resolve {path} against the current directory")]
+    RelativePath {
+        /// The path as given.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// A config file that cannot be read.
     #[error("cannot read config file {path}")]
     ReadConfig {

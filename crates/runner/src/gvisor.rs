@@ -58,6 +58,7 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
         });
     }
     let cleaned = nucleus_gvisor::sweep_stale(&work_dir);
+    let first = FirstStart::check(&work_dir);
     let opts = run_options(env, platform, work_dir, maps.as_ref());
     let relay = match env.capture {
         Some(limit) => Relay::for_capture(crate::sandbox::limit_bytes(limit)),
@@ -69,6 +70,7 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
         .in_scope(|| workspace(env, &runsc, &opts, &staged, detached, maps, &relay))?;
     let host_userns = prepared.namespaces.contains(Namespace::User);
     let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, Some(relay))?;
+    first.done();
     let failure = tracing::debug_span!("finish")
         .in_scope(|| prepared_run.finish(outcome.exit_code, outcome.signal))?;
     let how = GvisorEnforced {
@@ -103,6 +105,41 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
 
 /// `runsc` (found once and cached beside the run directories) and the
 /// platform it runs on.
+/// The first gVisor start since boot (its runtime directory is on `/run`, or
+/// the caller's `$TMPDIR`) loads runsc from disk, and is shown on a
+/// terminal as a status line until the workload's output or its end.
+struct FirstStart(Option<PathBuf>);
+
+impl FirstStart {
+    const MARKER: &'static str = "gvisor-started";
+
+    fn check(work_dir: &Path) -> FirstStart {
+        let marker = work_dir.join(Self::MARKER);
+        if marker.exists() {
+            return FirstStart(None);
+        }
+        crate::progress::show(
+            "starting gVisor (the first start loads runsc; later ones are faster)",
+        );
+        FirstStart(Some(marker))
+    }
+
+    /// Records that a start happened (best effort: a marker that cannot be
+    /// written only shows the status line once more).
+    fn done(&self) {
+        if let Some(marker) = &self.0 {
+            let _ = std::fs::File::create(marker);
+        }
+    }
+}
+
+impl Drop for FirstStart {
+    /// Also on an early return: no status line outlives the start.
+    fn drop(&mut self) {
+        crate::progress::clear();
+    }
+}
+
 fn find_runsc(
     env: &Envelope,
     work_dir: &Path,

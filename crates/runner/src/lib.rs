@@ -33,6 +33,7 @@ mod orphans;
 mod outcome;
 mod prepare;
 mod probe;
+pub mod progress;
 mod relay;
 mod report;
 mod sandbox;
@@ -55,7 +56,7 @@ pub use landlock::{LandlockMode, LandlockSettings};
 pub use launch::{launch, record};
 pub use outcome::{
     Captured, Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced,
-    MemfdNoexec, Outcome, Terminal, WasmReport,
+    MemfdNoexec, Outcome, Terminal, WasmReport, RESULT_SCHEMA_VERSION,
 };
 pub use probe::{probe_envelope, probe_idmap, EnvelopeProbe};
 pub use seccomp::{SeccompMode, SeccompSettings};

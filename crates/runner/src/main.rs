@@ -2,6 +2,7 @@
 
 mod cli;
 mod doctor;
+mod generate;
 mod logging;
 mod output;
 
@@ -27,8 +28,22 @@ fn main() -> ExitCode {
         eprintln!("nucleus-run: warning: {warning}");
     }
     let code = match cli.sub {
-        Some(cli::Sub::Doctor { json, bind }) => doctor::run(json, &bind),
+        Some(cli::Sub::Doctor {
+            json,
+            verbose,
+            bind,
+            runsc,
+            from_json,
+        }) => doctor::run(&doctor::Options {
+            json,
+            verbose,
+            binds: bind,
+            runsc,
+            from_json,
+        }),
         Some(cli::Sub::Seccomp { cmd }) => output::seccomp(cmd),
+        Some(cli::Sub::Completions { shell }) => generate::completions(shell),
+        Some(cli::Sub::Man) => generate::man(),
         None => output::run(cli.run),
     };
     ExitCode::from(code as u8)

@@ -19,10 +19,25 @@ pub enum KilledBy {
     Signal,
 }
 
+/// The version of the `--json` result's contract, carried as its first
+/// field, `schema_version` ([`Outcome::schema_version`]). The result is
+/// described by `schema/result.schema.json` in the repository.
+///
+/// It is bumped on an incompatible change only: a field removed or renamed,
+/// or a field's type or meaning changed. A field added, or a new value of an
+/// enumeration (`killed_by`, `landlock.status`, ...), keeps the version;
+/// consumers should ignore fields they do not know.
+pub const RESULT_SCHEMA_VERSION: u32 = 1;
+
 /// What happened to one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct Outcome {
+    /// The version of the result's contract, always
+    /// [`RESULT_SCHEMA_VERSION`]: the first field of the `--json` object, so
+    /// that a consumer can tell which contract it reads (also when it
+    /// serializes an `Outcome` of its own).
+    pub schema_version: u32,
     /// The exit code `nucleus-run` exits with (see [`crate::exit`]).
     pub exit_code: i32,
     /// The signal that killed the workload, if one did.
@@ -131,6 +146,7 @@ impl Outcome {
         let usage = usage.unwrap_or(&children);
         let ms = |tv: libc::timeval| tv.tv_sec as f64 * 1000.0 + tv.tv_usec as f64 / 1000.0;
         Outcome {
+            schema_version: RESULT_SCHEMA_VERSION,
             exit_code: 0,
             signal: None,
             killed_by: None,

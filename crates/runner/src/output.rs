@@ -33,6 +33,11 @@ pub(crate) fn run(args: RunArgs) -> i32 {
             return exit::SETUP_FAILED;
         }
     }
+    // A status line for slow steps: on a terminal, never with a JSON
+    // result or a log (which have the terminal's lines to themselves).
+    if !json && result_fd.is_none() && !tracing::dispatcher::has_been_set() {
+        nucleus_runner::progress::enable();
+    }
     let outcome = match launch(&env) {
         Ok(outcome) => outcome,
         Err(err) => return fail(&err),

@@ -185,6 +185,7 @@ fn copy(source: &mut File, target: OwnedFd) -> Copied {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return Copied::Done,
         };
+        crate::progress::clear();
         match target.write_all(&buf[..n]) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Copied::ReaderGone,

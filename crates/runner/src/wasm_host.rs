@@ -56,6 +56,11 @@ impl WasmSettings {
         let started = std::time::Instant::now();
         let cgroup: std::cell::OnceCell<nucleus_cgroup::Cgroup> = std::cell::OnceCell::new();
         let admit = |pid: i32| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            // The helper starts only for a compile: the slow step to show.
+            crate::progress::show(&compiling(
+                &self.module,
+                !matches!(self.cache, nucleus_wasm::CacheMode::Off),
+            ));
             if env.limits.is_empty() {
                 return Ok(());
             }
@@ -72,6 +77,7 @@ impl WasmSettings {
         };
         let helper = nucleus_wasm::CompileHelper::new(env.timeout).with_admit(&admit);
         let result = self.policy(env).prepare_in_helper(&helper);
+        crate::progress::clear();
         let cgroup = cgroup.into_inner();
         let usage = cgroup.as_ref().map(|cg| (cg.applied().clone(), cg.usage()));
         if let Some(cg) = cgroup {
@@ -95,6 +101,27 @@ impl WasmSettings {
             Err(err) => Err(err.into()),
         }
     }
+}
+
+/// The status line of a cold compile: the module's name and size, and
+/// whether later runs will load it from the cache.
+fn compiling(module: &std::path::Path, cached: bool) -> String {
+    let name = module
+        .file_name()
+        .unwrap_or(module.as_os_str())
+        .to_string_lossy();
+    let size = std::fs::metadata(module).map_or(0, |m| m.len());
+    let size = if size >= 1_000_000 {
+        format!("{:.1} MB", size as f64 / 1e6)
+    } else {
+        format!("{:.1} kB", size as f64 / 1e3)
+    };
+    let later = if cached {
+        ", once: later runs load it from the cache"
+    } else {
+        ""
+    };
+    format!("compiling {name} ({size}{later})")
 }
 
 /// The outcome of a run whose compile was stopped by a limit: `memory` (the compile
