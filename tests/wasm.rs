@@ -951,3 +951,91 @@ fn the_compile_runs_under_the_limits() {
         );
     }
 }
+
+/// Every process below `pid` (its children, theirs, ...), from `/proc`.
+fn descendants(pid: u32) -> Vec<u32> {
+    let parent_of = |p: u32| -> Option<u32> {
+        let status = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("PPid:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    let all: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    let mut found = vec![pid];
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for p in &all {
+            if !found.contains(p) && parent_of(*p).is_some_and(|pp| found.contains(&pp)) {
+                found.push(*p);
+                grew = true;
+            }
+        }
+    }
+    found.retain(|p| *p != pid);
+    found
+}
+
+#[test]
+fn the_wasm_hosts_view_holds_only_its_preopens() {
+    // While the module waits on its stdin, the test looks into the root of
+    // the sandbox's processes from the host: the preopen's path, and no
+    // /proc, /dev, /tmp or host system directory.
+    for who in [As::Caller, As::Nobody] {
+        if !can_run_as("wasm_view", who) {
+            continue;
+        }
+        let data = data_dir("wasm-view");
+        let spec = format!("{}:/data", data.path().display());
+        let module = fixture("tool.wat");
+        let mut child = command(
+            who,
+            &[
+                "--wasm-cache",
+                "off",
+                "--dir",
+                &spec,
+                "--wasm",
+                &module,
+                "--",
+                "p",
+            ],
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let top = data.path().components().nth(1).unwrap();
+        let top = top.as_os_str().to_string_lossy().into_owned();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut views = Vec::new();
+        while views.is_empty() && std::time::Instant::now() < deadline {
+            for pid in descendants(child.id()) {
+                let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/root")) else {
+                    continue;
+                };
+                let mut names: Vec<String> = entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                names.sort();
+                // The runner's own processes (setpriv, the shell) see the host's.
+                if !names.iter().any(|n| n == "usr") {
+                    views.push(names);
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        assert_code(&out, 0);
+        assert!(!views.is_empty(), "{who:?}: no sandbox process seen");
+        for names in views {
+            assert_eq!(names, std::slice::from_ref(&top), "{who:?}");
+        }
+    }
+}

@@ -213,6 +213,9 @@ impl RootfsPolicy {
     }
 
     fn compile_proc(&self, b: &mut Builder) -> Result<(), RootfsError> {
+        if !self.proc {
+            return Ok(());
+        }
         let proc = Path::new("/proc");
         b.mkdir(proc)?;
         let attr = Attr::RDONLY.union(Attr::NOSUID_NODEV).union(Attr::NOEXEC);

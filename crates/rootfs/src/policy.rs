@@ -165,6 +165,10 @@ pub struct RootfsPolicy {
     pub host_dirs: Vec<PathBuf>,
     /// User mounts, applied in order after the system mounts.
     pub mounts: Vec<MountSpec>,
+    /// A `/proc` in the view at all (default). Without one (a WASI host
+    /// opens nothing but its preopens), [`fresh_proc`](Self::fresh_proc) is
+    /// moot.
+    pub proc: bool,
     /// Mount a fresh `/proc` (needs a new pid namespace); otherwise the
     /// host's `/proc` is bound.
     pub fresh_proc: bool,
@@ -203,6 +207,7 @@ impl Default for RootfsPolicy {
             base: Base::Host,
             host_dirs: HOST_SYSTEM_DIRS.into_iter().map(PathBuf::from).collect(),
             mounts: Vec::new(),
+            proc: true,
             fresh_proc: true,
             dev: true,
             tmp: true,

@@ -24,11 +24,17 @@ impl WasmSettings {
         policy
     }
 
-    /// The view of the wasm host: no host system directories (the runtime is
-    /// already in memory), only the preopens, bound at their host paths.
+    /// The view of the wasm host: only the preopens, bound at their host
+    /// paths. No host system directory (the runtime is already in memory),
+    /// no `/proc`, `/dev` or `/tmp`: the host opens nothing but the
+    /// preopens (its stdio and randomness need no path), so a flaw in it
+    /// finds nothing else there, and the view costs a few mounts.
     pub(crate) fn rootfs(&self, base: &RootfsPolicy) -> RootfsPolicy {
         let mut rootfs = base.clone();
         rootfs.host_dirs.clear();
+        rootfs.proc = false;
+        rootfs.dev = false;
+        rootfs.tmp = false;
         for p in &self.preopens {
             let kind = if p.read_only {
                 MountKind::RoBind
@@ -339,6 +345,7 @@ mod tests {
         assert!(!base.host_dirs.is_empty());
         let view = settings.rootfs(&base);
         assert!(view.host_dirs.is_empty());
+        assert!(!view.proc && !view.dev && !view.tmp);
         let added: Vec<(MountKind, PathBuf)> = view.mounts[base.mounts.len()..]
             .iter()
             .map(|m| (m.kind, m.destination.clone()))
