@@ -21,6 +21,18 @@ const COUNTER: &str = "module counter(input clk, input rst, output reg [3:0] q);
     \x20 else q <= q + 4'd1;\n\
     endmodule\n";
 
+/// A compiled-module cache of `who`'s own (a cache another user owns is
+/// refused).
+fn cache_of(who: As, tag: &str) -> TempDir {
+    let cache = TempDir::new(&format!("wasm-{tag}-cache-{who:?}"));
+    if who == As::Nobody {
+        let path = std::ffi::CString::new(cache.arg()).unwrap();
+        // SAFETY: a NUL-terminated path of ours.
+        assert_eq!(unsafe { libc::chown(path.as_ptr(), 65534, 65534) }, 0);
+    }
+    cache
+}
+
 #[test]
 fn yosys_synthesizes_a_counter() {
     let test = "yosys_synthesizes_a_counter";
@@ -54,12 +66,7 @@ fn synthesize(yosys: &Path, who: As) {
     set_mode(&out, 0o777);
     // Yosys hands its netlists to ABC through files in /tmp.
     set_mode(&tmp, 0o777);
-    let cache = TempDir::new(&format!("wasm-yosys-cache-{who:?}"));
-    if who == As::Nobody {
-        let path = std::ffi::CString::new(cache.arg()).unwrap();
-        // SAFETY: a NUL-terminated path of ours.
-        assert_eq!(unsafe { libc::chown(path.as_ptr(), 65534, 65534) }, 0);
-    }
+    let cache = cache_of(who, "yosys");
     let specs = [
         format!("{}:/share:ro", yosys.join("share").display()),
         format!("{}:/src:ro", src.display()),
@@ -194,12 +201,7 @@ fn run_python(python: &Path, who: As) {
     set_mode(&src.join("main.py"), 0o644);
     set_mode(&src.join("in.json"), 0o644);
     set_mode(&out, 0o777);
-    let cache = TempDir::new(&format!("wasm-cpython-cache-{who:?}"));
-    if who == As::Nobody {
-        let path = std::ffi::CString::new(cache.arg()).unwrap();
-        // SAFETY: a NUL-terminated path of ours.
-        assert_eq!(unsafe { libc::chown(path.as_ptr(), 65534, 65534) }, 0);
-    }
+    let cache = cache_of(who, "cpython");
     let specs = [
         format!("{}:/usr/local/lib:ro", python.join("lib").display()),
         format!("{}:/src:ro", src.display()),
