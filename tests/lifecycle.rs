@@ -266,3 +266,165 @@ fn without_a_pid_namespace_leftovers_end_with_the_run() {
         }
     }
 }
+
+/// A runner SIGKILLed while its sandbox runs takes the sandbox along (its
+/// init dies with it) but cannot remove its cgroups; the next run that
+/// makes a cgroup removes them, in every hierarchy, and says so.
+#[test]
+fn a_killed_runners_cgroups_are_removed_by_the_next_run() {
+    let test = "killed_runner_cgroups";
+    if !is_root() {
+        skip(test, "cgroup limits need root on this machine");
+        return;
+    }
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        // v2 alone: the runners' cgroup could not hold sandboxes beside them
+        // (no internal processes); the hybrid host runs this test.
+        skip(test, "needs a cgroup v1 hybrid");
+        return;
+    }
+    // The runners run in a cgroup of this test's, below ours in each
+    // hierarchy: their sandboxes' cgroups are made there, out of reach of
+    // the sweeps of runs that other tests start meanwhile.
+    let own = TestCgroup::new(&format!("killed-runner-{}", std::process::id()));
+    let start = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.args([
+            "-c",
+            r#"for d in $0; do echo $$ > "$d/cgroup.procs"; done; exec "$@""#,
+        ])
+        .arg(own.list())
+        .arg(nucleus())
+        .args(["--trust-level", "trusted"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .current_dir("/");
+        cmd
+    };
+    let marker = format!("{}.77", 4000 + std::process::id() % 1000);
+    let mut runner = start(&[
+        "--memory",
+        "64M",
+        "--pids",
+        "64",
+        "--",
+        "/bin/sleep",
+        &marker,
+    ])
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    // The marker is in the runner's command line too: wait for the workload.
+    let workload = || -> Vec<u32> {
+        processes_with(&marker)
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "sleep")
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while workload().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!workload().is_empty(), "the workload never started");
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !workload().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        workload(),
+        Vec::<u32>::new(),
+        "the sandbox outlived its runner"
+    );
+    let left = own.sandboxes();
+    // memory, pids, freezer, cpuacct, and the v2 one to kill with.
+    assert!(left.len() >= 4, "the killed run left {left:?}");
+    let out = start(&["--memory", "64M", "--json", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    check_printed_result(&out);
+    assert_eq!(
+        own.sandboxes(),
+        Vec::<std::path::PathBuf>::new(),
+        "not removed"
+    );
+    let err = stderr(&out);
+    for dir in &left {
+        let line = format!(
+            "removed {}, left behind by an earlier run that was killed",
+            dir.display()
+        );
+        assert!(err.contains(&line), "no {line:?} in {err}");
+    }
+}
+
+/// A cgroup named `name` below this process's own in each hierarchy
+/// nucleus uses; removed when dropped (its runners must be gone).
+struct TestCgroup(Vec<std::path::PathBuf>);
+
+impl TestCgroup {
+    fn new(name: &str) -> TestCgroup {
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let sys = std::path::Path::new("/sys/fs/cgroup");
+        let mut dirs = Vec::new();
+        for line in own.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let mount = match ctrls {
+                "" if sys.join("cgroup.controllers").exists() => sys.to_path_buf(),
+                "" => sys.join("unified"),
+                c if ["memory", "pids", "freezer", "cpuacct", "cpu", "blkio"]
+                    .iter()
+                    .any(|u| c.split(',').any(|x| x == *u)) =>
+                {
+                    sys.join(c)
+                }
+                _ => continue,
+            };
+            let dir = mount.join(path.trim_start_matches('/')).join(name);
+            if mount.is_dir() && std::fs::create_dir(&dir).is_ok() {
+                dirs.push(dir);
+            }
+        }
+        TestCgroup(dirs)
+    }
+
+    /// The directories, space-separated, for the shell that joins them.
+    fn list(&self) -> String {
+        let all: Vec<String> = self.0.iter().map(|d| d.display().to_string()).collect();
+        all.join(" ")
+    }
+
+    /// The sandbox cgroups in it.
+    fn sandboxes(&self) -> Vec<std::path::PathBuf> {
+        let mut found = Vec::new();
+        for dir in &self.0 {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if entry.file_name().to_string_lossy().starts_with("nucleus-") {
+                    found.push(entry.path());
+                }
+            }
+        }
+        found
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        for dir in &self.0 {
+            for sandbox in self.sandboxes() {
+                let _ = std::fs::remove_dir(sandbox);
+            }
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}

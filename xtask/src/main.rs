@@ -10,14 +10,23 @@
 //! - `cargo xtask bench [--runs N] [--vm]`: start-up of `nucleus-run` side by
 //!   side with bare execution and bubblewrap, in one run, as medians and
 //!   ratios; `--vm`: the start-up table in the VM, as ratios.
+//! - `cargo xtask soak [--launches N] [--kill-percent P] [--seed S]`: N
+//!   launches of mixed workloads, runners SIGKILLed at random moments; fails
+//!   on any leak (processes, mounts, cgroups, runsc state, files, fds) or a
+//!   growing runner RSS (see `soak.rs`).
+//! - `cargo xtask fuzz [--time DURATION] [TARGET...]`: every parser of
+//!   untrusted input under the `nucleus-fuzz` driver, DURATION per target
+//!   (default 60s); see `fuzz.rs`.
 //! - `cargo xtask man [--out DIR]`: the manual page and shell completions of
 //!   `nucleus-run` (see `man.rs`).
 //! - `cargo xtask vm [OPTIONS] -- COMMAND`: COMMAND as root in a VM with
 //!   Debian 12's kernel (cgroup v2, Landlock ABI 2); see `vm.rs`.
 
 mod bench;
+mod fuzz;
 mod man;
 mod modules;
+mod soak;
 mod vm;
 
 use std::process::{Command, ExitCode};
@@ -28,13 +37,15 @@ fn main() -> ExitCode {
         Some("ci") => ci(&args[1..]),
         Some("ci-vm") => vm::ci(),
         Some("bench") => bench::run(&args[1..]),
+        Some("fuzz") => fuzz::main(&args[1..]),
         Some("man") => man::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         Some("vm") => match vm::main(&args[1..]) {
             Ok(code) => return ExitCode::from(u8::try_from(code).unwrap_or(1)),
             Err(err) => Err(err),
         },
         _ => Err(
-            "usage: cargo xtask ci [--no-vm] | ci-vm | bench [--runs N] [--vm] | man [--out DIR] | vm [OPTIONS] -- COMMAND"
+            "usage: cargo xtask ci [--no-vm] | ci-vm | bench [--runs N] [--vm] | fuzz [--time DURATION] [TARGET...] | soak [--launches N] | man [--out DIR] | vm [OPTIONS] -- COMMAND"
                 .to_owned(),
         ),
     };
@@ -117,8 +128,17 @@ fn host_ci() -> Result<(), String> {
         // Each test in its own process: tests that change the process (Landlock,
         // seccomp, capabilities) cannot disturb each other.
         cargo(&["nextest", "run", "--workspace", "--no-fail-fast"])?;
-        cargo(&["test", "--workspace", "--doc"])
+        cargo(&["test", "--workspace", "--doc"])?;
     } else {
-        cargo(&["test", "--workspace", "--no-fail-fast"])
+        cargo(&["test", "--workspace", "--no-fail-fast"])?;
+    }
+    // Every parser of untrusted input, 20 s each (11 targets: under 4 minutes).
+    fuzz::ci()?;
+    // 300 launches with killed runners, no leak (about 15 s); root only.
+    if soak::is_root() {
+        soak::soak(300, 30, u64::from(std::process::id()))
+    } else {
+        eprintln!("xtask: soak skipped: it needs root");
+        Ok(())
     }
 }

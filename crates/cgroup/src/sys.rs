@@ -17,6 +17,14 @@ pub(crate) fn online_cpus() -> usize {
     }
 }
 
+/// `sysconf(_SC_CLK_TCK)`: the unit of start times in `/proc/PID/stat`.
+pub(crate) fn clock_ticks() -> Option<u64> {
+    match unistd::sysconf(SysconfVar::CLK_TCK) {
+        Ok(Some(n)) => u64::try_from(n).ok().filter(|n| *n > 0),
+        _ => None,
+    }
+}
+
 /// `kill(pid, SIGKILL)`. Refuses pids that would address a group or every
 /// process (`<= 0`), which a corrupt `cgroup.procs` read must never reach.
 pub(crate) fn sigkill(pid: i32) -> io::Result<()> {

@@ -209,9 +209,11 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
 }
 
 /// Removes the per-run directories below `parent` whose runner process is
-/// gone (killed before it could clean up), and returns them. A directory
-/// is named `nucleus-<pid>-...` after the process that made it; one whose
-/// process still runs is left alone.
+/// gone (killed before it could clean up), runsc's state root inside them
+/// included, and returns them. A directory is named `nucleus-<pid>-...`
+/// after the process that made it; one whose process still runs is left
+/// alone. A pid taken by a process that started after the directory last
+/// changed is a reused one: its runner is gone.
 ///
 /// ```no_run
 /// for dir in nucleus_gvisor::sweep_stale(std::path::Path::new("/run/nucleus/gvisor")) {
@@ -228,15 +230,55 @@ pub fn sweep_stale(parent: &Path) -> Vec<PathBuf> {
         let Some(pid) = owner_pid(&name) else {
             continue;
         };
-        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+        let path = entry.path();
+        if pid == std::process::id() || !owner_gone(pid, &path, REUSE_MARGIN) {
             continue;
         }
-        let path = entry.path();
         if fs::remove_dir_all(&path).is_ok() {
             removed.push(path);
         }
     }
     removed
+}
+
+/// How much later than a directory's last change its owner pid's process
+/// must have started to count as another process: covers the 10 ms
+/// granularity of start times and uptime, and a small step of the clock.
+const REUSE_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether the process that made `path` and named it after `pid` is gone:
+/// no process has that pid, or the one that has started more than `margin`
+/// after `path` last changed (the pid was reused). When unsure: not gone.
+fn owner_gone(pid: u32, path: &Path, margin: std::time::Duration) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let changed = fs::metadata(path).and_then(|m| m.modified());
+    match (started(&stat), changed) {
+        (Some(started), Ok(changed)) => started > changed + margin,
+        _ => false,
+    }
+}
+
+/// When the process of `/proc/PID/stat` started, on the wall clock: its
+/// start (field 22, clock ticks after boot) against `/proc/uptime`.
+fn started(stat: &str) -> Option<std::time::SystemTime> {
+    let ticks: f64 = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()?;
+    let uptime: f64 = fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let hz = crate::sys::clock_ticks()? as f64;
+    let age = std::time::Duration::try_from_secs_f64((uptime - ticks / hz).max(0.0)).ok()?;
+    std::time::SystemTime::now().checked_sub(age)
 }
 
 /// The pid in `nucleus-<pid>-<n>-<nanos>`.
@@ -255,6 +297,29 @@ mod tests {
         assert_eq!(owner_pid("nucleus-123-0-abc"), Some(123));
         assert_eq!(owner_pid("nucleus-x-0"), None);
         assert_eq!(owner_pid("other-1-2"), None);
+    }
+
+    #[test]
+    fn a_reused_pid_is_not_the_owner() {
+        use std::time::Duration;
+        let dir = std::env::temp_dir().join(format!("nucleus-owner-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        assert!(!owner_gone(
+            std::process::id(),
+            &dir,
+            Duration::from_millis(50)
+        ));
+        assert!(owner_gone(4_194_305, &dir, Duration::ZERO));
+        std::thread::sleep(Duration::from_millis(100));
+        let mut later = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        assert!(owner_gone(later.id(), &dir, Duration::from_millis(40)));
+        assert!(!owner_gone(later.id(), &dir, Duration::from_secs(5)));
+        later.kill().unwrap();
+        later.wait().unwrap();
+        fs::remove_dir(&dir).unwrap();
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The crate's only `unsafe`: a pidfd to wait for a child with a timeout.
-//! `pidfd_open(2)` is raw `libc` because `nix` does not wrap it; `poll(2)`
-//! is `nix`'s (this all runs in the parent, never in a sandbox child).
+//! The crate's only `unsafe`: a pidfd to wait for a child with a timeout,
+//! and the clock tick of `/proc` start times. `pidfd_open(2)` is raw `libc`
+//! because `nix` does not wrap it; `poll(2)` is `nix`'s (this all runs in
+//! the parent, never in a sandbox child).
 
 use std::io;
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -29,4 +30,11 @@ pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<b
     let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
     let timeout = PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX);
     Ok(poll(&mut fds, timeout)? > 0)
+}
+
+/// `sysconf(_SC_CLK_TCK)`: the unit of start times in `/proc/PID/stat`.
+pub(crate) fn clock_ticks() -> Option<u64> {
+    // SAFETY: sysconf takes a constant by value and touches no memory of ours.
+    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(n).ok().filter(|n| *n > 0)
 }

@@ -146,6 +146,13 @@ impl Message {
     }
 }
 
+/// Decodes one record and encodes its message again (`None`: no message); the
+/// fuzzer's entry (`crate::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn reencode(record: &[u8; RECORD]) -> Option<[u8; RECORD]> {
+    Message::decode(record).map(Message::encode)
+}
+
 /// Sends one message; used in the child, so it only calls `write(2)`.
 /// A failed send is ignored: the parent then sees the exit status alone.
 pub(crate) fn send(fd: libc::c_int, msg: Message) {

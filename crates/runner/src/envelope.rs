@@ -226,10 +226,26 @@ impl Envelope {
             path: path.to_owned(),
             source,
         })?;
+        Self::parse_config(&text, path)
+    }
+
+    /// Parses the text of a config file as [`Envelope::from_file`] does once it
+    /// read it: JSON when `path` ends in `.json`, TOML otherwise. `path` only
+    /// chooses the format and names the file in the error.
+    ///
+    /// ```
+    /// use nucleus_runner::Envelope;
+    /// use std::path::Path;
+    /// let env = Envelope::parse_config("command = [\"/bin/true\"]", Path::new("a.toml"))?;
+    /// assert_eq!(env.command, ["/bin/true"]);
+    /// assert!(Envelope::parse_config("command = 1", Path::new("a.json")).is_err());
+    /// # Ok::<(), nucleus_runner::RunError>(())
+    /// ```
+    pub fn parse_config(text: &str, path: &Path) -> Result<Envelope, RunError> {
         let parsed = if path.extension().is_some_and(|e| e == "json") {
-            serde_json::from_str(&text).map_err(|e| e.to_string())
+            serde_json::from_str(text).map_err(|e| e.to_string())
         } else {
-            toml::from_str(&text).map_err(|e| e.to_string())
+            toml::from_str(text).map_err(|e| e.to_string())
         };
         parsed.map_err(|message| RunError::ParseConfig {
             path: path.to_owned(),

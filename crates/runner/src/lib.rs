@@ -23,6 +23,9 @@ mod envelope;
 mod environ;
 mod error;
 pub mod exit;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 mod gvisor;
 mod gvisor_bundle;

@@ -44,6 +44,9 @@
 mod cache;
 mod compile;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod helper;
 mod host;
 mod outcome;

@@ -52,7 +52,10 @@ pub(crate) fn resolve(mode: &CacheMode) -> Result<Resolved, WasmError> {
         },
     };
     match check_dir(&dir) {
-        Ok(()) => Ok(Resolved::Dir(dir)),
+        Ok(()) => {
+            sweep_temp(&dir);
+            Ok(Resolved::Dir(dir))
+        }
         Err(e) if explicit => Err(e),
         Err(e) => Ok(Resolved::Skipped(chain(&e))),
     }
@@ -104,6 +107,33 @@ pub(super) fn temp_name(dir: &Path, what: &str) -> PathBuf {
     dir.join(format!(".tmp-{what}-{}-{nanos}", std::process::id()))
 }
 
+/// Removes the temporary files ([`temp_name`]) of writers that were killed
+/// before their rename: those whose pid is gone. One of a live writer, or
+/// of a reused pid, stays until a later sweep.
+fn sweep_temp(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = temp_writer(&name.to_string_lossy()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The writer's pid in `.tmp-WHAT-PID-NANOS`.
+fn temp_writer(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(".tmp-")?;
+    let mut parts = rest.rsplitn(3, '-');
+    let (_nanos, pid) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    pid.parse().ok()
+}
+
 /// Opens a cache file for reading without following a symbolic link;
 /// `None` when there is no such file.
 pub(crate) fn open_existing(path: &Path) -> std::io::Result<Option<fs::File>> {
@@ -135,6 +165,28 @@ mod tests {
             Some("/h/.cache/nucleus/wasm".into())
         );
         assert_eq!(d(None, None), None);
+    }
+
+    #[test]
+    fn killed_writers_temporary_files_are_swept() {
+        assert_eq!(temp_writer(".tmp-entry-42-123"), Some(42));
+        assert_eq!(temp_writer(".tmp-key-7-0"), Some(7));
+        assert_eq!(temp_writer("abc.cwasm"), None);
+        let dir = TempDir::new("wasm-sweep");
+        fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        // pid_max is at most 2^22: that writer is gone.
+        let dead = dir.join(".tmp-entry-4194305-1");
+        let live = temp_name(&dir, "entry");
+        let entry = dir.join("0123.cwasm");
+        for f in [&dead, &live, &entry] {
+            fs::write(f, b"x").unwrap();
+        }
+        assert!(matches!(
+            resolve(&CacheMode::Dir(dir.to_path_buf())),
+            Ok(Resolved::Dir(_))
+        ));
+        assert!(!dead.exists());
+        assert!(live.exists() && entry.exists());
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// The header of a payload, tag included.
-fn header(key: &MacKey, id: &CacheKey, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn header(key: &MacKey, id: &CacheKey, payload: &[u8]) -> Vec<u8> {
     let mut header = Vec::with_capacity(HEADER_LEN);
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(&id.module);
@@ -94,7 +94,7 @@ fn read_verified(path: &Path, key: &MacKey, id: &CacheKey) -> Result<Option<Vec<
 }
 
 /// Checks the header against `id` and the tag against the key.
-fn verify(mut bytes: Vec<u8>, key: &MacKey, id: &CacheKey) -> Result<Vec<u8>, String> {
+pub(crate) fn verify(mut bytes: Vec<u8>, key: &MacKey, id: &CacheKey) -> Result<Vec<u8>, String> {
     if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
         return Err("no nucleus-wasm header (or an older format)".into());
     }

@@ -129,10 +129,10 @@ pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 impl MacKey {
-    /// A key of these bytes, as a forger would make one.
-    pub(super) fn from_bytes(bytes: [u8; KEY_LEN]) -> MacKey {
+    /// A key of these bytes, as a forger would make one (or the fuzzer).
+    pub(crate) fn from_bytes(bytes: [u8; KEY_LEN]) -> MacKey {
         MacKey(bytes)
     }
 }

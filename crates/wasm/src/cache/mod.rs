@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 
 pub use dir::default_cache_dir;
 pub(crate) use dir::{resolve, Resolved};
+#[cfg(feature = "fuzzing")]
+pub(crate) use entry::{header, verify};
 pub(crate) use entry::{hex, load, store, CacheKey, Lookup};
 pub(crate) use key::{mac_key, MacKey};
 

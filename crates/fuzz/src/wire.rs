@@ -1,0 +1,95 @@
+//! Binary formats: the wasm cache file's header and the child-to-parent channel's records.
+
+use crate::Target;
+use nucleus_runner::fuzzing::{decode_record, RECORD_LEN};
+use nucleus_wasm::fuzzing::{encode_entry, verify_entry};
+
+const KEY: [u8; 32] = [7; 32];
+const MODULE: [u8; 32] = [1; 32];
+const SETTINGS: [u8; 32] = [2; 32];
+
+/// `nucleus_wasm::fuzzing::verify_entry` (the cache's header and tag check, feature
+/// `fuzzing`): what it accepts is exactly what `encode_entry` writes for its payload, and
+/// every payload written verifies.
+pub(crate) const WASM_CACHE: Target = Target {
+    name: "wasm-cache",
+    entry: "nucleus_wasm::fuzzing::verify_entry",
+    run: wasm_cache,
+    seeds: wasm_cache_seeds,
+};
+
+fn wasm_cache(bytes: &[u8]) -> bool {
+    let written = encode_entry(KEY, MODULE, SETTINGS, bytes);
+    assert_eq!(
+        verify_entry(written, KEY, MODULE, SETTINGS).as_deref(),
+        Ok(bytes),
+        "a written entry does not verify"
+    );
+    let Ok(payload) = verify_entry(bytes.to_vec(), KEY, MODULE, SETTINGS) else {
+        return false;
+    };
+    assert_eq!(encode_entry(KEY, MODULE, SETTINGS, &payload), bytes);
+    true
+}
+
+fn wasm_cache_seeds() -> Vec<Vec<u8>> {
+    let mut seeds = Vec::new();
+    for payload in [&b""[..], b"payload", &[0x5a; 1000]] {
+        seeds.push(encode_entry(KEY, MODULE, SETTINGS, payload));
+        // Planted: a well-formed header tagged under another key.
+        seeds.push(encode_entry([9; 32], MODULE, SETTINGS, payload));
+        // Another engine's entry.
+        seeds.push(encode_entry(KEY, MODULE, [3; 32], payload));
+    }
+    seeds
+}
+
+/// `nucleus_runner::fuzzing::decode_record` (the parent's channel decoder, feature
+/// `fuzzing`) on each 16-byte record of the input, at most 256 as the parent reads: a
+/// decoded message encodes to a record that decodes to itself.
+pub(crate) const CHANNEL: Target = Target {
+    name: "channel",
+    entry: "nucleus_runner::fuzzing::decode_record",
+    run: channel,
+    seeds: channel_seeds,
+};
+
+fn channel(bytes: &[u8]) -> bool {
+    let mut any = false;
+    for chunk in bytes.chunks_exact(RECORD_LEN).take(256) {
+        let mut record = [0u8; RECORD_LEN];
+        record.copy_from_slice(chunk);
+        if let Some(encoded) = decode_record(&record) {
+            assert_eq!(decode_record(&encoded), Some(encoded), "{record:?}");
+            any = true;
+        }
+    }
+    any
+}
+
+fn record(kind: u32, a: u32, b: i32, c: u32) -> [u8; RECORD_LEN] {
+    let mut out = [0u8; RECORD_LEN];
+    out[0..4].copy_from_slice(&kind.to_ne_bytes());
+    out[4..8].copy_from_slice(&a.to_ne_bytes());
+    out[8..12].copy_from_slice(&b.to_ne_bytes());
+    out[12..16].copy_from_slice(&c.to_ne_bytes());
+    out
+}
+
+fn channel_seeds() -> Vec<Vec<u8>> {
+    let records = [
+        // Stage numbers start at 1 (sync); 2 is mount, 11 landlock.
+        record(1, 1, 2, 0),
+        record(1, 2, 13, 4),
+        record(1, 11, 2, 3),
+        record(2, 0, 9, 0),
+        record(3, 1, 0, 2),
+        record(4, 0, 5, 0),
+        record(5, 3 | 1 << 31, 0x2345_6789, 1),
+        record(5, 0, -1, u32::MAX),
+        record(6, 2, 0x1234_5678, 0x9abc_def0),
+    ];
+    let mut seeds: Vec<Vec<u8>> = records.iter().map(|r| r.to_vec()).collect();
+    seeds.push(records.concat());
+    seeds
+}
