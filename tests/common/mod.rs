@@ -60,9 +60,33 @@ pub fn nucleus() -> &'static Path {
             set_mode(&dir, 0o755);
             set_mode(&tmp, 0o755);
             std::fs::rename(&tmp, &bin).expect("rename nucleus-run");
+            remove_old_copies(&dir);
         }
         bin
     })
+}
+
+/// Removes the copies of earlier builds (each hundreds of megabytes) that
+/// no test has made for an hour: a test binary uses its copy for minutes.
+fn remove_old_copies(ours: &Path) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    let hour = std::time::Duration::from_secs(3600);
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > hour));
+        let copy = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("nucleus-e2e-bin-");
+        if copy && old && path != ours {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 pub fn set_mode(path: &Path, mode: u32) {
