@@ -111,11 +111,12 @@ pub(crate) const MIX: &[(usize, Kind)] = &[
                 SH,
                 "-c",
                 // Ends at the timeout, or earlier when the shell itself
-                // cannot fork any more (exit 2).
+                // cannot fork any more (exit 2; the result says `pids`
+                // when the runner saw the limit hit).
                 "f(){ f|f& }; f 2>/dev/null; exec sleep 5",
                 MARK,
             ],
-            expect: &[(124, Some("timeout")), (2, None)],
+            expect: &[(124, Some("timeout")), (2, None), (2, Some("pids"))],
             kill_within_ms: 320,
         },
     ),
