@@ -700,8 +700,7 @@ fn the_default_policy_is_negotiated_down_or_refused() {
 
         // doctor says it before any run.
         let doctor = run(who, &["doctor", "--json"]);
-        assert_code(&doctor, 0);
-        let report: Value = serde_json::from_str(&stdout(&doctor)).unwrap();
+        let report: Value = doctor_report(&doctor);
         let said = &report["envelope"]["landlock_dropped"]["Ok"];
         assert_eq!(
             said,

@@ -262,6 +262,16 @@ pub fn parse_result(line: &str) -> serde_json::Value {
     json
 }
 
+/// `doctor --json`'s report; its exit code is 0 when it says the default
+/// launch runs here and 125 when not (a machine without runsc, the VM).
+pub fn doctor_report(out: &Output) -> serde_json::Value {
+    let report: serde_json::Value = serde_json::from_str(&stdout(out))
+        .unwrap_or_else(|e| panic!("{e}: {}\nstderr: {}", stdout(out), stderr(out)));
+    let runs = report["summary"]["default_launch"]["runs"].as_bool();
+    assert_code(out, if runs == Some(true) { 0 } else { 125 });
+    report
+}
+
 /// The host's mount table, to prove nothing was left or leaked.
 pub fn host_mounts() -> String {
     std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo")
