@@ -1012,8 +1012,18 @@ fn the_wasm_hosts_view_holds_only_its_preopens() {
         let top = data.path().components().nth(1).unwrap();
         let top = top.as_os_str().to_string_lossy().into_owned();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let mut views = Vec::new();
-        while views.is_empty() && std::time::Instant::now() < deadline {
+        let mut views: Vec<Vec<String>> = Vec::new();
+        // Until the view is settled: while the sandbox sets up, its root is
+        // the staging tmpfs (`newroot`, `oldroot`).
+        let settled = |views: &[Vec<String>]| {
+            !views.is_empty()
+                && !views
+                    .iter()
+                    .flatten()
+                    .any(|n| n == "newroot" || n == "oldroot")
+        };
+        while !settled(&views) && std::time::Instant::now() < deadline {
+            views.clear();
             for pid in descendants(child.id()) {
                 let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/root")) else {
                     continue;
