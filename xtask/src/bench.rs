@@ -49,15 +49,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if in_vm {
         return startup_in_vm(runs);
     }
-    crate::cargo(&[
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "nucleus-runner",
-        "--bin",
-        "nucleus-run",
-    ])?;
+    build_release_runner()?;
     if vm {
         return startup_vm(runs);
     }
@@ -605,6 +597,20 @@ fn time_once(case: &Case) -> Result<(Duration, i64), String> {
         return Err(format!("{} failed (wait status {status})", case.name));
     }
     Ok((wall, usage.ru_maxrss))
+}
+
+/// Builds `nucleus-run` in release (`target/release/nucleus-run`), for the
+/// bench and the soak.
+pub(crate) fn build_release_runner() -> Result<(), String> {
+    crate::cargo(&[
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "nucleus-runner",
+        "--bin",
+        "nucleus-run",
+    ])
 }
 
 fn median<T: Copy + Ord>(v: &[T]) -> T {

@@ -84,15 +84,7 @@ pub(crate) fn soak(launches: usize, kill_percent: u64, seed: u64) -> Result<(), 
     if !is_root() {
         return Err("soak: needs root (cgroup limits, nobody runs, the kills)".to_owned());
     }
-    crate::cargo(&[
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "nucleus-runner",
-        "--bin",
-        "nucleus-run",
-    ])?;
+    crate::bench::build_release_runner()?;
     let root = crate::bench::workspace_root();
     let dir = std::env::temp_dir().join(format!("xtask-soak-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
