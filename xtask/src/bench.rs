@@ -18,7 +18,14 @@ fn strings(items: &[&str]) -> Vec<String> {
 
 /// The benchmark: builds the release binary and times every case `runs`
 /// times, interleaved so that machine noise hits them alike.
+mod oci;
+
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if let [flag, n] = args {
+        if flag == "--oci-inner" {
+            return oci::inner(n.parse().map_err(|_| format!("bad runs {n}"))?);
+        }
+    }
     let mut runs = 200;
     let (mut vm, mut in_vm) = (false, false);
     let mut baseline: Option<String> = None;
@@ -132,7 +139,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     report(&cases, &samples, runs);
     wasm(&nucleus, runs)?;
     gvisor(&nucleus)?;
-    syscall_heavy(&nucleus)
+    syscall_heavy(&nucleus)?;
+    oci::oci(runs)
 }
 
 /// `nucleus-run --wasm hello.wat`: warm (cached) interleaved with the native

@@ -52,6 +52,9 @@ pub struct Cgroup {
     /// The process that created it: a forked or cloned child holding a copy
     /// must never kill or remove the sandbox from its `Drop`.
     pub(crate) owner: u32,
+    /// Parent directories created for a named cgroup, innermost first;
+    /// removed after the cgroup when nothing else is in them.
+    pub(crate) parents: Vec<PathBuf>,
 }
 
 impl Cgroup {
@@ -180,6 +183,12 @@ impl Cgroup {
         for dir in self.v1.iter().chain(self.v2.iter()) {
             if let Err(e) = rmdir_retry(&dir.path, self.mode) {
                 first_err.get_or_insert(e);
+            }
+        }
+        if first_err.is_none() {
+            // Shared parents (another container's sibling) stay.
+            for parent in &self.parents {
+                let _ = fs::rmdir(parent, self.mode);
             }
         }
         match first_err {

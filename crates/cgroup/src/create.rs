@@ -63,7 +63,7 @@ impl Cgroup {
         limits.validate()?;
         check_prefix(&cfg.name_prefix)?;
         let layout = discover::discover(cfg)?;
-        Self::create_in(limits, cfg, &layout, FsMode::Kernel)
+        Self::create_in(limits, cfg, &layout, FsMode::Kernel, None)
     }
 
     pub(crate) fn create_in(
@@ -71,6 +71,7 @@ impl Cgroup {
         cfg: &CgroupConfig,
         layout: &Layout,
         mode: FsMode,
+        name: Option<&Path>,
     ) -> Result<Cgroup, CgroupError> {
         let mut cg = Cgroup {
             v2: None,
@@ -85,6 +86,7 @@ impl Cgroup {
             mode,
             removed: false,
             owner: std::process::id(),
+            parents: Vec::new(),
         };
         let use_v2 = match layout.version {
             CgroupVersion::V2 => true,
@@ -92,7 +94,10 @@ impl Cgroup {
             _ => false,
         };
         let mut failures: Vec<NotApplied> = Vec::new();
-        cg.make_dirs(limits, cfg, layout, use_v2, &mut failures)?;
+        match name {
+            Some(name) => cg.make_named_dirs(name, limits, layout, use_v2, &mut failures)?,
+            None => cg.make_dirs(limits, cfg, layout, use_v2, &mut failures)?,
+        }
         cg.write_limits(limits, &mut failures);
         cg.applied.kill_method = cg.kill_method();
         if let Some(first) = failures.first() {
@@ -121,7 +126,7 @@ impl Cgroup {
         for _ in 0..16 {
             let name = unique_name(&cfg.name_prefix);
             failures.clear();
-            match self.make_dirs_named(&name, limits, layout, use_v2, failures) {
+            match self.make_dirs_named(Path::new(&name), limits, layout, use_v2, failures) {
                 Err(CgroupError::CreateDir { source, .. })
                     if source.kind() == io::ErrorKind::AlreadyExists =>
                 {
@@ -136,9 +141,9 @@ impl Cgroup {
         })
     }
 
-    fn make_dirs_named(
+    pub(crate) fn make_dirs_named(
         &mut self,
-        name: &str,
+        name: &Path,
         limits: &Limits,
         layout: &Layout,
         use_v2: bool,
@@ -189,7 +194,7 @@ impl Cgroup {
     fn make_v2_dir(
         &mut self,
         parent: &Path,
-        name: &str,
+        name: &Path,
         kinds: &[LimitKind],
         failures: &mut Vec<NotApplied>,
     ) -> Result<(), CgroupError> {
@@ -241,7 +246,7 @@ impl Cgroup {
     }
 
     /// Writes every asked limit to the directory serving its controller.
-    fn write_limits(&mut self, limits: &Limits, failures: &mut Vec<NotApplied>) {
+    pub(crate) fn write_limits(&mut self, limits: &Limits, failures: &mut Vec<NotApplied>) {
         for kind in limits.kinds() {
             if failures.iter().any(|f| f.limit == kind) {
                 continue;
@@ -295,7 +300,7 @@ impl Cgroup {
             .map(|d| (d.path.clone(), Ver::V2))
     }
 
-    fn kill_method(&self) -> KillMethod {
+    pub(crate) fn kill_method(&self) -> KillMethod {
         match &self.v2 {
             Some(d) if d.path.join("cgroup.kill").exists() => KillMethod::CgroupKill,
             Some(d) if d.path.join("cgroup.freeze").exists() => KillMethod::Freezer,

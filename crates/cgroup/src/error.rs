@@ -143,6 +143,9 @@ pub enum CgroupError {
         /// Why not.
         reason: NotAppliedReason,
     },
+    /// Pausing needs a freezer (v1 `freezer` hierarchy or v2 `cgroup.freeze`).
+    #[error("the cgroup has no freezer (no v1 freezer hierarchy, no cgroup.freeze)")]
+    NoFreezer,
     /// Reading a cgroup or proc file failed.
     #[error("failed to read {path}")]
     ReadFile {

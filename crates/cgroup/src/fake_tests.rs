@@ -76,7 +76,7 @@ fn all_limits() -> Limits {
 
 fn create(limits: &Limits, cfg: &CgroupConfig) -> Result<Cgroup, CgroupError> {
     let layout = discover(cfg)?;
-    Cgroup::create_in(limits, cfg, &layout, FsMode::Fake)
+    Cgroup::create_in(limits, cfg, &layout, FsMode::Fake, None)
 }
 
 #[test]

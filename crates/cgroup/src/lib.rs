@@ -46,6 +46,7 @@ mod error;
 mod fs;
 mod kill;
 mod limits;
+mod named;
 mod parse;
 mod plan;
 pub mod rlimit;
@@ -62,6 +63,7 @@ pub use cgroup::Cgroup;
 pub use discover::{probe, probe_with, CgroupConfig, CgroupProbe, CgroupVersion, ProbePlace};
 pub use error::CgroupError;
 pub use limits::{IoMax, LimitMode, Limits};
+pub use named::{SavedCgroup, SavedDir};
 pub use parse::{
     online_cpus, parse_count, parse_cpus, parse_duration, parse_size, CPUS_MIN, PIDS_MAX,
 };

@@ -24,6 +24,7 @@
 mod config;
 mod ids;
 mod mutate;
+mod oci;
 mod policies;
 mod values;
 mod wire;
@@ -59,6 +60,7 @@ pub const TARGETS: &[Target] = &[
     ids::SUBID,
     wire::WASM_CACHE,
     wire::CHANNEL,
+    oci::OCI_CONFIG,
 ];
 
 /// The target called `name`.

@@ -1,0 +1,317 @@
+//! `linux.resources`: what maps onto `nucleus_cgroup::Limits`, the device
+//! rules (cgroup v1 `devices`), and the refusal of everything else by name.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use nucleus_cgroup::{IoMax, Limits};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use serde::{Deserialize, Serialize};
+
+use crate::error::OciError;
+
+fn unsupported(field: &str) -> OciError {
+    OciError::Unsupported {
+        field: format!("linux.resources.{field}"),
+        reason: "not supported by nucleus-oci".to_owned(),
+    }
+}
+
+fn set<T>(v: Option<T>) -> bool {
+    v.is_some()
+}
+
+/// Refuses every resource field that [`limits`] and the device rules do not
+/// enforce.
+pub fn check(r: &LinuxResources) -> Result<(), OciError> {
+    if r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()) {
+        return Err(unsupported("hugepageLimits"));
+    }
+    if r.network().is_some() {
+        return Err(unsupported("network"));
+    }
+    if r.rdma().as_ref().is_some_and(|v| !v.is_empty()) {
+        return Err(unsupported("rdma"));
+    }
+    if r.unified().as_ref().is_some_and(|v| !v.is_empty()) {
+        return Err(unsupported("unified"));
+    }
+    if let Some(m) = r.memory() {
+        let named = [
+            ("memory.reservation", set(m.reservation())),
+            ("memory.kernel", set(m.kernel())),
+            ("memory.kernelTCP", set(m.kernel_tcp())),
+            (
+                "memory.disableOOMKiller",
+                m.disable_oom_killer() == Some(true),
+            ),
+            (
+                "memory.checkBeforeUpdate",
+                m.check_before_update() == Some(true),
+            ),
+        ];
+        if let Some((field, _)) = named.iter().find(|(_, on)| *on) {
+            return Err(unsupported(field));
+        }
+        if m.swappiness().is_some_and(|s| s <= 100) && m.swappiness() != Some(60) {
+            // Engines leave it unset; a value other than the kernel's default is not applied.
+            return Err(unsupported("memory.swappiness"));
+        }
+    }
+    if let Some(c) = r.cpu() {
+        let named = [
+            ("cpu.realtimeRuntime", set(c.realtime_runtime())),
+            ("cpu.realtimePeriod", set(c.realtime_period())),
+            ("cpu.idle", c.idle().is_some_and(|i| i != 0)),
+            ("cpu.burst", c.burst().is_some_and(|b| b != 0)),
+            ("cpu.cpus", c.cpus().as_ref().is_some_and(|s| !s.is_empty())),
+            ("cpu.mems", c.mems().as_ref().is_some_and(|s| !s.is_empty())),
+        ];
+        if let Some((field, _)) = named.iter().find(|(_, on)| *on) {
+            return Err(unsupported(field));
+        }
+    }
+    if let Some(b) = r.block_io() {
+        let named = [
+            ("blockIO.weight", set(b.weight())),
+            ("blockIO.leafWeight", set(b.leaf_weight())),
+            (
+                "blockIO.weightDevice",
+                b.weight_device().as_ref().is_some_and(|v| !v.is_empty()),
+            ),
+        ];
+        if let Some((field, _)) = named.iter().find(|(_, on)| *on) {
+            return Err(unsupported(field));
+        }
+    }
+    limits(r).map(|_| ())
+}
+
+/// The limits of `r` (memory, swap, CPU quota and shares, pids, I/O throttles).
+pub fn limits(r: &LinuxResources) -> Result<Limits, OciError> {
+    let mut l = Limits::default();
+    let positive = |v: Option<i64>| v.filter(|v| *v > 0).map(|v| v as u64);
+    if let Some(m) = r.memory() {
+        l.memory = positive(m.limit());
+        l.memory_swap = positive(m.swap()).filter(|_| l.memory.is_some());
+    }
+    if let Some(c) = r.cpu() {
+        if let Some(quota) = positive(c.quota()) {
+            let period = c.period().filter(|p| *p > 0).unwrap_or(100_000);
+            l.cpus = Some(quota as f64 / period as f64);
+        }
+        // cgroup v1 shares (2..262144) to v2 weight (1..10000), as runc converts.
+        l.cpu_weight = c
+            .shares()
+            .filter(|s| *s > 0)
+            .map(|s| 1 + (s.clamp(2, 262_144) - 2) * 9999 / 262_142);
+    }
+    if let Some(p) = r.pids() {
+        l.pids = u64::try_from(p.limit()).ok().filter(|n| *n > 0);
+    }
+    if let Some(b) = r.block_io() {
+        l.io_max = io_max(b);
+    }
+    Ok(l)
+}
+
+fn io_max(b: &oci_spec::runtime::LinuxBlockIo) -> Vec<IoMax> {
+    let mut out: Vec<IoMax> = Vec::new();
+    let lists = [
+        (b.throttle_read_bps_device(), 0),
+        (b.throttle_write_bps_device(), 1),
+        (b.throttle_read_iops_device(), 2),
+        (b.throttle_write_iops_device(), 3),
+    ];
+    for (list, which) in lists {
+        for t in list.iter().flatten() {
+            let (major, minor) = (t.major() as u32, t.minor() as u32);
+            let pos = match out
+                .iter()
+                .position(|e| e.major == major && e.minor == minor)
+            {
+                Some(p) => p,
+                None => {
+                    out.push(IoMax {
+                        major,
+                        minor,
+                        ..IoMax::default()
+                    });
+                    out.len() - 1
+                }
+            };
+            let e = &mut out[pos];
+            let slot = match which {
+                0 => &mut e.rbps,
+                1 => &mut e.wbps,
+                2 => &mut e.riops,
+                _ => &mut e.wiops,
+            };
+            *slot = Some(t.rate());
+        }
+    }
+    out
+}
+
+/// The container's cgroup v1 `devices` directory, made by `create`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeviceCgroup {
+    /// The directory.
+    pub path: PathBuf,
+    /// Parents made for it, innermost first.
+    pub parents: Vec<PathBuf>,
+}
+
+/// One rule as v1's `devices.allow`/`devices.deny` take it: `c 1:3 rwm`.
+pub fn rule_line(rule: &LinuxDeviceCgroup) -> String {
+    let kind = match rule.typ() {
+        Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => "c",
+        Some(LinuxDeviceType::B) => "b",
+        Some(LinuxDeviceType::P) => "p",
+        Some(LinuxDeviceType::A) | None => "a",
+    };
+    let num = |n: Option<i64>| {
+        n.filter(|n| *n >= 0)
+            .map_or("*".to_owned(), |n| n.to_string())
+    };
+    let access = rule.access().clone().unwrap_or_else(|| "rwm".to_owned());
+    format!(
+        "{kind} {}:{} {access}",
+        num(rule.major()),
+        num(rule.minor())
+    )
+}
+
+/// What every container may use whatever its rules say, as runc allows it:
+/// `mknod` of any node, the default devices, `/dev/tty`, `/dev/ptmx` and
+/// the pty slaves.
+const ALWAYS_ALLOWED: &[&str] = &[
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+];
+
+/// The rules in order, then the devices the runtime makes (the spec's
+/// `linux.devices` and the defaults) allowed.
+pub fn device_lines(rules: &[LinuxDeviceCgroup], devices: &[LinuxDevice]) -> Vec<(bool, String)> {
+    let mut lines: Vec<(bool, String)> = rules.iter().map(|r| (r.allow(), rule_line(r))).collect();
+    lines.extend(ALWAYS_ALLOWED.iter().map(|l| (true, (*l).to_owned())));
+    for d in devices {
+        let kind = match d.typ() {
+            LinuxDeviceType::B => "b",
+            LinuxDeviceType::P => "p",
+            _ => "c",
+        };
+        lines.push((true, format!("{kind} {}:{} rwm", d.major(), d.minor())));
+    }
+    lines
+}
+
+/// This process's cgroup in the v1 `devices` hierarchy, from /proc/self/cgroup.
+fn own_devices_cgroup() -> Option<PathBuf> {
+    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
+    text.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+        ctrls
+            .split(',')
+            .any(|c| c == "devices")
+            .then(|| Path::new("/sys/fs/cgroup/devices").join(path.trim_start_matches('/')))
+    })
+}
+
+impl DeviceCgroup {
+    /// Makes the `devices` cgroup `name` below this process's own and writes
+    /// `rules` in order. No rules: nothing is made. Rules where there is no
+    /// v1 `devices` hierarchy (cgroup v2): refused, since v2 needs an eBPF
+    /// program this runtime does not load yet.
+    pub fn create(
+        name: &Path,
+        rules: &[LinuxDeviceCgroup],
+        devices: &[LinuxDevice],
+    ) -> Result<Option<Self>, OciError> {
+        if rules.is_empty() {
+            return Ok(None);
+        }
+        let lines = device_lines(rules, devices);
+        let base =
+            own_devices_cgroup()
+                .filter(|p| p.exists())
+                .ok_or_else(|| OciError::Unsupported {
+                    field: "linux.resources.devices".to_owned(),
+                    reason: "device rules need the cgroup v1 devices controller; \
+                     cgroup v2 device programs (eBPF) are not supported yet"
+                        .to_owned(),
+                })?;
+        let rel = name.strip_prefix("/").unwrap_or(name);
+        let leaf = base.join(rel);
+        let mut made = DeviceCgroup::default();
+        let mut dir = base.clone();
+        for part in rel.parent().into_iter().flat_map(Path::components) {
+            dir.push(part);
+            match fs::create_dir(&dir) {
+                Ok(()) => made.parents.insert(0, dir.clone()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    made.remove();
+                    return Err(OciError::io(format!("create {}", dir.display()), e));
+                }
+            }
+        }
+        if let Err(e) = fs::create_dir(&leaf) {
+            made.remove();
+            return Err(OciError::io(format!("create {}", leaf.display()), e));
+        }
+        made.path = leaf;
+        if let Err(e) = made.write(&lines) {
+            made.remove();
+            return Err(e);
+        }
+        Ok(Some(made))
+    }
+
+    fn write(&self, lines: &[(bool, String)]) -> Result<(), OciError> {
+        for (allow, line) in lines {
+            let file = if *allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
+            fs::write(self.path.join(file), line)
+                .map_err(|e| OciError::io(format!("write {line:?} to {file}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// Puts `pid` in it.
+    pub fn attach(&self, pid: i32) -> Result<(), OciError> {
+        fs::write(self.path.join("cgroup.procs"), pid.to_string())
+            .map_err(|e| OciError::io(format!("attach {pid} to {}", self.path.display()), e))
+    }
+
+    /// Removes it and the parents made for it (those still empty).
+    pub fn remove(&self) {
+        for dir in std::iter::once(&self.path).chain(&self.parents) {
+            if dir.as_os_str().is_empty() {
+                continue;
+            }
+            for _ in 0..100 {
+                match fs::remove_dir(dir) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        std::thread::sleep(std::time::Duration::from_millis(10))
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+}

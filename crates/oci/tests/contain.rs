@@ -1,0 +1,239 @@
+//! What a container may not do, from one table of probes, each run inside a
+//! real container as root (the runtime's default rootful bundle) and as
+//! nobody (a rootless bundle in a user namespace), asserting the exact
+//! failure.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::symlink;
+
+use common::{err, out, ready, Bundle, Who};
+use serde_json::{json, Value};
+
+struct Probe {
+    name: &'static str,
+    /// Who runs it (some need root: cgroup limits, devices, a uid switch).
+    who: &'static [Who],
+    edit: fn(&mut Value),
+    script: &'static str,
+    code: i32,
+    output: &'static str,
+}
+
+const BOTH: &[Who] = &[Who::Root, Who::Nobody];
+const ROOT: &[Who] = &[Who::Root];
+
+fn none(_: &mut Value) {}
+
+const PROBES: &[Probe] = &[
+    Probe {
+        name: "masked file reads empty",
+        who: BOTH,
+        edit: none,
+        script: "wc -c < /proc/timer_list",
+        code: 0,
+        output: "0\n",
+    },
+    Probe {
+        name: "masked dir is empty",
+        who: BOTH,
+        edit: none,
+        script: "ls -A /sys/firmware | wc -l",
+        code: 0,
+        output: "0\n",
+    },
+    Probe {
+        name: "read-only /proc/sys",
+        who: BOTH,
+        edit: none,
+        script: "echo x > /proc/sys/kernel/domainname",
+        code: 1,
+        output: "sh: can't create /proc/sys/kernel/domainname: Read-only file system\n",
+    },
+    Probe {
+        name: "no mount without CAP_SYS_ADMIN",
+        who: BOTH,
+        edit: none,
+        script: "mount -t tmpfs none /tmp",
+        code: 1,
+        output: "mount: permission denied (are you root?)\n",
+    },
+    Probe {
+        name: "capability sets are the spec's",
+        who: BOTH,
+        edit: none,
+        script: "grep -E '^Cap(Eff|Bnd|Amb)' /proc/self/status",
+        code: 0,
+        output: "CapEff:\t0000000020000420\nCapBnd:\t0000000020000420\nCapAmb:\t0000000000000000\n",
+    },
+    Probe {
+        name: "no_new_privs",
+        who: BOTH,
+        edit: none,
+        script: "grep NoNewPrivs /proc/self/status",
+        code: 0,
+        output: "NoNewPrivs:\t1\n",
+    },
+    Probe {
+        name: "seccomp errno rule",
+        who: BOTH,
+        edit: |c| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}),
+        script: "mkdir /tmp/x",
+        code: 1,
+        output: "mkdir: can't create directory '/tmp/x': Permission denied\n",
+    },
+    Probe {
+        name: "read-only root",
+        who: BOTH,
+        edit: |c| c["root"]["readonly"] = json!(true),
+        script: "touch /x",
+        code: 1,
+        output: "touch: /x: Read-only file system\n",
+    },
+    Probe {
+        name: "own network namespace",
+        who: BOTH,
+        edit: none,
+        script: "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
+        code: 0,
+        output: "lo\n",
+    },
+    Probe {
+        name: "own hostname",
+        who: BOTH,
+        edit: none,
+        script: "hostname",
+        code: 0,
+        output: "nucleus-oci-test\n",
+    },
+    Probe {
+        name: "pid 1 is the process",
+        who: BOTH,
+        edit: none,
+        script: "echo $$",
+        code: 0,
+        output: "1\n",
+    },
+    Probe {
+        name: "rlimits",
+        who: BOTH,
+        edit: none,
+        script: "ulimit -n",
+        code: 0,
+        output: "1024\n",
+    },
+    Probe {
+        name: "no host devices",
+        who: BOTH,
+        edit: none,
+        script: "ls /dev | grep -c -E '^(sd|vd|nvme|mem|kmsg)'",
+        code: 1,
+        output: "0\n",
+    },
+    Probe {
+        name: "user switch",
+        who: ROOT,
+        edit: |c| c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5]}),
+        script: "id",
+        code: 0,
+        output: "uid=1000(user) gid=1000(user) groups=5\n",
+    },
+    Probe {
+        name: "device cgroup denies a node made with CAP_MKNOD",
+        who: ROOT,
+        edit: |c| {
+            for set in ["bounding", "effective", "permitted"] {
+                c["process"]["capabilities"][set] = json!(["CAP_MKNOD"]);
+            }
+        },
+        script: "mknod /tmp/sda b 8 0 && head -c1 /tmp/sda",
+        code: 1,
+        output: "head: /tmp/sda: Operation not permitted\n",
+    },
+    Probe {
+        name: "memory limit kills",
+        who: ROOT,
+        edit: |c| c["linux"]["resources"]["memory"] = json!({"limit": 33554432, "swap": 33554432}),
+        script: "head -c 200m /dev/zero | tail",
+        code: 137,
+        output: "Killed\nhead: standard output: I/O error\n",
+    },
+    Probe {
+        name: "pids limit",
+        who: ROOT,
+        edit: |c| c["linux"]["resources"]["pids"] = json!({"limit": 6}),
+        script: "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>&1 | head -1; true",
+        code: 0,
+        output: "sh: can't fork: Resource temporarily unavailable\n",
+    },
+    Probe {
+        name: "stray fds do not reach the process",
+        who: BOTH,
+        edit: none,
+        script: "ls /proc/self/fd | wc -l",
+        code: 0,
+        output: "4\n",
+    },
+];
+
+#[test]
+fn probes_fail_as_they_must_for_root_and_nobody() {
+    if !ready("probes_fail_as_they_must") {
+        return;
+    }
+    let mut failures = Vec::new();
+    for p in PROBES {
+        for &who in p.who {
+            let mut b = Bundle::new(who, &["sh", "-c", p.script]);
+            (p.edit)(&mut b.config);
+            let o = b.oci(who, &["run", "probe"]);
+            let got = (o.status.code(), out(&o) + &err(&o));
+            if got != (Some(p.code), p.output.to_owned()) {
+                failures.push(format!(
+                    "{} as {who:?}: got {got:?}, wanted ({}, {:?})",
+                    p.name, p.code, p.output
+                ));
+            }
+            b.assert_clean();
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_mount_through_a_symlink_stays_in_the_root() {
+    if !ready("a_mount_through_a_symlink") {
+        return;
+    }
+    for who in [Who::Root, Who::Nobody] {
+        let mut b = Bundle::new(who, &["sh", "-c", "ls -d /etc/nucleus-escape"]);
+        symlink("/etc", b.path().join("rootfs/evil")).expect("link");
+        symlink("../../../../../../../etc", b.path().join("rootfs/up")).expect("link");
+        let mounts = b.config["mounts"].as_array_mut().expect("mounts");
+        mounts.push(
+            json!({"destination": "/evil/nucleus-escape", "type": "tmpfs", "source": "tmpfs"}),
+        );
+        mounts.push(
+            json!({"destination": "/up/nucleus-escape2", "type": "tmpfs", "source": "tmpfs"}),
+        );
+        let o = b.oci(who, &["run", "c1"]);
+        assert_eq!(
+            (o.status.code(), out(&o)),
+            (Some(0), "/etc/nucleus-escape\n".to_owned()),
+            "{who:?}: {}",
+            err(&o)
+        );
+        assert!(
+            !std::path::Path::new("/etc/nucleus-escape").exists(),
+            "the mount point was made on the host"
+        );
+        assert!(
+            !std::path::Path::new("/etc/nucleus-escape2").exists(),
+            "the mount point was made on the host"
+        );
+        assert!(b.path().join("rootfs/etc/nucleus-escape2").exists());
+        let _ = fs::remove_dir(b.path().join("rootfs/etc/nucleus-escape"));
+        b.assert_clean();
+    }
+}

@@ -1,0 +1,339 @@
+//! The runtime's commands on real containers: create waits for start,
+//! state follows the process, run returns the exit status, exec joins,
+//! pause/resume/ps/update/events act on the cgroup, delete leaves nothing.
+//! As root and as nobody (a rootless bundle), from the same cases.
+
+mod common;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use common::{err, out, ready, Bundle, Who};
+use serde_json::Value;
+
+fn state(b: &Bundle, who: Who, id: &str) -> Value {
+    let o = b.oci(who, &["state", id]);
+    assert!(o.status.success(), "state: {}", err(&o));
+    serde_json::from_slice(&o.stdout).expect("state is JSON")
+}
+
+fn wait_status(b: &Bundle, who: Who, id: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let o = b.oci(who, &["state", id]);
+        let s: Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        if s["status"] == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "status stayed {}, wanted {want}",
+            s["status"]
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn both(test: &str, f: impl Fn(Who)) {
+    if !ready(test) {
+        return;
+    }
+    f(Who::Root);
+    f(Who::Nobody);
+}
+
+#[test]
+fn run_returns_the_exit_status_and_output_and_leaves_nothing() {
+    both("run_returns_the_exit_status", |who| {
+        let b = Bundle::new(who, &["sh", "-c", "echo out; echo err >&2; exit 3"]);
+        let o = b.oci(who, &["run", "c1"]);
+        assert_eq!(o.status.code(), Some(3), "{who:?}: {}", err(&o));
+        assert_eq!(out(&o), "out\n");
+        assert_eq!(err(&o), "err\n");
+        b.assert_clean();
+        let b = Bundle::new(who, &["sleep", "30"]);
+        let run = b.command(who, &["run", "c2"]).spawn().expect("run");
+        wait_status(&b, who, "c2", "running");
+        assert!(b.oci(who, &["kill", "c2", "9"]).status.success());
+        let status = run.wait_with_output().expect("run ends").status;
+        assert_eq!(status.code(), Some(137), "{who:?}: killed by a signal");
+        b.assert_clean();
+    });
+}
+
+#[test]
+fn create_waits_for_start_and_state_follows_the_process() {
+    both("create_waits_for_start", |who| {
+        let b = Bundle::new(who, &["sh", "-c", "touch /tmp/started; sleep 30"]);
+        let marker = b.path().join("rootfs/tmp/started");
+        let pid_file = b.path().join("pid");
+        let o = b.oci_detached(
+            who,
+            &[
+                "create",
+                "--pid-file",
+                pid_file.to_str().expect("utf8"),
+                "c1",
+            ],
+        );
+        assert!(o.status.success(), "{who:?} create: {}", err(&o));
+        let s = state(&b, who, "c1");
+        assert_eq!(s["status"], "created");
+        assert_eq!(s["id"], "c1");
+        assert_eq!(s["bundle"].as_str(), b.path().to_str());
+        let pid = s["pid"].as_i64().expect("pid");
+        assert_eq!(
+            fs::read_to_string(&pid_file).expect("pid file"),
+            pid.to_string()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!marker.exists(), "the process ran before start");
+        let o = b.oci(who, &["start", "c1"]);
+        assert!(o.status.success(), "start: {}", err(&o));
+        wait_status(&b, who, "c1", "running");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !marker.exists() {
+            assert!(Instant::now() < deadline, "the process did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let o = b.oci(who, &["start", "c1"]);
+        assert_eq!(o.status.code(), Some(1), "a second start");
+        assert!(err(&o).contains("is running"), "{}", err(&o));
+        let o = b.oci(who, &["delete", "c1"]);
+        assert_eq!(o.status.code(), Some(1), "delete of a running container");
+        assert!(err(&o).contains("not stopped"), "{}", err(&o));
+        assert!(b.oci(who, &["kill", "c1", "KILL"]).status.success());
+        wait_status(&b, who, "c1", "stopped");
+        assert_eq!(state(&b, who, "c1")["pid"], 0);
+        let o = b.oci(who, &["kill", "c1"]);
+        assert_eq!(o.status.code(), Some(1), "kill of a stopped container");
+        assert!(b.oci(who, &["delete", "c1"]).status.success());
+        let o = b.oci(who, &["state", "c1"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(err(&o).contains("does not exist"), "{}", err(&o));
+        b.assert_clean();
+    });
+}
+
+#[test]
+fn exec_joins_the_running_container() {
+    both("exec_joins_the_running_container", |who| {
+        let b = Bundle::new(who, &["sleep", "30"]);
+        assert!(b
+            .oci_detached(who, &["run", "--detach", "c1"])
+            .status
+            .success());
+        let o = b.oci(
+            who,
+            &[
+                "exec",
+                "c1",
+                "sh",
+                "-c",
+                "hostname; cat /proc/1/cmdline | tr '\\0' ' '; exit 5",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(5), "{who:?}: {}", err(&o));
+        assert_eq!(
+            out(&o),
+            "nucleus-oci-test\nsleep 30 ",
+            "the container's UTS and PID namespaces"
+        );
+        let process = serde_json::json!({
+            "args": ["sh", "-c", "echo $FOO; pwd; id -u"],
+            "env": ["PATH=/bin", "FOO=bar"],
+            "cwd": "/tmp",
+            "user": {"uid": 0, "gid": 0}
+        });
+        let pf = b.path().join("process.json");
+        fs::write(&pf, process.to_string()).expect("process.json");
+        let o = b.oci(
+            who,
+            &["exec", "--process", pf.to_str().expect("utf8"), "c1"],
+        );
+        assert!(o.status.success(), "{}", err(&o));
+        assert_eq!(out(&o), "bar\n/tmp\n0\n");
+        let o = b.oci(who, &["exec", "c1", "/nonexistent"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(err(&o).contains("no such file or directory"), "{}", err(&o));
+        let pid_file = b.path().join("exec.pid");
+        let o = b.oci_detached(
+            who,
+            &[
+                "exec",
+                "--detach",
+                "--pid-file",
+                pid_file.to_str().expect("utf8"),
+                "c1",
+                "sleep",
+                "20",
+            ],
+        );
+        assert!(o.status.success(), "{}", err(&o));
+        let pid: i32 = fs::read_to_string(&pid_file)
+            .expect("pid")
+            .parse()
+            .expect("number");
+        let o = b.oci(who, &["ps", "--format", "json", "c1"]);
+        let pids: Vec<i32> = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        if who == Who::Root {
+            assert!(
+                pids.contains(&pid),
+                "ps lists the exec'd process: {pids:?} {pid}"
+            );
+        }
+        assert!(b.oci(who, &["delete", "--force", "c1"]).status.success());
+        // SAFETY: kill(pid, 0) only checks existence.
+        let gone = || unsafe { libc::kill(pid, 0) } != 0 || fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !gone() {
+            assert!(
+                Instant::now() < deadline,
+                "the exec'd process outlived delete --force"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        b.assert_clean();
+    });
+}
+
+#[test]
+fn pause_resume_update_and_events_act_on_the_cgroup() {
+    if !ready("pause_resume_update") {
+        return;
+    }
+    let who = Who::Root;
+    let b = Bundle::new(who, &["sleep", "30"]);
+    assert!(b.oci_detached(who, &["run", "-d", "c1"]).status.success());
+    assert!(b.oci(who, &["pause", "c1"]).status.success());
+    wait_status(&b, who, "c1", "paused");
+    assert!(b.oci(who, &["resume", "c1"]).status.success());
+    wait_status(&b, who, "c1", "running");
+    let o = b.oci(
+        who,
+        &["update", "--pids-limit", "42", "--memory", "96M", "c1"],
+    );
+    assert!(o.status.success(), "update: {}", err(&o));
+    let dirs = common::cgroup_dirs(&b.cgroup());
+    let read = |file: &str| {
+        dirs.iter()
+            .find_map(|d| fs::read_to_string(d.join(file)).ok())
+            .map(|s| s.trim().to_owned())
+    };
+    assert_eq!(read("pids.max").as_deref(), Some("42"));
+    let mem = read("memory.limit_in_bytes").or_else(|| read("memory.max"));
+    assert_eq!(mem.as_deref(), Some("100663296"));
+    let res = b.path().join("res.json");
+    fs::write(&res, r#"{"pids": {"limit": 17}}"#).expect("resources");
+    assert!(b
+        .oci(
+            who,
+            &["update", "--resources", res.to_str().expect("utf8"), "c1"]
+        )
+        .status
+        .success());
+    assert_eq!(read("pids.max").as_deref(), Some("17"));
+    let o = b.oci(who, &["events", "--stats", "c1"]);
+    let ev: Value = serde_json::from_slice(&o.stdout).expect("an event");
+    assert_eq!(ev["type"], "stats");
+    assert_eq!(ev["id"], "c1");
+    let o = b.oci(who, &["update", "--resources", "/nonexistent", "c1"]);
+    assert_eq!(o.status.code(), Some(1));
+    let list = out(&b.oci(who, &["list", "--format", "json"]));
+    assert!(list.contains("\"c1\""), "{list}");
+    assert!(b
+        .oci(who, &["kill", "--all", "c1", "KILL"])
+        .status
+        .success());
+    wait_status(&b, who, "c1", "stopped");
+    assert!(b.oci(who, &["delete", "c1"]).status.success());
+    b.assert_clean();
+}
+
+#[test]
+fn features_lists_what_is_supported() {
+    if !ready("features_lists_what_is_supported") {
+        return;
+    }
+    let b = Bundle::new(Who::Root, &["true"]);
+    let o = b.oci(Who::Root, &["features"]);
+    let f: Value = serde_json::from_slice(&o.stdout).expect("features JSON");
+    assert_eq!(f["ociVersionMin"], "1.0.0");
+    assert!(f["hooks"].as_array().is_some_and(|h| h.len() == 6));
+    assert!(f["mountOptions"]
+        .as_array()
+        .is_some_and(|m| m.iter().any(|o| o == "tmpcopyup")));
+    assert_eq!(f["linux"]["cgroup"]["systemd"], false);
+    assert!(f["linux"]["capabilities"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c == "CAP_SYS_ADMIN")));
+}
+
+#[test]
+fn hooks_run_in_their_phases_with_the_state_on_stdin() {
+    if !ready("hooks_run_in_their_phases") {
+        return;
+    }
+    let who = Who::Root;
+    let mut b = Bundle::new(who, &["true"]);
+    let log = b.path().join("hooks.log");
+    let hook = |phase: &str| serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read s; echo \"{phase} $s\" >> {}", log.display())]});
+    b.config["hooks"] = serde_json::json!({
+        "prestart": [hook("prestart")],
+        "createRuntime": [hook("createRuntime")],
+        "poststart": [hook("poststart")],
+        "poststop": [hook("poststop")],
+    });
+    let o = b.oci(who, &["run", "c1"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let text = fs::read_to_string(&log).expect("hooks ran");
+    let phases: Vec<&str> = text
+        .lines()
+        .map(|l| l.split(' ').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        phases,
+        ["prestart", "createRuntime", "poststart", "poststop"]
+    );
+    assert!(text.contains("\"id\":\"c1\""), "{text}");
+    let mut b = Bundle::new(who, &["true"]);
+    b.config["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/false"}]});
+    let o = b.oci(who, &["run", "c2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err(&o).contains("createRuntime hook /bin/false"),
+        "{}",
+        err(&o)
+    );
+    b.assert_clean();
+}
+
+#[test]
+fn a_create_killed_half_way_is_cleared_by_delete_force() {
+    if !ready("a_create_killed_half_way") {
+        return;
+    }
+    let who = Who::Root;
+    let mut b = Bundle::new(who, &["true"]);
+    b.config["hooks"] =
+        serde_json::json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "2"]}]});
+    b.write();
+    let mut child = b
+        .command(who, &["create", "c1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("create");
+    let cgroups = common::cgroup_dirs(&b.cgroup());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cgroups.iter().any(|d| d.exists()) {
+        assert!(Instant::now() < deadline, "create made no cgroup");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().expect("kill create");
+    child.wait().expect("reap create");
+    let o = b.oci(who, &["delete", "--force", "c1"]);
+    assert!(o.status.success(), "{}", err(&o));
+    b.assert_clean();
+}
