@@ -80,6 +80,8 @@ fn session(script: &str, limit: Duration) -> Steps {
         .env("HARNESS", dir.join("harness.sh"))
         .env("OCI", oci_bin())
         .env("WORK", work.path())
+        // conmon leaves files (an `oom` marker) in its working directory.
+        .current_dir(work.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -138,7 +140,7 @@ fn podman_runs_containers_through_nucleus_oci() {
     s.assert_contains("stop", 0, "");
     s.assert_contains("rm", 0, "");
     s.assert("limits", 0, "67108864\n50\n");
-    s.assert_contains("oom", 137, "Killed");
+    s.assert("oom", 137, "");
     s.assert_contains("pids", 0, "can't fork: Resource temporarily unavailable");
     s.assert(
         "read-only",
@@ -178,6 +180,6 @@ fn containerd_runs_containers_through_nucleus_oci() {
     s.assert("kill", 0, "");
     s.assert_contains("delete", 0, "");
     s.assert("rm", 0, "");
-    s.assert_contains("oom", 137, "Killed");
+    s.assert("oom", 137, "");
     s.assert("leftovers", 0, "");
 }

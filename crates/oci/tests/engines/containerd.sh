@@ -16,6 +16,6 @@ step kill cctr task kill -s SIGKILL c2
 sleep 0.5
 step delete cctr task delete c2
 step rm cctr containers rm c2
-step oom cctr run --rm --runc-binary "$OCI" --memory-limit 33554432 $img c3 sh -c 'head -c 200m /dev/zero | tail'
+step oom cctr run --rm --runc-binary "$OCI" --memory-limit 33554432 $img c3 tail /dev/zero
 leftovers() { cctr task ls -q; ls -A /run/containerd/runc/default 2>/dev/null; }
 step leftovers leftovers
