@@ -40,53 +40,8 @@ pub fn can_run_as(test: &str, who: As) -> bool {
 pub fn nucleus() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let built = PathBuf::from(env!("CARGO_BIN_EXE_nucleus-run"));
-        let meta = std::fs::metadata(&built).expect("nucleus-run is built");
-        let stamp = meta
-            .modified()
-            .expect("mtime")
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("epoch");
-        let dir = std::env::temp_dir().join(format!(
-            "nucleus-e2e-bin-{}-{}",
-            meta.len(),
-            stamp.as_nanos()
-        ));
-        let bin = dir.join("nucleus-run");
-        if !bin.exists() {
-            std::fs::create_dir_all(&dir).expect("bin dir");
-            let tmp = dir.join(format!("nucleus-run.{}", std::process::id()));
-            std::fs::copy(&built, &tmp).expect("copy nucleus-run");
-            set_mode(&dir, 0o755);
-            set_mode(&tmp, 0o755);
-            std::fs::rename(&tmp, &bin).expect("rename nucleus-run");
-            remove_old_copies(&dir);
-        }
-        bin
+        nucleus_test_support::reachable_copy(Path::new(env!("CARGO_BIN_EXE_nucleus-run")))
     })
-}
-
-/// Removes the copies of earlier builds (each hundreds of megabytes) that
-/// no test has made for an hour: a test binary uses its copy for minutes.
-fn remove_old_copies(ours: &Path) {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    let hour = std::time::Duration::from_secs(3600);
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > hour));
-        let copy = entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with("nucleus-e2e-bin-");
-        if copy && old && path != ours {
-            let _ = std::fs::remove_dir_all(&path);
-        }
-    }
 }
 
 pub fn set_mode(path: &Path, mode: u32) {

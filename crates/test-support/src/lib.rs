@@ -25,11 +25,13 @@
 //! # let _ = a_root_only_test;
 //! ```
 
+mod bin;
 mod child;
 mod gate;
 mod temp;
 mod user;
 
+pub use bin::reachable_copy;
 pub use child::{exit, fork, fork_lock, in_child, no_new_privs, pipe, try_in_child, wait, Exit};
 pub use gate::{error_chain, is_root, require_root, skip, strict, which, STRICT_VAR};
 pub use temp::{unique_name, TempDir};

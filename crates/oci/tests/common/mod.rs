@@ -17,49 +17,7 @@ use serde_json::{json, Value};
 pub fn oci_bin() -> &'static Path {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
-        let built = PathBuf::from(env!("CARGO_BIN_EXE_nucleus-oci"));
-        let meta = fs::metadata(&built).expect("nucleus-oci is built");
-        let stamp = meta
-            .modified()
-            .expect("mtime")
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("epoch");
-        let dir = std::env::temp_dir().join(format!(
-            "nucleus-oci-e2e-bin-{}-{}",
-            meta.len(),
-            stamp.as_nanos()
-        ));
-        let bin = dir.join("nucleus-oci");
-        if !bin.exists() {
-            fs::create_dir_all(&dir).expect("bin dir");
-            let tmp = dir.join(format!("nucleus-oci.{}", std::process::id()));
-            fs::copy(&built, &tmp).expect("copy nucleus-oci");
-            for p in [&dir, &tmp] {
-                fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                    .expect("chmod");
-            }
-            fs::rename(&tmp, &bin).expect("rename");
-            let hour = std::time::Duration::from_secs(3600);
-            for e in fs::read_dir(std::env::temp_dir())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let old = e
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t.elapsed().is_ok_and(|a| a > hour));
-                if old
-                    && e.file_name()
-                        .to_string_lossy()
-                        .starts_with("nucleus-oci-e2e-bin-")
-                    && e.path() != dir
-                {
-                    let _ = fs::remove_dir_all(e.path());
-                }
-            }
-        }
-        bin
+        nucleus_test_support::reachable_copy(Path::new(env!("CARGO_BIN_EXE_nucleus-oci")))
     })
 }
 
