@@ -95,6 +95,12 @@ pub fn hook_state(id: &str, status: &str, pid: i32, bundle: &Path, spec: &Spec) 
 pub fn create(store: &Store, args: &CreateArgs) -> Result<Created, OciError> {
     state::check_id(&args.id)?;
     let bundle = spec::load(&args.bundle)?;
+    create_from(store, args, &bundle)
+}
+
+/// [`create`] from a bundle already read.
+pub fn create_from(store: &Store, args: &CreateArgs, bundle: &Bundle) -> Result<Created, OciError> {
+    state::check_id(&args.id)?;
     let dir = store.create_dir(&args.id)?;
     let mut undo = Undo {
         store,
@@ -163,6 +169,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Created, OciError> {
         m.write(pid).map_err(|e| OciError::layer(&e))?;
     }
     admit(&undo, pid)?;
+    InitExec::go(&ours)?;
     let state = hook_state(&args.id, "creating", pid, &bundle.dir, spec);
     let job = Job::Create(Box::new(CreateJob {
         spec: spec.clone(),
@@ -204,7 +211,7 @@ fn absolute(p: &Path) -> PathBuf {
 
 /// The cgroup's name: `cgroupsPath`, or `nucleus-oci/ID`. systemd's
 /// `slice:prefix:name` form needs `--systemd-cgroup`, which is refused.
-fn cgroup_name(path: Option<&Path>, id: &str) -> Result<PathBuf, OciError> {
+pub fn cgroup_name(path: Option<&Path>, id: &str) -> Result<PathBuf, OciError> {
     match path {
         Some(p) if p.to_string_lossy().contains(':') => Err(OciError::Unsupported {
             field: "linux.cgroupsPath".to_owned(),
@@ -355,12 +362,14 @@ fn record(
         cgroup,
         devices,
         config: bundle.spec.clone(),
+        gvisor: None,
     }
 }
 
 /// `execve("/proc/self/exe", ["nucleus-oci", "init"], env + sync fd)`,
 /// prepared before the clone.
 pub struct InitExec {
+    fd: i32,
     path: CString,
     _strings: Vec<CString>,
     argv: Vec<*const libc::c_char>,
@@ -389,6 +398,7 @@ impl InitExec {
         let mut envp: Vec<*const libc::c_char> = strings[2..].iter().map(|s| s.as_ptr()).collect();
         envp.push(std::ptr::null());
         Ok(InitExec {
+            fd,
             path: CString::new("/proc/self/exe").map_err(bad)?,
             _strings: strings,
             argv,
@@ -396,13 +406,39 @@ impl InitExec {
         })
     }
 
-    /// In the cloned child: exec the init, or `_exit(127)`.
+    /// In the cloned child: wait for the runtime's go (one byte: the id
+    /// maps are written, so the exec keeps root's capabilities in a new
+    /// user namespace), then exec the init; `_exit(127)` on failure.
     pub fn exec(&self) -> ! {
-        // SAFETY: execve and _exit are async-signal-safe; the arrays are
-        // NULL-terminated and point into `_strings`, alive in this copy.
+        let mut go = 0u8;
+        // SAFETY: read, execve and _exit are async-signal-safe; the arrays
+        // are NULL-terminated and point into `_strings`, alive in this copy.
         unsafe {
+            if libc::read(self.fd, (&mut go as *mut u8).cast(), 1) != 1 {
+                libc::_exit(127);
+            }
             libc::execve(self.path.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr());
             libc::_exit(127)
         }
+    }
+
+    /// Lets the child exec (see [`InitExec::exec`]).
+    pub fn go(sock: &OwnedFd) -> Result<(), OciError> {
+        // SAFETY: send one byte from a live buffer.
+        let n = unsafe {
+            libc::send(
+                sock.as_raw_fd(),
+                b"g".as_ptr().cast(),
+                1,
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if n != 1 {
+            return Err(OciError::io(
+                "release the init",
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
     }
 }

@@ -27,6 +27,7 @@ pub mod cli;
 pub mod create;
 pub mod error;
 pub mod features;
+pub mod gvisor;
 pub mod hooks;
 pub mod init;
 pub mod ops;

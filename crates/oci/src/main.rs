@@ -5,8 +5,8 @@ use std::path::Path;
 
 use clap::Parser;
 use nucleus_oci::cli::{Cli, Command};
-use nucleus_oci::state::{now_rfc3339, Store};
-use nucleus_oci::{create, features, init, ops, run, OciError};
+use nucleus_oci::state::{self, now_rfc3339, Store};
+use nucleus_oci::{create, features, gvisor, init, ops, run, spec, OciError};
 
 fn main() {
     // The container's init: straight in, before anything else runs.
@@ -39,13 +39,53 @@ fn dispatch(cli: &Cli) -> Result<i32, OciError> {
         )));
     }
     let store = Store::new(cli.root.clone());
+    let log = gvisor::LogFlags {
+        log: cli.log.clone(),
+        format: cli.log_format.clone(),
+    };
+    if let Some(id) = container_id(&cli.command) {
+        if let Ok(record) = store.load(id) {
+            if let Some(g) = &record.gvisor {
+                let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+                return gvisor::forward(&store, &record, g, &gvisor::subcommand_args(&argv), &log);
+            }
+        }
+    }
     match &cli.command {
-        Command::Create(a) => create::create(&store, a).map(|_| 0),
+        Command::Create(a) => {
+            state::check_id(&a.id)?;
+            let bundle = spec::load(&a.bundle)?;
+            if gvisor::wanted(&bundle.spec)? {
+                return gvisor::create(&store, a, &bundle, &log, false);
+            }
+            create::create_from(&store, a, &bundle).map(|_| 0)
+        }
+        Command::Run(a) => {
+            state::check_id(&a.create.id)?;
+            let bundle = spec::load(&a.create.bundle)?;
+            if gvisor::wanted(&bundle.spec)? {
+                if a.detach {
+                    let code = gvisor::create(&store, &a.create, &bundle, &log, false)?;
+                    let r = store.load(&a.create.id)?;
+                    let g = r
+                        .gvisor
+                        .clone()
+                        .ok_or_else(|| OciError::Init("lost the gVisor record".into()))?;
+                    let start = ["start".into(), a.create.id.clone().into()];
+                    return if code == 0 {
+                        gvisor::forward(&store, &r, &g, &start, &log)
+                    } else {
+                        Ok(code)
+                    };
+                }
+                return gvisor::create(&store, &a.create, &bundle, &log, true);
+            }
+            run::run(&store, a, &bundle)
+        }
         Command::Start(a) => ops::start(&store, &a.id).map(|_| 0),
         Command::State(a) => ops::state(&store, &a.id).map(|_| 0),
         Command::Kill(a) => ops::kill(&store, a).map(|_| 0),
         Command::Delete(a) => ops::delete(&store, a).map(|_| 0),
-        Command::Run(a) => run::run(&store, a),
         Command::Exec(a) => run::exec(&store, a),
         Command::Ps(a) => ops::ps(&store, a).map(|_| 0),
         Command::Pause(a) => ops::pause(&store, &a.id).map(|_| 0),
@@ -63,6 +103,22 @@ fn dispatch(cli: &Cli) -> Result<i32, OciError> {
         Command::Init => Err(OciError::Usage(
             "init is started by nucleus-oci itself".into(),
         )),
+    }
+}
+
+/// The container a command acts on, when it names one.
+fn container_id(c: &Command) -> Option<&str> {
+    match c {
+        Command::Start(a) | Command::State(a) | Command::Pause(a) | Command::Resume(a) => {
+            Some(&a.id)
+        }
+        Command::Kill(a) => Some(&a.id),
+        Command::Delete(a) => Some(&a.id),
+        Command::Exec(a) => Some(&a.id),
+        Command::Ps(a) => Some(&a.id),
+        Command::Update(a) => Some(&a.id),
+        Command::Events(a) => Some(&a.id),
+        _ => None,
     }
 }
 

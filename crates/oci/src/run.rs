@@ -27,8 +27,8 @@ const FORWARDED: &[i32] = &[
 ];
 
 /// `run`: the container's exit status (128 + signal when killed).
-pub fn run(store: &Store, args: &RunArgs) -> Result<i32, OciError> {
-    let created = create::create(store, &args.create)?;
+pub fn run(store: &Store, args: &RunArgs, bundle: &crate::spec::Bundle) -> Result<i32, OciError> {
+    let created = create::create_from(store, &args.create, bundle)?;
     let id = &args.create.id;
     if let Err(e) = ops::start(store, id) {
         let _ = ops::destroy(store, &created.record);
@@ -302,6 +302,7 @@ pub fn exec(store: &Store, args: &ExecArgs) -> Result<i32, OciError> {
     if let Some(d) = &r.devices {
         d.attach(child.pid).map_err(kill)?;
     }
+    InitExec::go(&ours).map_err(kill)?;
     let job = Job::Exec(Box::new(ExecJob {
         namespaces,
         process,

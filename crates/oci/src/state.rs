@@ -43,6 +43,9 @@ pub struct Record {
     pub devices: Option<crate::resources::DeviceCgroup>,
     /// The spec it was created from (exec defaults, hooks).
     pub config: oci_spec::runtime::Spec,
+    /// Set when the container runs under gVisor: its commands go to runsc.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gvisor: Option<crate::gvisor::Gvisor>,
 }
 
 /// A container's status, as `state` prints it.

@@ -181,5 +181,6 @@ fn containerd_runs_containers_through_nucleus_oci() {
     s.assert_contains("delete", 0, "");
     s.assert("rm", 0, "");
     s.assert("oom", 137, "");
+    s.assert("gvisor", 0, "Starting gVisor...\n");
     s.assert("leftovers", 0, "");
 }

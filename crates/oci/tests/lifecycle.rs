@@ -18,7 +18,7 @@ fn state(b: &Bundle, who: Who, id: &str) -> Value {
 }
 
 fn wait_status(b: &Bundle, who: Who, id: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let o = b.oci(who, &["state", id]);
         let s: Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
@@ -27,8 +27,9 @@ fn wait_status(b: &Bundle, who: Who, id: &str, want: &str) {
         }
         assert!(
             Instant::now() < deadline,
-            "status stayed {}, wanted {want}",
-            s["status"]
+            "{who:?} {id}: status stayed {}, wanted {want} ({})",
+            s["status"],
+            err(&o)
         );
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -52,7 +53,11 @@ fn run_returns_the_exit_status_and_output_and_leaves_nothing() {
         assert_eq!(err(&o), "err\n");
         b.assert_clean();
         let b = Bundle::new(who, &["sleep", "30"]);
-        let run = b.command(who, &["run", "c2"]).spawn().expect("run");
+        let run = b
+            .command(who, &["run", "c2"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run");
         wait_status(&b, who, "c2", "running");
         assert!(b.oci(who, &["kill", "c2", "9"]).status.success());
         let status = run.wait_with_output().expect("run ends").status;
@@ -335,5 +340,74 @@ fn a_create_killed_half_way_is_cleared_by_delete_force() {
     child.wait().expect("reap create");
     let o = b.oci(who, &["delete", "--force", "c1"]);
     assert!(o.status.success(), "{}", err(&o));
+    b.assert_clean();
+}
+
+#[test]
+fn an_untrusted_container_runs_under_gvisor_through_the_same_commands() {
+    if !ready("an_untrusted_container_runs_under_gvisor") || !common::has_runsc("gvisor lifecycle")
+    {
+        return;
+    }
+    let untrusted = serde_json::json!({"org.nucleus.trust-level": "untrusted"});
+    let mut b = Bundle::new(
+        Who::Root,
+        &["sh", "-c", "dmesg | head -1 | sed 's/^[^]]*] //'; exit 3"],
+    );
+    b.config["annotations"] = untrusted.clone();
+    let o = b.oci(Who::Root, &["run", "g1"]);
+    assert_eq!(
+        (o.status.code(), out(&o)),
+        (Some(3), "Starting gVisor...\n".to_owned()),
+        "{}",
+        err(&o)
+    );
+    b.assert_clean();
+    let mut b = Bundle::new(Who::Root, &["sleep", "30"]);
+    b.config["annotations"] = untrusted.clone();
+    let o = b.oci_detached(Who::Root, &["create", "g2"]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(state(&b, Who::Root, "g2")["status"], "created");
+    assert!(b.oci(Who::Root, &["start", "g2"]).status.success());
+    wait_status(&b, Who::Root, "g2", "running");
+    let o = b.oci(
+        Who::Root,
+        &[
+            "exec",
+            "g2",
+            "sh",
+            "-c",
+            "dmesg | head -1 | sed 's/^[^]]*] //'; exit 4",
+        ],
+    );
+    assert_eq!(
+        (o.status.code(), out(&o)),
+        (Some(4), "Starting gVisor...\n".to_owned()),
+        "{}",
+        err(&o)
+    );
+    assert!(b.oci(Who::Root, &["kill", "g2", "KILL"]).status.success());
+    wait_status(&b, Who::Root, "g2", "stopped");
+    assert!(b.oci(Who::Root, &["delete", "g2"]).status.success());
+    b.assert_clean();
+    // The trust level is checked; rootless gVisor is nucleus-run's, not this runtime's.
+    let mut b = Bundle::new(Who::Root, &["true"]);
+    b.config["annotations"] = serde_json::json!({"org.nucleus.trust-level": "maybe"});
+    let o = b.oci_detached(Who::Root, &["create", "g3"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err(&o).contains("\"maybe\" is neither \"trusted\" nor \"untrusted\""),
+        "{}",
+        err(&o)
+    );
+    let mut b = Bundle::new(Who::Nobody, &["true"]);
+    b.config["annotations"] = untrusted;
+    let o = b.oci(Who::Nobody, &["run", "g4"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err(&o).contains("an untrusted container needs root"),
+        "{}",
+        err(&o)
+    );
     b.assert_clean();
 }

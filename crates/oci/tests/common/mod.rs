@@ -91,6 +91,15 @@ pub fn ready(test: &str) -> bool {
     true
 }
 
+/// Whether runsc is installed (else skip, failing under NUCLEUS_TEST_STRICT).
+pub fn has_runsc(test: &str) -> bool {
+    if nucleus_test_support::which("runsc").is_none() {
+        nucleus_test_support::skip(test, "runsc is not installed (apt-get install runsc)");
+        return false;
+    }
+    true
+}
+
 /// A bundle in a temporary directory, with its own runtime state root.
 pub struct Bundle {
     pub dir: TempDir,

@@ -16,7 +16,7 @@ step stop pm stop -t 1 $id
 step rm pm rm $id
 step limits pmrun --rm --memory 64m --pids-limit 50 $img sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max'
 step oom pmrun --rm --memory 32m --memory-swap 32m $img tail /dev/zero
-step pids pmrun --rm --pids-limit 8 $img sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do sleep 5 & done 2>&1 | head -1'
+step pids pmrun --rm --pids-limit 8 $img sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do sleep 5 & done 2>&1 | head -1; exit 0'
 step read-only pmrun --rm --read-only $img sh -c 'touch /x; touch /tmp/y && echo tmp-writable'
 step user pmrun --rm --user 1000:1000 $img id
 step cap-drop pmrun --rm --cap-drop ALL $img sh -c 'grep CapEff /proc/self/status'

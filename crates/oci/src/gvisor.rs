@@ -1,0 +1,358 @@
+//! `org.nucleus.trust-level=untrusted`: the same bundle run under gVisor.
+//! The container's commands go to `runsc` (itself an OCI runtime) with a
+//! state root inside the container's own state directory, the platform
+//! chosen as `nucleus-run` chooses it, and `--oci-seccomp` so that the
+//! spec's seccomp profile is enforced by the sentry. Everything nucleus-oci
+//! refuses in a spec it refuses here too.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nucleus_cgroup::{Cgroup, CgroupConfig};
+use nucleus_gvisor::Runsc;
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::CreateArgs;
+use crate::error::OciError;
+use crate::proc;
+use crate::spec::Bundle;
+use crate::state::{self, Record, Store};
+
+/// The annotation that selects the runtime.
+pub const TRUST_ANNOTATION: &str = "org.nucleus.trust-level";
+
+/// How a gVisor container's commands reach runsc.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Gvisor {
+    /// The runsc binary.
+    pub runsc: PathBuf,
+    /// The platform (`ptrace`, `systrap`, `kvm`).
+    pub platform: String,
+    /// Whether the spec has a seccomp profile (`--oci-seccomp`).
+    pub seccomp: bool,
+    /// runsc's `--network`: `none` for a new network namespace (runsc makes
+    /// none of its own: the sentry's stack then has loopback only, as a new
+    /// namespace has), `sandbox` for one given by path, `host` without one.
+    pub network: String,
+}
+
+/// Whether the spec asks for gVisor: `untrusted` yes, `trusted` or no
+/// annotation no, anything else an error.
+pub fn wanted(spec: &Spec) -> Result<bool, OciError> {
+    let value = spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(TRUST_ANNOTATION));
+    match value.map(String::as_str) {
+        None | Some("trusted") => Ok(false),
+        Some("untrusted") => Ok(true),
+        Some(other) => Err(OciError::Invalid {
+            field: format!("annotations.{TRUST_ANNOTATION}"),
+            reason: format!("{other:?} is neither \"trusted\" nor \"untrusted\""),
+        }),
+    }
+}
+
+/// The global flags every runsc call of this container gets.
+fn globals(store: &Store, id: &str, g: &Gvisor, log: &LogFlags) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "--root".into(),
+        store.dir(id).join("runsc").into(),
+        "--platform".into(),
+        g.platform.clone().into(),
+        "--network".into(),
+        g.network.clone().into(),
+        // The sandbox runs in the cgroup nucleus-oci made (below its own,
+        // with the spec's limits): runsc makes none.
+        "--ignore-cgroups".into(),
+    ];
+    if g.seccomp {
+        args.push("--oci-seccomp".into());
+    }
+    if let Some(path) = &log.log {
+        args.extend([
+            "--log".into(),
+            path.clone().into(),
+            "--log-format".into(),
+            log.format.clone().into(),
+        ]);
+    }
+    args
+}
+
+/// The engine's `--log` and `--log-format`, passed on to runsc.
+#[derive(Debug, Clone, Default)]
+pub struct LogFlags {
+    /// `--log`.
+    pub log: Option<PathBuf>,
+    /// `--log-format`.
+    pub format: String,
+}
+
+fn runsc_status(cmd: &mut Command) -> Result<i32, OciError> {
+    let status = cmd.status().map_err(|e| OciError::io("start runsc", e))?;
+    Ok(status
+        .code()
+        .unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
+}
+
+/// Creates the container under gVisor (`run` when `run` is true: runsc
+/// creates, starts, waits and deletes). The exit status.
+pub fn create(
+    store: &Store,
+    args: &CreateArgs,
+    bundle: &Bundle,
+    log: &LogFlags,
+    run: bool,
+) -> Result<i32, OciError> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(OciError::Unsupported {
+            field: format!("annotations.{TRUST_ANNOTATION}"),
+            reason: "an untrusted container needs root: runsc runs OCI bundles as root \
+                     (nucleus-run runs gVisor rootless)"
+                .to_owned(),
+        });
+    }
+    let runsc = Runsc::discover(None).map_err(|e| OciError::layer(&e))?;
+    let platform = runsc
+        .choose_platform(None)
+        .map_err(|e| OciError::layer(&e))?;
+    let has_seccomp = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .is_some_and(|l| l.seccomp().is_some());
+    let g = Gvisor {
+        runsc: runsc.path.clone(),
+        platform: platform.as_str().to_owned(),
+        seccomp: has_seccomp,
+        network: network_mode(&bundle.spec).to_owned(),
+    };
+    store.create_dir(&args.id)?;
+    let cgroup = match sandbox_cgroup(bundle, &args.id) {
+        Ok(cg) => cg,
+        Err(e) => {
+            let _ = store.remove(&args.id);
+            return Err(e);
+        }
+    };
+    let mut record = record(bundle, &args.id, &g);
+    record.cgroup = Some(cgroup.saved());
+    let saved = store.save(&record);
+    let mut cmd = Command::new(&g.runsc);
+    cmd.args(globals(store, &args.id, &g, log));
+    enter_on_exec(&mut cmd, &cgroup)?;
+    cmd.arg(if run { "run" } else { "create" })
+        .arg("--bundle")
+        .arg(&bundle.dir);
+    if let Some(p) = &args.pid_file {
+        cmd.arg("--pid-file").arg(p);
+    }
+    if let Some(s) = &args.console_socket {
+        cmd.arg("--console-socket").arg(s);
+    }
+    cmd.arg(&args.id);
+    let code = match saved.and_then(|()| runsc_status(&mut cmd)) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = store.remove(&args.id);
+            return Err(e);
+        }
+    };
+    if run || code != 0 {
+        let _ = store.remove(&args.id);
+        // Kills what runsc left in it, and removes it.
+        cgroup.remove().map_err(|e| OciError::layer(&e))?;
+        return if run || code == 0 {
+            Ok(code)
+        } else {
+            Err(OciError::Layer(format!(
+                "runsc create failed (exit {code})"
+            )))
+        };
+    }
+    // The sandbox lives on after this process: the state keeps the cgroup.
+    cgroup.save();
+    if let Some(pid) = runsc_pid(store, &args.id, &g) {
+        record.pid = pid;
+        record.pid_start = proc::start_time(pid).unwrap_or(0);
+        store.save(&record)?;
+    }
+    Ok(0)
+}
+
+/// The container's cgroup, with the spec's limits. No device rules: the
+/// sentry gives the container no host device, and needs its own.
+fn sandbox_cgroup(bundle: &Bundle, id: &str) -> Result<Cgroup, OciError> {
+    let linux = bundle.spec.linux().as_ref();
+    let name = crate::create::cgroup_name(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
+    let resources = linux
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let limits = crate::resources::limits(&resources)?;
+    Cgroup::create_named(&limits, &CgroupConfig::default(), &name).map_err(|e| OciError::layer(&e))
+}
+
+/// runsc starts inside `cgroup`: between fork and exec the child writes
+/// `0` (itself) to each `cgroup.procs`, opened here.
+fn enter_on_exec(cmd: &mut Command, cgroup: &Cgroup) -> Result<(), OciError> {
+    let mut fds = Vec::new();
+    for dir in cgroup.paths() {
+        let path = dir.join("cgroup.procs");
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| OciError::io(format!("open {}", path.display()), e))?;
+        fds.push(std::os::fd::OwnedFd::from(f));
+    }
+    let raw: Vec<i32> = fds.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
+    // SAFETY: the closure runs between fork and exec and only calls write(2)
+    // (async-signal-safe) on fds opened above, kept alive by `fds` below.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, move || {
+            for fd in &raw {
+                if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    // The fds must outlive the spawn: leak them into this short-lived process.
+    std::mem::forget(fds);
+    Ok(())
+}
+
+fn network_mode(spec: &Spec) -> &'static str {
+    let net = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+        .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network);
+    match net {
+        Some(n) if n.path().is_some() => "sandbox",
+        Some(_) => "none",
+        None => "host",
+    }
+}
+
+fn record(bundle: &Bundle, id: &str, g: &Gvisor) -> Record {
+    Record {
+        id: id.to_owned(),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        pid: 0,
+        pid_start: 0,
+        created: state::now_rfc3339(),
+        // SAFETY: geteuid cannot fail.
+        owner: unsafe { libc::geteuid() },
+        annotations: bundle
+            .spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        cgroup: None,
+        devices: None,
+        config: bundle.spec.clone(),
+        gvisor: Some(g.clone()),
+    }
+}
+
+/// The sandbox's pid, from `runsc state`.
+fn runsc_pid(store: &Store, id: &str, g: &Gvisor) -> Option<i32> {
+    let out = Command::new(&g.runsc)
+        .args(globals(store, id, g, &LogFlags::default()))
+        .args(["state", id])
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["pid"].as_i64().and_then(|p| i32::try_from(p).ok())
+}
+
+/// Runs `sub` (the command line from the subcommand on) on runsc for the
+/// gVisor container `record`; its exit status. A successful `delete` (or a
+/// forced one) removes the container's state too.
+pub fn forward(
+    store: &Store,
+    record: &Record,
+    g: &Gvisor,
+    sub: &[OsString],
+    log: &LogFlags,
+) -> Result<i32, OciError> {
+    let mut cmd = Command::new(&g.runsc);
+    cmd.args(globals(store, &record.id, g, log)).args(sub);
+    let code = runsc_status(&mut cmd)?;
+    let delete = sub.first().is_some_and(|s| s == "delete");
+    let force = sub.iter().any(|a| a == "--force" || a == "-f");
+    if delete && (code == 0 || force) {
+        if let Some(saved) = &record.cgroup {
+            Cgroup::restore(saved)
+                .remove()
+                .map_err(|e| OciError::layer(&e))?;
+        }
+        store.remove(&record.id)?;
+        return Ok(0);
+    }
+    Ok(code)
+}
+
+/// The command line from the subcommand on: `argv` without the program
+/// and the global flags before the subcommand.
+pub fn subcommand_args(argv: &[OsString]) -> Vec<OsString> {
+    const WITH_VALUE: &[&str] = &["--root", "--log", "--log-format", "--rootless", "--criu"];
+    let mut i = 1;
+    while let Some(arg) = argv.get(i) {
+        let text = arg.to_string_lossy();
+        if WITH_VALUE.contains(&text.as_ref()) {
+            i += 2;
+        } else if text.starts_with('-') {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    argv.get(i..).map(<[OsString]>::to_vec).unwrap_or_default()
+}
+
+/// Whether `path` holds a gVisor container's runsc state (for `delete --force`).
+pub fn has_runsc_root(dir: &Path) -> bool {
+    dir.join("runsc").exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_subcommand_follows_the_globals() {
+        let argv: Vec<OsString> = [
+            "nucleus-oci",
+            "--root",
+            "/r",
+            "--log",
+            "l.json",
+            "--log-format",
+            "json",
+            "--debug",
+            "kill",
+            "--all",
+            "c1",
+            "9",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(
+            subcommand_args(&argv),
+            ["kill", "--all", "c1", "9"].map(OsString::from)
+        );
+        assert!(subcommand_args(&argv[..1]).is_empty());
+    }
+}
