@@ -141,7 +141,7 @@ pub fn create_from(store: &Store, args: &CreateArgs, bundle: &Bundle) -> Result<
     // Saved now, so that `delete --force` finds the cgroups of a `create`
     // killed from here on.
     store.save(&record(
-        &bundle,
+        bundle,
         &args.id,
         0,
         undo.cgroup.as_ref().map(Cgroup::saved),
@@ -185,7 +185,7 @@ pub fn create_from(store: &Store, args: &CreateArgs, bundle: &Bundle) -> Result<
     drop(console);
     follow_setup(&ours, spec, &state)?;
     let record = record(
-        &bundle,
+        bundle,
         &args.id,
         pid,
         undo.cgroup.take().map(Cgroup::save),
