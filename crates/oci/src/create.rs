@@ -180,6 +180,7 @@ pub fn create_from(store: &Store, args: &CreateArgs, bundle: &Bundle) -> Result<
         state: state.clone(),
         new_userns: set.contains(Namespace::User),
         preserve_fds: args.preserve_fds,
+        landlock: crate::landlock::policy(spec)?,
     }));
     sync::send(ours.as_fd(), &job)?;
     drop(console);

@@ -72,7 +72,10 @@ pub fn document() -> Value {
             "mountExtensions": {"idmap": {"enabled": false}}
         },
         "annotations": {
-            "org.nucleus.oci.version": env!("CARGO_PKG_VERSION")
+            "org.nucleus.oci.version": env!("CARGO_PKG_VERSION"),
+            "org.nucleus.trust-level": "trusted|untrusted (untrusted: gVisor)",
+            "org.nucleus.landlock": "default|PATH|TOML (a Landlock policy)",
+            "org.nucleus.landlock.sha256": "the policy's SHA-256"
         }
     })
 }

@@ -116,6 +116,17 @@ pub fn create(
                 .to_owned(),
         });
     }
+    if bundle
+        .spec
+        .annotations()
+        .as_ref()
+        .is_some_and(|a| a.contains_key(crate::landlock::ANNOTATION))
+    {
+        return Err(OciError::Unsupported {
+            field: format!("annotations.{}", crate::landlock::ANNOTATION),
+            reason: "gVisor runs no Landlock policy inside its sandbox".to_owned(),
+        });
+    }
     let runsc = Runsc::discover(None).map_err(|e| OciError::layer(&e))?;
     let platform = runsc
         .choose_platform(None)

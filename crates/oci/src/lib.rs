@@ -30,6 +30,7 @@ pub mod features;
 pub mod gvisor;
 pub mod hooks;
 pub mod init;
+pub mod landlock;
 pub mod ops;
 pub mod proc;
 pub mod resources;

@@ -309,6 +309,7 @@ pub fn exec(store: &Store, args: &ExecArgs) -> Result<i32, OciError> {
         spec: r.config.clone(),
         console_fd: console.as_ref().map(|s| s.as_raw_fd()),
         preserve_fds: args.preserve_fds,
+        landlock: crate::landlock::policy(&r.config).map_err(kill)?,
     }));
     sync::send(ours.as_fd(), &job).map_err(kill)?;
     drop(console);

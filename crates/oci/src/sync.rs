@@ -43,6 +43,8 @@ pub struct CreateJob {
     pub new_userns: bool,
     /// Fds 3..3+N the process keeps (`--preserve-fds`); the rest close at exec.
     pub preserve_fds: u32,
+    /// The Landlock policy of `org.nucleus.landlock`.
+    pub landlock: Option<nucleus_landlock_policy::Policy>,
 }
 
 /// The init's work for `exec`.
@@ -58,6 +60,8 @@ pub struct ExecJob {
     pub console_fd: Option<i32>,
     /// Fds 3..3+N the process keeps (`--preserve-fds`); the rest close at exec.
     pub preserve_fds: u32,
+    /// The container's Landlock policy: an exec'd process is held by it too.
+    pub landlock: Option<nucleus_landlock_policy::Policy>,
 }
 
 /// What the init reports.

@@ -29,6 +29,9 @@ const ROOT: &[Who] = &[Who::Root];
 
 fn none(_: &mut Value) {}
 
+/// Everything readable and executable, only /tmp writable.
+const LANDLOCK_TMP_ONLY: &str = "[[fs]]\npath = \"/\"\naccess = [\"read\", \"execute\"]\n\n[[fs]]\npath = \"/tmp\"\naccess = [\"read\", \"write\", \"create\", \"remove\"]\n";
+
 const PROBES: &[Probe] = &[
     Probe {
         name: "masked file reads empty",
@@ -184,7 +187,7 @@ const PROBES: &[Probe] = &[
         name: "pids limit",
         who: ROOT,
         edit: |c| c["linux"]["resources"]["pids"] = json!({"limit": 6}),
-        script: "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>&1 | head -1; true",
+        script: "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>&1 | head -1; exit 0",
         code: 0,
         output: "sh: can't fork: Resource temporarily unavailable\n",
         gvisor: Some((128, "running container: creating container: cannot create sandbox: cannot create sandbox process: starting sandbox: fork/exec /proc/self/exe: resource temporarily unavailable\n")),
@@ -197,6 +200,24 @@ const PROBES: &[Probe] = &[
         code: 0,
         output: "4\n",
         gvisor: None,
+    },
+    Probe {
+        name: "landlock default policy",
+        who: BOTH,
+        edit: |c| c["annotations"] = json!({"org.nucleus.landlock": "default"}),
+        script: "touch /tmp/ok && touch /root/x",
+        code: 1,
+        output: "touch: /root/x: Permission denied\n",
+        gvisor: Some((1, "nucleus-oci: unsupported in config.json: annotations.org.nucleus.landlock: gVisor runs no Landlock policy inside its sandbox\n")),
+    },
+    Probe {
+        name: "landlock inline policy",
+        who: BOTH,
+        edit: |c| c["annotations"] = json!({"org.nucleus.landlock": LANDLOCK_TMP_ONLY}),
+        script: "cat /etc/passwd > /tmp/copy && touch /x",
+        code: 1,
+        output: "touch: /x: Permission denied\n",
+        gvisor: Some((1, "nucleus-oci: unsupported in config.json: annotations.org.nucleus.landlock: gVisor runs no Landlock policy inside its sandbox\n")),
     },
 ];
 
@@ -239,7 +260,7 @@ fn probes_fail_as_they_must_under_gvisor() {
     for p in PROBES {
         let mut b = Bundle::new(Who::Root, &["sh", "-c", p.script]);
         (p.edit)(&mut b.config);
-        b.config["annotations"] = json!({"org.nucleus.trust-level": "untrusted"});
+        b.config["annotations"]["org.nucleus.trust-level"] = json!("untrusted");
         let o = b.oci(Who::Root, &["run", "probe"]);
         let got = (o.status.code(), out(&o) + &err(&o));
         let want = p.gvisor.unwrap_or((p.code, p.output));

@@ -161,6 +161,9 @@ fn exec_joins_the_running_container() {
         let o = b.oci(who, &["exec", "c1", "/nonexistent"]);
         assert_eq!(o.status.code(), Some(1));
         assert!(err(&o).contains("no such file or directory"), "{}", err(&o));
+        let o = b.oci(who, &["exec", "c1", "/nonexistent"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(err(&o).contains("no such file or directory"), "{}", err(&o));
         let pid_file = b.path().join("exec.pid");
         let o = b.oci_detached(
             who,
@@ -410,4 +413,24 @@ fn an_untrusted_container_runs_under_gvisor_through_the_same_commands() {
         err(&o)
     );
     b.assert_clean();
+}
+
+#[test]
+fn an_exec_is_held_by_the_containers_landlock_policy() {
+    both("an_exec_is_held_by_landlock", |who| {
+        let mut b = Bundle::new(who, &["sleep", "30"]);
+        b.config["annotations"] = serde_json::json!({"org.nucleus.landlock": "default"});
+        assert!(b.oci_detached(who, &["run", "-d", "c1"]).status.success());
+        let o = b.oci(
+            who,
+            &["exec", "c1", "sh", "-c", "touch /tmp/ok && touch /root/x"],
+        );
+        assert_eq!(
+            (o.status.code(), err(&o)),
+            (Some(1), "touch: /root/x: Permission denied\n".to_owned()),
+            "{who:?}"
+        );
+        assert!(b.oci(who, &["delete", "--force", "c1"]).status.success());
+        b.assert_clean();
+    });
 }

@@ -193,7 +193,7 @@ fn create(sock: &OwnedFd, job: CreateJob) -> Result<OciError, OciError> {
             .map(|b| (b.height() as u16, b.width() as u16));
         console::setup(fd, size)?;
     }
-    let exec = process::finalize(process, spec, setgroups_allowed())?;
+    let ready = process::prepare(process, spec, setgroups_allowed(), job.landlock.as_ref())?;
     sync::send(sock.as_fd(), &Report::Created)?;
     wait_for_start(fifo.as_fd())?;
     hooks::run(
@@ -203,6 +203,7 @@ fn create(sock: &OwnedFd, job: CreateJob) -> Result<OciError, OciError> {
             .and_then(|h| h.start_container().as_ref()),
         &job.state,
     )?;
+    let exec = ready.apply()?;
     close_inherited(job.preserve_fds)?;
     Ok(exec.exec())
 }
@@ -243,7 +244,13 @@ fn exec(job: ExecJob) -> Result<OciError, OciError> {
             .map(|b| (b.height() as u16, b.width() as u16));
         console::setup(fd, size)?;
     }
-    let exec = process::finalize(&job.process, &job.spec, setgroups_allowed())?;
+    let exec = process::prepare(
+        &job.process,
+        &job.spec,
+        setgroups_allowed(),
+        job.landlock.as_ref(),
+    )?
+    .apply()?;
     close_inherited(job.preserve_fds)?;
     Ok(exec.exec())
 }

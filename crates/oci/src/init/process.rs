@@ -95,50 +95,93 @@ pub fn seccomp(
     profile.compile().map(Some).map_err(|e| OciError::layer(&e))
 }
 
-/// Applies the process's settings and returns what `execve` needs.
-pub fn finalize(process: &Process, spec: &Spec, setgroups_allowed: bool) -> Result<Exec, OciError> {
+/// Everything the process's settings need, compiled and checked before
+/// the container reports itself created (so that `create` fails on a bad
+/// program, capability, seccomp profile or Landlock path): applied by
+/// [`Ready::apply`] once `start` came.
+pub struct Ready {
+    exec: Exec,
+    process: Process,
+    caps: nucleus_caps::CompiledCaps,
+    filter: Option<nucleus_seccomp::CompiledFilter>,
+    landlock: Option<nucleus_landlock_policy::CompiledPolicy>,
+    setgroups_allowed: bool,
+}
+
+/// Compiles and checks the process's settings; enters its working directory.
+pub fn prepare(
+    process: &Process,
+    spec: &Spec,
+    setgroups_allowed: bool,
+    landlock: Option<&nucleus_landlock_policy::Policy>,
+) -> Result<Ready, OciError> {
     let exec = Exec::prepare(process)?;
     let caps = caps_policy(process.capabilities().as_ref())?;
     let compiled_caps = caps.compile().map_err(|e| OciError::layer(&e))?;
     let filter = seccomp(spec, &caps)?;
-    let nnp = process.no_new_privileges().unwrap_or(false);
+    let landlock = landlock.map(crate::landlock::compile).transpose()?;
     enter_cwd(process.cwd())?;
-    for r in process.rlimits().iter().flatten() {
-        let lim = libc::rlimit {
-            rlim_cur: r.soft(),
-            rlim_max: r.hard(),
-        };
-        // SAFETY: setrlimit reads a live struct.
-        sys(format!("setrlimit {:?}", r.typ()), unsafe {
-            libc::setrlimit(rlimit_resource(r.typ()), &lim)
-        })?;
+    Ok(Ready {
+        exec,
+        process: process.clone(),
+        caps: compiled_caps,
+        filter,
+        landlock,
+        setgroups_allowed,
+    })
+}
+
+impl Ready {
+    /// Applies the settings, last before `execve`: rlimits, OOM score,
+    /// umask, Landlock and seccomp, ids and groups, capabilities,
+    /// `no_new_privs`. Returns what `execve` needs.
+    pub fn apply(self) -> Result<Exec, OciError> {
+        let process = &self.process;
+        let nnp = process.no_new_privileges().unwrap_or(false);
+        for r in process.rlimits().iter().flatten() {
+            let lim = libc::rlimit {
+                rlim_cur: r.soft(),
+                rlim_max: r.hard(),
+            };
+            // SAFETY: setrlimit reads a live struct.
+            sys(format!("setrlimit {:?}", r.typ()), unsafe {
+                libc::setrlimit(rlimit_resource(r.typ()), &lim)
+            })?;
+        }
+        if let Some(adj) = process.oom_score_adj() {
+            fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .map_err(|e| OciError::io("write /proc/self/oom_score_adj", e))?;
+        }
+        if let Some(mask) = process.user().umask() {
+            // SAFETY: umask cannot fail.
+            unsafe { libc::umask(mask as libc::mode_t) };
+        }
+        // Landlock, then seccomp. Without no_new_privs both need
+        // CAP_SYS_ADMIN: then they come while the process still has it (the
+        // seccomp profile must allow what follows); with it, last.
+        if !nnp {
+            self.lock()?;
+        }
+        switch_user(process, self.setgroups_allowed)?;
+        self.caps
+            .apply(process.user().uid() == 0)
+            .map_err(|e| OciError::layer(&e))?;
+        if nnp {
+            nucleus_caps::set_no_new_privs().map_err(|e| OciError::layer(&e))?;
+            self.lock()?;
+        }
+        Ok(self.exec)
     }
-    if let Some(adj) = process.oom_score_adj() {
-        fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(|e| OciError::io("write /proc/self/oom_score_adj", e))?;
-    }
-    if let Some(mask) = process.user().umask() {
-        // SAFETY: umask cannot fail.
-        unsafe { libc::umask(mask as libc::mode_t) };
-    }
-    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it
-    // while the process still has it (the profile must allow what follows).
-    if !nnp {
-        if let Some(f) = &filter {
+
+    fn lock(&self) -> Result<(), OciError> {
+        if let Some(policy) = &self.landlock {
+            crate::landlock::restrict(policy)?;
+        }
+        if let Some(f) = &self.filter {
             f.apply().map_err(|e| OciError::layer(&e))?;
         }
+        Ok(())
     }
-    switch_user(process, setgroups_allowed)?;
-    compiled_caps
-        .apply(process.user().uid() == 0)
-        .map_err(|e| OciError::layer(&e))?;
-    if nnp {
-        nucleus_caps::set_no_new_privs().map_err(|e| OciError::layer(&e))?;
-        if let Some(f) = &filter {
-            f.apply().map_err(|e| OciError::layer(&e))?;
-        }
-    }
-    Ok(exec)
 }
 
 fn enter_cwd(cwd: &Path) -> Result<(), OciError> {
