@@ -159,6 +159,7 @@ fn podman_runs_containers_through_nucleus_oci() {
         "mount: permission denied (are you root?)\n",
     );
     s.assert("tty", 0, "/dev/pts/0\n");
+    s.assert("gvisor", 0, "Starting gVisor...\n");
     s.assert("leftovers", 0, "");
 }
 

@@ -22,5 +22,6 @@ step user pmrun --rm --user 1000:1000 $img id
 step cap-drop pmrun --rm --cap-drop ALL $img sh -c 'grep CapEff /proc/self/status'
 step no-caps-no-mount pmrun --rm $img mount -t tmpfs none /tmp
 step tty script -qec "podman ${PODMAN_FLAGS[*]} run ${PODMAN_RUN_FLAGS[*]} --rm -t $img tty" /dev/null
+step gvisor pmrun --rm --annotation org.nucleus.trust-level=untrusted $img sh -c "dmesg | head -1 | sed 's/^[^]]*] //'"
 leftovers() { pm ps -aq; ls -A /run/nucleus/oci; }
 step leftovers leftovers
