@@ -119,7 +119,7 @@ pub fn create_from(store: &Store, args: &CreateArgs, bundle: &Bundle) -> Result<
         .linux()
         .as_ref()
         .ok_or_else(|| OciError::Init("no linux".into()))?;
-    let cgroup_name = cgroup_name(linux.cgroups_path().as_deref(), &args.id)?;
+    let cgroup_name = resources::cgroup_name(linux.cgroups_path().as_deref(), &args.id)?;
     let resources = linux.resources().clone().unwrap_or_default();
     let limits = resources::limits(&resources)?;
     let rules = resources.devices().clone().unwrap_or_default();
@@ -208,22 +208,6 @@ fn absolute(p: &Path) -> PathBuf {
     std::env::current_dir()
         .map(|d| d.join(p))
         .unwrap_or_else(|_| p.to_path_buf())
-}
-
-/// The cgroup's name: `cgroupsPath`, or `nucleus-oci/ID`. systemd's
-/// `slice:prefix:name` form needs `--systemd-cgroup`, which is refused.
-pub fn cgroup_name(path: Option<&Path>, id: &str) -> Result<PathBuf, OciError> {
-    match path {
-        Some(p) if p.to_string_lossy().contains(':') => Err(OciError::Unsupported {
-            field: "linux.cgroupsPath".to_owned(),
-            reason: format!(
-                "{} is a systemd unit path; nucleus-oci manages cgroupfs paths only",
-                p.display()
-            ),
-        }),
-        Some(p) if !p.as_os_str().is_empty() => Ok(p.to_path_buf()),
-        _ => Ok(PathBuf::from(format!("nucleus-oci/{id}"))),
-    }
 }
 
 /// The namespaces to create by clone (those without a path). The cgroup

@@ -12,31 +12,15 @@ use std::process::Command;
 use nucleus_cgroup::{Cgroup, CgroupConfig};
 use nucleus_gvisor::Runsc;
 use oci_spec::runtime::Spec;
-use serde::{Deserialize, Serialize};
 
 use crate::cli::CreateArgs;
 use crate::error::OciError;
 use crate::proc;
 use crate::spec::Bundle;
-use crate::state::{self, Record, Store};
+use crate::state::{self, Gvisor, Record, Store};
 
 /// The annotation that selects the runtime.
 pub const TRUST_ANNOTATION: &str = "org.nucleus.trust-level";
-
-/// How a gVisor container's commands reach runsc.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Gvisor {
-    /// The runsc binary.
-    pub runsc: PathBuf,
-    /// The platform (`ptrace`, `systrap`, `kvm`).
-    pub platform: String,
-    /// Whether the spec has a seccomp profile (`--oci-seccomp`).
-    pub seccomp: bool,
-    /// runsc's `--network`: `none` for a new network namespace (runsc makes
-    /// none of its own: the sentry's stack then has loopback only, as a new
-    /// namespace has), `sandbox` for one given by path, `host` without one.
-    pub network: String,
-}
 
 /// Whether the spec asks for gVisor: `untrusted` yes, `trusted` or no
 /// annotation no, anything else an error.
@@ -199,7 +183,7 @@ pub fn create(
 /// sentry gives the container no host device, and needs its own.
 fn sandbox_cgroup(bundle: &Bundle, id: &str) -> Result<Cgroup, OciError> {
     let linux = bundle.spec.linux().as_ref();
-    let name = crate::create::cgroup_name(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
+    let name = crate::resources::cgroup_name(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
     let resources = linux
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();

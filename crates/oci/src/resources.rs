@@ -163,6 +163,22 @@ pub struct DeviceCgroup {
     pub parents: Vec<PathBuf>,
 }
 
+/// The cgroup's name: `cgroupsPath`, or `nucleus-oci/ID`. systemd's
+/// `slice:prefix:name` form needs `--systemd-cgroup`, which is refused.
+pub fn cgroup_name(path: Option<&Path>, id: &str) -> Result<PathBuf, OciError> {
+    match path {
+        Some(p) if p.to_string_lossy().contains(':') => Err(OciError::Unsupported {
+            field: "linux.cgroupsPath".to_owned(),
+            reason: format!(
+                "{} is a systemd unit path; nucleus-oci manages cgroupfs paths only",
+                p.display()
+            ),
+        }),
+        Some(p) if !p.as_os_str().is_empty() => Ok(p.to_path_buf()),
+        _ => Ok(PathBuf::from(format!("nucleus-oci/{id}"))),
+    }
+}
+
 /// One rule as v1's `devices.allow`/`devices.deny` take it: `c 1:3 rwm`.
 pub fn rule_line(rule: &LinuxDeviceCgroup) -> String {
     let kind = match rule.typ() {

@@ -45,7 +45,22 @@ pub struct Record {
     pub config: oci_spec::runtime::Spec,
     /// Set when the container runs under gVisor: its commands go to runsc.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gvisor: Option<crate::gvisor::Gvisor>,
+    pub gvisor: Option<Gvisor>,
+}
+
+/// How a gVisor container's commands reach runsc.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Gvisor {
+    /// The runsc binary.
+    pub runsc: PathBuf,
+    /// The platform (`ptrace`, `systrap`, `kvm`).
+    pub platform: String,
+    /// Whether the spec has a seccomp profile (`--oci-seccomp`).
+    pub seccomp: bool,
+    /// runsc's `--network`: `none` for a new network namespace (runsc makes
+    /// none of its own: the sentry's stack then has loopback only, as a new
+    /// namespace has), `sandbox` for one given by path, `host` without one.
+    pub network: String,
 }
 
 /// A container's status, as `state` prints it.
