@@ -100,7 +100,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Created, OciError> {
 
 /// [`create`] from a bundle already read.
 pub fn create_from(store: &Store, args: &CreateArgs, bundle: &Bundle) -> Result<Created, OciError> {
-    state::check_id(&args.id)?;
+    // `create_dir` checks the id.
     let dir = store.create_dir(&args.id)?;
     let mut undo = Undo {
         store,
@@ -123,8 +123,7 @@ pub fn create_from(store: &Store, args: &CreateArgs, bundle: &Bundle) -> Result<
     let resources = linux.resources().clone().unwrap_or_default();
     let limits = resources::limits(&resources)?;
     let rules = resources.devices().clone().unwrap_or_default();
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = proc::euid() == 0;
     // Rootless with nothing to limit: no cgroup, as runc. Device rules that
     // only deny are the kernel's own rule in a user namespace, where no
     // device node can be made or opened on a mount it made.
@@ -324,31 +323,14 @@ fn record(
     cgroup: Option<nucleus_cgroup::SavedCgroup>,
     devices: Option<DeviceCgroup>,
 ) -> Record {
-    Record {
-        id: id.to_owned(),
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        pid,
-        pid_start: if pid > 0 {
-            proc::start_time(pid).unwrap_or(0)
-        } else {
-            0
-        },
-        created: state::now_rfc3339(),
-        // SAFETY: geteuid cannot fail.
-        owner: unsafe { libc::geteuid() },
-        annotations: bundle
-            .spec
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        cgroup,
-        devices,
-        config: bundle.spec.clone(),
-        gvisor: None,
+    let mut r = Record::new(bundle, id);
+    if pid > 0 {
+        r.pid = pid;
+        r.pid_start = proc::start_time(pid).unwrap_or(0);
     }
+    r.cgroup = cgroup;
+    r.devices = devices;
+    r
 }
 
 /// `execve("/proc/self/exe", ["nucleus-oci", "init"], env + sync fd)`,

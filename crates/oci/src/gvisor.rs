@@ -6,7 +6,7 @@
 //! refuses in a spec it refuses here too.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use nucleus_cgroup::{Cgroup, CgroupConfig};
@@ -17,7 +17,7 @@ use crate::cli::CreateArgs;
 use crate::error::OciError;
 use crate::proc;
 use crate::spec::Bundle;
-use crate::state::{self, Gvisor, Record, Store};
+use crate::state::{Gvisor, Record, Store};
 
 /// The annotation that selects the runtime.
 pub const TRUST_ANNOTATION: &str = "org.nucleus.trust-level";
@@ -91,8 +91,7 @@ pub fn create(
     log: &LogFlags,
     run: bool,
 ) -> Result<i32, OciError> {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if proc::euid() != 0 {
         return Err(OciError::Unsupported {
             field: format!("annotations.{TRUST_ANNOTATION}"),
             reason: "an untrusted container needs root: runsc runs OCI bundles as root \
@@ -237,27 +236,9 @@ fn network_mode(spec: &Spec) -> &'static str {
 }
 
 fn record(bundle: &Bundle, id: &str, g: &Gvisor) -> Record {
-    Record {
-        id: id.to_owned(),
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        pid: 0,
-        pid_start: 0,
-        created: state::now_rfc3339(),
-        // SAFETY: geteuid cannot fail.
-        owner: unsafe { libc::geteuid() },
-        annotations: bundle
-            .spec
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        cgroup: None,
-        devices: None,
-        config: bundle.spec.clone(),
-        gvisor: Some(g.clone()),
-    }
+    let mut r = Record::new(bundle, id);
+    r.gvisor = Some(g.clone());
+    r
 }
 
 /// The sandbox's pid, from `runsc state`.
@@ -314,11 +295,6 @@ pub fn subcommand_args(argv: &[OsString]) -> Vec<OsString> {
         }
     }
     argv.get(i..).map(<[OsString]>::to_vec).unwrap_or_default()
-}
-
-/// Whether `path` holds a gVisor container's runsc state (for `delete --force`).
-pub fn has_runsc_root(dir: &Path) -> bool {
-    dir.join("runsc").exists()
 }
 
 #[cfg(test)]

@@ -146,11 +146,8 @@ pub fn delete(store: &Store, args: &DeleteArgs) -> Result<(), OciError> {
     let r = match store.load(&args.id) {
         Ok(r) => r,
         Err(OciError::NotExist { .. }) if args.force => return Ok(()),
-        Err(e @ OciError::Config { .. }) if args.force => {
-            // A runtime killed half-way: what is left goes.
-            let _ = e;
-            return store.remove(&args.id);
-        }
+        // A damaged state (a runtime killed half-way): what is left goes.
+        Err(OciError::Config { .. }) if args.force => return store.remove(&args.id),
         Err(OciError::NotExist { id }) => {
             // A directory without state (create killed before saving).
             if store.dir(&id).exists() {

@@ -3,6 +3,12 @@
 
 use std::fs;
 
+/// This process's effective uid.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// Field 22 of `/proc/PID/stat` (start time in clock ticks since boot);
 /// `None` when the process is gone.
 pub fn start_time(pid: i32) -> Option<u64> {

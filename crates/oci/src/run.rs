@@ -241,8 +241,7 @@ pub fn exec(store: &Store, args: &ExecArgs) -> Result<i32, OciError> {
     // Without privilege over the container's PID namespace, only its own
     // user namespace gives it: a rootless runtime joins that first (it
     // makes no cgroup write afterwards), and the init need not.
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if crate::proc::euid() != 0 {
         if let Some(pos) = namespaces.iter().position(|(k, _)| k == "user") {
             let (_, fd) = namespaces.remove(pos);
             // SAFETY: setns on an fd we opened; this process is single-threaded.

@@ -63,6 +63,33 @@ pub struct Gvisor {
     pub network: String,
 }
 
+impl Record {
+    /// The record of container `id` from `bundle`, before its init exists
+    /// (pid 0, no cgroup, native).
+    pub fn new(bundle: &crate::spec::Bundle, id: &str) -> Record {
+        Record {
+            id: id.to_owned(),
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            pid: 0,
+            pid_start: 0,
+            created: now_rfc3339(),
+            owner: proc::euid(),
+            annotations: bundle
+                .spec
+                .annotations()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            cgroup: None,
+            devices: None,
+            config: bundle.spec.clone(),
+            gvisor: None,
+        }
+    }
+}
+
 /// A container's status, as `state` prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -129,8 +156,7 @@ impl Store {
     /// The root given with `--root`, or the default for this user.
     pub fn new(root: Option<PathBuf>) -> Store {
         let root = root.unwrap_or_else(|| {
-            // SAFETY: geteuid has no preconditions and cannot fail.
-            let euid = unsafe { libc::geteuid() };
+            let euid = proc::euid();
             // podman runs some commands with XDG_RUNTIME_DIR empty: unset.
             match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
                 Some(dir) if euid != 0 => PathBuf::from(dir).join("nucleus/oci"),

@@ -94,7 +94,7 @@ fn make(
     in_userns: bool,
 ) -> Result<(), OciError> {
     let dest = secure_join(rootfs, path)?;
-    if !dest.starts_with(rootfs.join("dev")) && !dest.starts_with(rootfs) {
+    if !dest.starts_with(rootfs) {
         return Err(OciError::Invalid {
             field: "linux.devices[].path".to_owned(),
             reason: format!("{} leads out of the root", path.display()),
