@@ -475,7 +475,19 @@ fn stream(reader: impl BufRead) -> Option<i32> {
 /// a delegated subtree), Landlock negotiation (ABI 2) and the launch
 /// sequence. TCG runs code several times slower: the suites are chosen,
 /// not cut by a timeout.
-const VM_SUITES: [&str; 4] = ["limits", "lifecycle", "sandbox", "landlock"];
+/// nucleus-oci's suites there: the probe table, the lifecycle, bad
+/// bundles and both engines on cgroup v2 (nested named cgroups, the device
+/// program, v2's limit files).
+const VM_SUITES: [(&str, &[&str]); 2] = [
+    (
+        "nucleus-runner",
+        &["limits", "lifecycle", "sandbox", "landlock"],
+    ),
+    (
+        "nucleus-oci",
+        &["contain", "lifecycle", "bad_input", "engines"],
+    ),
+];
 
 /// How long one suite may run in the VM (they take 10–60 s): a hang fails
 /// the run with the VM's process list instead of waiting for the VM's own
@@ -502,47 +514,21 @@ const VM_SKIPPED: [&str; 8] = [
 /// `cargo xtask ci`'s VM part: builds the suites here, runs them there,
 /// strict, as root and (through the delegated subtree) as `nobody`.
 pub(crate) fn ci() -> Result<(), String> {
-    let mut args = vec![
-        "test",
-        "-p",
-        "nucleus-runner",
-        "--no-run",
-        "--message-format=json",
-    ];
-    for suite in VM_SUITES {
-        args.extend(["--test", suite]);
-    }
-    eprintln!("xtask: cargo {}", args.join(" "));
-    let out = Command::new(env!("CARGO"))
-        .args(&args)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !out.status.success() {
-        return Err("building the VM's test suites failed".to_owned());
-    }
-    let executables = executables(&String::from_utf8_lossy(&out.stdout));
     let mut script = String::from(
         "export NUCLEUS_TEST_STRICT=1 NUCLEUS_TEST_RUNTIMES=native \
          NUCLEUS_TEST_NOBODY_CGROUP=/sys/fs/cgroup/delegated\nfailed=0\n",
     );
     let mut skips: String = VM_SKIPPED.iter().map(|t| format!(" --skip {t}")).collect();
     skips.push_str(" --exact");
-    for suite in VM_SUITES {
-        let exe = executables
-            .iter()
-            .find(|e| {
-                e.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&format!("{suite}-")))
-            })
-            .ok_or_else(|| format!("no test executable for {suite}"))?;
-        script.push_str(&format!(
-            "echo \"vm: suite {suite}\"\ntimeout -k 10 {SUITE_TIMEOUT} '{}' --test-threads=1 --color never{skips}\n\
-             rc=$?\n[ $rc = 0 ] || failed=$((failed+1))\n\
-             [ $rc = 124 ] && {{ echo \"vm: suite {suite} timed out\"; ps -eo pid,ppid,user,stat,etime,args; }}\n",
-            exe.display()
-        ));
+    for (package, suites) in VM_SUITES {
+        for (suite, exe) in suites.iter().zip(build_suites(package, suites)?) {
+            script.push_str(&format!(
+                "echo \"vm: suite {package} {suite}\"\ntimeout -k 10 {SUITE_TIMEOUT} '{}' --test-threads=1 --color never{skips}\n\
+                 rc=$?\n[ $rc = 0 ] || failed=$((failed+1))\n\
+                 [ $rc = 124 ] && {{ echo \"vm: suite {suite} timed out\"; ps -eo pid,ppid,user,stat,etime,args; }}\n",
+                exe.display()
+            ));
+        }
     }
     // Nothing of any run may remain, as root's or nobody's.
     script.push_str(
@@ -550,9 +536,17 @@ pub(crate) fn ci() -> Result<(), String> {
          2>/dev/null)\n[ -z \"$left\" ] || { echo \"vm: cgroups left behind: $left\"; \
          failed=$((failed+1)); }\nexit $failed\n",
     );
-    eprintln!("xtask: the VM suites: {}", VM_SUITES.join(", "));
+    let names: Vec<String> = VM_SUITES
+        .iter()
+        .flat_map(|(p, suites)| suites.iter().map(move |s| format!("{p} {s}")))
+        .collect();
+    eprintln!("xtask: the VM suites: {}", names.join(", "));
     let started = Instant::now();
-    let code = run_shell(&VmOptions::default(), &script)?;
+    let options = VmOptions {
+        timeout: Duration::from_secs(1800),
+        ..VmOptions::default()
+    };
+    let code = run_shell(&options, &script)?;
     eprintln!(
         "xtask: the VM ran for {:.0} s",
         started.elapsed().as_secs_f64()
@@ -563,6 +557,38 @@ pub(crate) fn ci() -> Result<(), String> {
             "{n} test suite(s) failed in the VM (cgroup v2, Landlock ABI 2)"
         )),
     }
+}
+
+/// Builds `package`'s `suites` here: their executables, in order.
+fn build_suites(package: &str, suites: &[&str]) -> Result<Vec<PathBuf>, String> {
+    let mut args = vec!["test", "-p", package, "--no-run", "--message-format=json"];
+    for suite in suites {
+        args.extend(["--test", suite]);
+    }
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let out = Command::new(env!("CARGO"))
+        .args(&args)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("building {package}'s VM test suites failed"));
+    }
+    let executables = executables(&String::from_utf8_lossy(&out.stdout));
+    suites
+        .iter()
+        .map(|suite| {
+            executables
+                .iter()
+                .find(|e| {
+                    e.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(&format!("{suite}-")))
+                })
+                .cloned()
+                .ok_or_else(|| format!("no test executable for {package} {suite}"))
+        })
+        .collect()
 }
 
 /// The test executables named in cargo's JSON messages.

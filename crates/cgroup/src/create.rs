@@ -203,7 +203,7 @@ impl Cgroup {
             .map(|k| plan::controller(*k, Ver::V2))
             .collect();
         needed.dedup();
-        let enabled = enable_v2_controllers(parent, &needed, self.mode);
+        let enabled = enable_along(parent, name, &needed, self.mode);
         let path = parent.join(name);
         if let Err(e) = mkdir(&path) {
             if e.kind() == io::ErrorKind::AlreadyExists {
@@ -323,6 +323,43 @@ impl Cgroup {
 
 fn mkdir(path: &Path) -> io::Result<()> {
     std::fs::create_dir(path)
+}
+
+/// Enables `needed` controllers at `parent` and at every directory between
+/// it and `name` (a named cgroup's parents): a controller reaches `name`
+/// only when each level hands it down. The outcome per controller is the
+/// first level's failure, if any.
+fn enable_along(
+    parent: &Path,
+    name: &Path,
+    needed: &[&'static str],
+    mode: FsMode,
+) -> Vec<(&'static str, Result<(), NotAppliedReason>)> {
+    let mut out = enable_v2_controllers(parent, needed, mode);
+    let mut level = parent.to_path_buf();
+    for part in name.parent().into_iter().flat_map(Path::components) {
+        level.push(part);
+        let handed: Vec<&'static str> = out
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(c, _)| *c)
+            .collect();
+        let below = enable_v2_controllers(&level, &handed, mode);
+        for (ctrl, result) in &mut out {
+            if result.is_ok() {
+                match below.iter().find(|(c, _)| c == ctrl) {
+                    Some((_, r)) => *result = r.clone(),
+                    None => {
+                        *result = Err(NotAppliedReason::ControllerAbsent {
+                            controller: (*ctrl).to_owned(),
+                        })
+                    }
+                }
+            }
+        }
+        out.retain(|(c, r)| r.is_ok() || needed.contains(c));
+    }
+    out
 }
 
 /// Enables `needed` controllers in `parent`'s `cgroup.subtree_control`,

@@ -143,6 +143,27 @@ pub enum CgroupError {
         /// Why not.
         reason: NotAppliedReason,
     },
+    /// A device rule is malformed.
+    #[error("invalid device rule {rule:?}: {reason}")]
+    InvalidDeviceRule {
+        /// What was given.
+        rule: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Device rules were asked where the cgroup has no v2 directory to
+    /// attach their program to.
+    #[error("device rules need a cgroup v2 directory (or the v1 devices controller)")]
+    NoDeviceCgroup,
+    /// Loading or attaching the v2 device program failed.
+    #[error("cannot {op} the cgroup v2 device program (it needs CAP_BPF or CAP_SYS_ADMIN)")]
+    DeviceProgram {
+        /// `load` or `attach`.
+        op: &'static str,
+        /// What the kernel said.
+        #[source]
+        source: io::Error,
+    },
     /// Pausing needs a freezer (v1 `freezer` hierarchy or v2 `cgroup.freeze`).
     #[error("the cgroup has no freezer (no v1 freezer hierarchy, no cgroup.freeze)")]
     NoFreezer,

@@ -411,3 +411,42 @@ fn usage_reads_v1_and_v2_files() {
     assert_eq!(u.cpu_usage_usec, Some(30));
     assert!(!u.pids_limit_hit);
 }
+
+#[test]
+fn v2_named_cgroup_gets_controllers_through_every_parent() {
+    let (_t, cfg, own) = v2_tree("memory pids", "");
+    // The kernel lists in a new child what its parent hands down; the fake
+    // tree says so for the parents the named cgroup will go through.
+    put(&own.join("engine/cgroup.controllers"), "memory pids");
+    put(&own.join("engine/pod/cgroup.controllers"), "memory");
+    let limits = Limits {
+        memory: Some(64 << 20),
+        pids: Some(10),
+        ..Limits::default()
+    };
+    let layout = discover(&cfg).unwrap();
+    let err = Cgroup::create_in(
+        &limits,
+        &cfg,
+        &layout,
+        FsMode::Fake,
+        Some(Path::new("engine/pod/ctr")),
+    )
+    .unwrap_err();
+    // pids is enabled at the top and in engine, and is not offered in pod.
+    assert!(
+        matches!(
+            err,
+            CgroupError::LimitNotApplied {
+                limit: LimitKind::Pids,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(read(&own.join("engine/cgroup.subtree_control")), "+pids");
+    assert_eq!(
+        read(&own.join("engine/pod/cgroup.subtree_control")),
+        "+memory"
+    );
+}

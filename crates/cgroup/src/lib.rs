@@ -41,6 +41,7 @@ pub struct ReadmeDoctests;
 mod applied;
 mod cgroup;
 mod create;
+mod devices;
 mod discover;
 mod error;
 mod fs;
@@ -60,6 +61,7 @@ mod fake_tests;
 
 pub use applied::{AppliedLimits, KillMethod, NotApplied};
 pub use cgroup::Cgroup;
+pub use devices::{compile_device_program, DeviceAccess, DeviceKind, DeviceRule, Insn};
 pub use discover::{probe, probe_with, CgroupConfig, CgroupProbe, CgroupVersion, ProbePlace};
 pub use error::CgroupError;
 pub use limits::{IoMax, LimitMode, Limits};

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{eventually, is_dead, leftovers, not_applicable, raw, write_i32};
-use nucleus_cgroup::{Cgroup, CgroupVersion, KillMethod, LimitMode, Limits};
+use nucleus_cgroup::{
+    Cgroup, CgroupVersion, DeviceAccess, DeviceKind, DeviceRule, KillMethod, LimitMode, Limits,
+};
 
 /// A fork straight into the cgroup (`CLONE_INTO_CGROUP`, through
 /// `nucleus_ns::fork_into` with no new namespace); the child runs
@@ -23,6 +25,46 @@ fn clone_into(cgroup_fd: BorrowedFd<'_>, out: i32, child: fn(i32) -> !) -> i32 {
         nucleus_ns::Forked::Child => child(out),
         nucleus_ns::Forked::Parent(c) => c.pid,
     }
+}
+
+/// Starts `child` straight in the cgroup (see [`clone_into`]) with the
+/// write end of a pipe; its pid and the `n` ints it reported.
+fn clone_and_read(cgroup_fd: BorrowedFd<'_>, child: fn(i32) -> !, n: usize) -> (i32, Vec<i32>) {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let pid = clone_into(cgroup_fd, fds[1], child);
+    // SAFETY: closes our copy of the write end.
+    unsafe { libc::close(fds[1]) };
+    let mut buf = vec![0u8; 4 * n];
+    // SAFETY: reads buf.len() bytes into buf.
+    let got = unsafe { libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len()) };
+    assert_eq!(got, buf.len() as isize);
+    // SAFETY: closes our read end.
+    unsafe { libc::close(fds[0]) };
+    let ints = buf
+        .chunks(4)
+        .map(|c| i32::from_ne_bytes(c.try_into().expect("4 bytes")))
+        .collect();
+    (pid, ints)
+}
+
+/// A cgroup of the test's with a v2 directory, or `None` (said) where
+/// there is none.
+fn v2_cgroup(test: &str) -> Option<(nucleus_cgroup::CgroupConfig, Cgroup)> {
+    if !common::require_root(test) {
+        return None;
+    }
+    let cfg = common::config(test, LimitMode::Required);
+    let cg = Cgroup::create(&Limits::default(), &cfg).expect("a cgroup");
+    if cg.clone_into_fd().is_none() {
+        not_applicable(
+            test,
+            "no v2 hierarchy where this process may create cgroups",
+        );
+        return None;
+    }
+    Some((cfg, cg))
 }
 
 /// Starts a daemon in a new session, reports its pid, and sleeps.
@@ -47,33 +89,14 @@ fn bare_fork() -> i32 {
 
 #[test]
 fn clone_into_cgroup_then_cgroup_kill() {
-    let test = "clone_into_cgroup_then_cgroup_kill";
-    if !common::require_root(test) {
-        return;
-    }
-    let cfg = common::config(test, LimitMode::Required);
-    let cg = Cgroup::create(&Limits::default(), &cfg).unwrap();
-    let Some(fd) = cg.clone_into_fd() else {
-        not_applicable(
-            test,
-            "no v2 hierarchy where this process may create cgroups",
-        );
+    let Some((cfg, cg)) = v2_cgroup("clone_into_cgroup_then_cgroup_kill") else {
         return;
     };
     let created: Vec<PathBuf> = cg.paths().into_iter().map(PathBuf::from).collect();
     let v2_dir = created[0].clone();
-    let mut fds = [0; 2];
-    // SAFETY: fds is a valid array of two ints.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    let pid = clone_into(fd, fds[1], workload);
-    // SAFETY: closes our copy of the write end.
-    unsafe { libc::close(fds[1]) };
-    let mut buf = [0u8; 4];
-    // SAFETY: reads 4 bytes into buf.
-    assert_eq!(unsafe { libc::read(fds[0], buf.as_mut_ptr().cast(), 4) }, 4);
-    // SAFETY: closes our read end.
-    unsafe { libc::close(fds[0]) };
-    let daemon = i32::from_ne_bytes(buf);
+    let fd = cg.clone_into_fd().expect("a v2 directory");
+    let (pid, ints) = clone_and_read(fd, workload, 1);
+    let daemon = ints[0];
 
     // The child started inside: its v2 line names our directory, no attach.
     let member = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
@@ -153,5 +176,41 @@ fn v2_limit_files_are_written() {
     assert!(cg.applied().is_complete());
     cg.remove().unwrap();
     assert!(!dir.exists());
+    assert!(leftovers(&cfg).is_empty());
+}
+
+/// Opens /dev/null read-write and /dev/zero read-only; reports each open's
+/// errno (0: opened).
+fn open_devices(out: i32) -> ! {
+    for path in [c"/dev/null", c"/dev/zero"] {
+        // SAFETY: open of a NUL-terminated path; the fd is left to _exit.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR) };
+        write_i32(out, if fd >= 0 { 0 } else { common::errno() });
+    }
+    raw::exit(0)
+}
+
+#[test]
+fn device_program_allows_only_its_rules() {
+    let Some((cfg, cg)) = v2_cgroup("device_program_allows_only_its_rules") else {
+        return;
+    };
+    let null = DeviceRule {
+        allow: true,
+        kind: DeviceKind::Char,
+        major: Some(1),
+        minor: Some(3),
+        access: DeviceAccess::parse("rw").unwrap(),
+    };
+    cg.restrict_devices(&[null]).unwrap();
+    let fd = cg.clone_into_fd().expect("a v2 directory");
+    let (pid, ints) = clone_and_read(fd, open_devices, 2);
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    let (null_errno, zero_errno) = (ints[0], ints[1]);
+    assert_eq!(null_errno, 0, "/dev/null is allowed");
+    assert_eq!(zero_errno, libc::EPERM, "/dev/zero is not");
+    cg.remove().unwrap();
     assert!(leftovers(&cfg).is_empty());
 }

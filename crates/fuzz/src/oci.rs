@@ -21,8 +21,10 @@ fn oci_config(bytes: &[u8]) -> bool {
     assert_eq!(again, spec, "the spec changed through JSON");
     if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
         let _ = nucleus_oci::resources::limits(r);
-        for rule in r.devices().iter().flatten() {
-            let _ = nucleus_oci::resources::rule_line(rule);
+        let rules = r.devices().clone().unwrap_or_default();
+        if let Ok(rules) = nucleus_oci::resources::device_rules(&rules, &[]) {
+            let prog = nucleus_cgroup::compile_device_program(&rules);
+            assert!(prog.len() >= 8, "a program reads the context and exits");
         }
     }
     for m in spec.mounts().iter().flatten() {

@@ -18,10 +18,11 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use crate::cli::CreateArgs;
 use crate::error::OciError;
 use crate::hooks;
+use crate::listener::Listener;
 use crate::proc;
 use crate::resources::{self, DeviceCgroup};
 use crate::spec::{self, Bundle};
-use crate::state::{self, Record, Store, FIFO};
+use crate::state::{self, Record, Status, Store, FIFO};
 use crate::sync::{self, Answer, CreateJob, Job, Report};
 
 /// The namespace of an OCI namespace type.
@@ -135,7 +136,7 @@ pub fn create_from(store: &Store, args: &CreateArgs, bundle: &Bundle) -> Result<
     }
     if root || !only_denies {
         let devices = linux.devices().clone().unwrap_or_default();
-        undo.devices = DeviceCgroup::create(&cgroup_name, &rules, &devices)?;
+        undo.devices = DeviceCgroup::create(&cgroup_name, &rules, &devices, undo.cgroup.as_ref())?;
     }
     // Saved now, so that `delete --force` finds the cgroups of a `create`
     // killed from here on.
@@ -149,6 +150,7 @@ pub fn create_from(store: &Store, args: &CreateArgs, bundle: &Bundle) -> Result<
     let set = new_namespaces(spec);
     let maps = id_maps(spec, set.contains(Namespace::User))?;
     let console = connect_console(args.console_socket.as_deref())?;
+    let agent = crate::listener::connect(spec)?;
     join_pid_namespace(spec)?;
     let (ours, theirs) = sync::pair()?;
     let exe = InitExec::new(theirs.as_raw_fd())?;
@@ -170,6 +172,11 @@ pub fn create_from(store: &Store, args: &CreateArgs, bundle: &Bundle) -> Result<
     admit(&undo, pid)?;
     InitExec::go(&ours)?;
     let state = hook_state(&args.id, "creating", pid, &bundle.dir, spec);
+    // Made now, so that the agent's state and `state` agree (`created`).
+    let mut record = record(bundle, &args.id, pid, None, None);
+    let listener = agent
+        .as_ref()
+        .map(|s| Listener::new(s, spec, pid, record.state_json(Status::Creating)));
     let job = Job::Create(Box::new(CreateJob {
         spec: spec.clone(),
         rootfs: bundle.rootfs.clone(),
@@ -180,17 +187,14 @@ pub fn create_from(store: &Store, args: &CreateArgs, bundle: &Bundle) -> Result<
         new_userns: set.contains(Namespace::User),
         preserve_fds: args.preserve_fds,
         landlock: crate::landlock::policy(spec)?,
+        listener,
     }));
     sync::send(ours.as_fd(), &job)?;
     drop(console);
+    drop(agent);
     follow_setup(&ours, spec, &state)?;
-    let record = record(
-        bundle,
-        &args.id,
-        pid,
-        undo.cgroup.take().map(Cgroup::save),
-        undo.devices.take(),
-    );
+    record.cgroup = undo.cgroup.take().map(Cgroup::save);
+    record.devices = undo.devices.take();
     store.save(&record)?;
     if let Some(path) = &args.pid_file {
         state::write_atomic(&absolute(path), pid.to_string().as_bytes(), 0o644)?;

@@ -91,6 +91,20 @@ pub fn create(
     log: &LogFlags,
     run: bool,
 ) -> Result<i32, OciError> {
+    let notifies = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .is_some_and(crate::listener::notifies);
+    if notifies {
+        return Err(OciError::Unsupported {
+            field: "linux.seccomp.listenerPath".to_owned(),
+            reason: "gVisor's sentry enforces the profile itself and hands no seccomp \
+                     listener to an agent (SCMP_ACT_NOTIFY)"
+                .to_owned(),
+        });
+    }
     if proc::euid() != 0 {
         return Err(OciError::Unsupported {
             field: format!("annotations.{TRUST_ANNOTATION}"),
@@ -243,13 +257,20 @@ fn record(bundle: &Bundle, id: &str, g: &Gvisor) -> Record {
 
 /// The sandbox's pid, from `runsc state`.
 fn runsc_pid(store: &Store, id: &str, g: &Gvisor) -> Option<i32> {
+    let v = state(store, id, g)?;
+    v["pid"].as_i64().and_then(|p| i32::try_from(p).ok())
+}
+
+/// The container's state as runsc reports it (`created`, `running`, ...);
+/// `None` when runsc has none.
+pub fn state(store: &Store, id: &str, g: &Gvisor) -> Option<serde_json::Value> {
     let out = Command::new(&g.runsc)
         .args(globals(store, id, g, &LogFlags::default()))
         .args(["state", id])
+        .stderr(std::process::Stdio::null())
         .output()
         .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    v["pid"].as_i64().and_then(|p| i32::try_from(p).ok())
+    serde_json::from_slice(&out.stdout).ok()
 }
 
 /// Runs `sub` (the command line from the subcommand on) on runsc for the

@@ -31,6 +31,7 @@ pub mod gvisor;
 pub mod hooks;
 pub mod init;
 pub mod landlock;
+pub mod listener;
 pub mod ops;
 pub mod proc;
 pub mod resources;

@@ -85,19 +85,13 @@ pub fn start(store: &Store, id: &str) -> Result<(), OciError> {
 
 /// The state JSON `state` prints (runc's fields).
 pub fn state_json(store: &Store, r: &Record) -> serde_json::Value {
-    let status = store.status(r);
-    let pid = if status == Status::Stopped { 0 } else { r.pid };
-    json!({
-        "ociVersion": r.config.version(),
-        "id": r.id,
-        "pid": pid,
-        "status": status.as_str(),
-        "bundle": r.bundle,
-        "rootfs": r.rootfs,
-        "created": r.created,
-        "owner": if r.owner == 0 { "root".to_owned() } else { r.owner.to_string() },
-        "annotations": r.annotations,
-    })
+    match &r.gvisor {
+        // runsc knows whether its container was started.
+        Some(g) => {
+            crate::gvisor::state(store, &r.id, g).unwrap_or_else(|| r.state_json(Status::Stopped))
+        }
+        None => r.state_json(store.status(r)),
+    }
 }
 
 /// `state`.

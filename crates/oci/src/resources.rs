@@ -1,11 +1,12 @@
 //! `linux.resources`: what maps onto `nucleus_cgroup::Limits`, the device
-//! rules (cgroup v1 `devices`), and the refusal of everything else by name.
+//! rules (cgroup v1 `devices`, or v2's device program), and the refusal of
+//! everything else by name.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use nucleus_cgroup::{IoMax, Limits};
+use nucleus_cgroup::{Cgroup, DeviceAccess, DeviceKind, DeviceRule, IoMax, Limits};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 use serde::{Deserialize, Serialize};
 
@@ -179,57 +180,96 @@ pub fn cgroup_name(path: Option<&Path>, id: &str) -> Result<PathBuf, OciError> {
     }
 }
 
-/// One rule as v1's `devices.allow`/`devices.deny` take it: `c 1:3 rwm`.
-pub fn rule_line(rule: &LinuxDeviceCgroup) -> String {
+/// One rule of the spec as `nucleus-cgroup` takes it; `None` for a fifo
+/// rule (`p`), which governs nothing: the kernel's device cgroup checks
+/// only character and block nodes.
+pub fn device_rule(rule: &LinuxDeviceCgroup) -> Result<Option<DeviceRule>, OciError> {
     let kind = match rule.typ() {
-        Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => "c",
-        Some(LinuxDeviceType::B) => "b",
-        Some(LinuxDeviceType::P) => "p",
-        Some(LinuxDeviceType::A) | None => "a",
+        Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => DeviceKind::Char,
+        Some(LinuxDeviceType::B) => DeviceKind::Block,
+        Some(LinuxDeviceType::P) => return Ok(None),
+        Some(LinuxDeviceType::A) | None => DeviceKind::All,
     };
-    let num = |n: Option<i64>| {
-        n.filter(|n| *n >= 0)
-            .map_or("*".to_owned(), |n| n.to_string())
-    };
-    let access = rule.access().clone().unwrap_or_else(|| "rwm".to_owned());
-    format!(
-        "{kind} {}:{} {access}",
-        num(rule.major()),
-        num(rule.minor())
-    )
+    let num = |n: Option<i64>| n.and_then(|n| u32::try_from(n).ok());
+    let access = DeviceAccess::parse(rule.access().as_deref().unwrap_or("rwm")).map_err(|e| {
+        OciError::Unsupported {
+            field: "linux.resources.devices".to_owned(),
+            reason: e.to_string(),
+        }
+    })?;
+    Ok(Some(DeviceRule {
+        allow: rule.allow(),
+        kind,
+        major: num(rule.major()),
+        minor: num(rule.minor()),
+        access,
+    }))
 }
 
 /// What every container may use whatever its rules say, as runc allows it:
 /// `mknod` of any node, the default devices, `/dev/tty`, `/dev/ptmx` and
 /// the pty slaves.
-const ALWAYS_ALLOWED: &[&str] = &[
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",
-    "c 1:5 rwm",
-    "c 1:7 rwm",
-    "c 1:8 rwm",
-    "c 1:9 rwm",
-    "c 5:0 rwm",
-    "c 5:1 rwm",
-    "c 5:2 rwm",
-    "c 136:* rwm",
+const ALWAYS_ALLOWED: &[(DeviceKind, Option<u32>, Option<u32>, &str)] = &[
+    (DeviceKind::Char, None, None, "m"),
+    (DeviceKind::Block, None, None, "m"),
+    (DeviceKind::Char, Some(1), Some(3), "rwm"),
+    (DeviceKind::Char, Some(1), Some(5), "rwm"),
+    (DeviceKind::Char, Some(1), Some(7), "rwm"),
+    (DeviceKind::Char, Some(1), Some(8), "rwm"),
+    (DeviceKind::Char, Some(1), Some(9), "rwm"),
+    (DeviceKind::Char, Some(5), Some(0), "rwm"),
+    (DeviceKind::Char, Some(5), Some(1), "rwm"),
+    (DeviceKind::Char, Some(5), Some(2), "rwm"),
+    (DeviceKind::Char, Some(136), None, "rwm"),
 ];
 
 /// The rules in order, then the devices the runtime makes (the spec's
 /// `linux.devices` and the defaults) allowed.
-pub fn device_lines(rules: &[LinuxDeviceCgroup], devices: &[LinuxDevice]) -> Vec<(bool, String)> {
-    let mut lines: Vec<(bool, String)> = rules.iter().map(|r| (r.allow(), rule_line(r))).collect();
-    lines.extend(ALWAYS_ALLOWED.iter().map(|l| (true, (*l).to_owned())));
+pub fn device_rules(
+    rules: &[LinuxDeviceCgroup],
+    devices: &[LinuxDevice],
+) -> Result<Vec<DeviceRule>, OciError> {
+    let mut out = Vec::new();
+    for r in rules {
+        out.extend(device_rule(r)?);
+    }
+    let rwm = DeviceAccess {
+        mknod: true,
+        read: true,
+        write: true,
+    };
+    for &(kind, major, minor, access) in ALWAYS_ALLOWED {
+        let access = if access == "m" {
+            DeviceAccess {
+                mknod: true,
+                ..DeviceAccess::default()
+            }
+        } else {
+            rwm
+        };
+        out.push(DeviceRule {
+            allow: true,
+            kind,
+            major,
+            minor,
+            access,
+        });
+    }
     for d in devices {
         let kind = match d.typ() {
-            LinuxDeviceType::B => "b",
-            LinuxDeviceType::P => "p",
-            _ => "c",
+            LinuxDeviceType::B => DeviceKind::Block,
+            LinuxDeviceType::P => continue,
+            _ => DeviceKind::Char,
         };
-        lines.push((true, format!("{kind} {}:{} rwm", d.major(), d.minor())));
+        out.push(DeviceRule {
+            allow: true,
+            kind,
+            major: u32::try_from(d.major()).ok(),
+            minor: u32::try_from(d.minor()).ok(),
+            access: rwm,
+        });
     }
-    lines
+    Ok(out)
 }
 
 /// This process's cgroup in the v1 `devices` hierarchy, from /proc/self/cgroup.
@@ -246,28 +286,30 @@ fn own_devices_cgroup() -> Option<PathBuf> {
 }
 
 impl DeviceCgroup {
-    /// Makes the `devices` cgroup `name` below this process's own and writes
-    /// `rules` in order. No rules: nothing is made. Rules where there is no
-    /// v1 `devices` hierarchy (cgroup v2): refused, since v2 needs an eBPF
-    /// program this runtime does not load yet.
+    /// Holds the container to `rules`: in the v1 `devices` hierarchy, a
+    /// cgroup `name` below this process's own with the rules written in
+    /// order (returned, to be removed with the container); without one
+    /// (cgroup v2), a device program attached to the container's `cgroup`
+    /// (removed with it). No rules: nothing is made.
     pub fn create(
         name: &Path,
         rules: &[LinuxDeviceCgroup],
         devices: &[LinuxDevice],
+        cgroup: Option<&Cgroup>,
     ) -> Result<Option<Self>, OciError> {
         if rules.is_empty() {
             return Ok(None);
         }
-        let lines = device_lines(rules, devices);
-        let base =
-            own_devices_cgroup()
-                .filter(|p| p.exists())
-                .ok_or_else(|| OciError::Unsupported {
-                    field: "linux.resources.devices".to_owned(),
-                    reason: "device rules need the cgroup v1 devices controller; \
-                     cgroup v2 device programs (eBPF) are not supported yet"
-                        .to_owned(),
-                })?;
+        let lines = device_rules(rules, devices)?;
+        let Some(base) = own_devices_cgroup().filter(|p| p.exists()) else {
+            let cg = cgroup.ok_or_else(|| OciError::Unsupported {
+                field: "linux.resources.devices".to_owned(),
+                reason: "device rules need a cgroup (v1 devices controller or v2)".to_owned(),
+            })?;
+            cg.restrict_devices(&lines)
+                .map_err(|e| OciError::layer(&e))?;
+            return Ok(None);
+        };
         let rel = name.strip_prefix("/").unwrap_or(name);
         let leaf = base.join(rel);
         let mut made = DeviceCgroup::default();
@@ -295,14 +337,15 @@ impl DeviceCgroup {
         Ok(Some(made))
     }
 
-    fn write(&self, lines: &[(bool, String)]) -> Result<(), OciError> {
-        for (allow, line) in lines {
-            let file = if *allow {
+    fn write(&self, rules: &[DeviceRule]) -> Result<(), OciError> {
+        for rule in rules {
+            let file = if rule.allow {
                 "devices.allow"
             } else {
                 "devices.deny"
             };
-            fs::write(self.path.join(file), line)
+            let line = rule.to_string();
+            fs::write(self.path.join(file), &line)
                 .map_err(|e| OciError::io(format!("write {line:?} to {file}"), e))?;
         }
         Ok(())

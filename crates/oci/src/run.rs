@@ -11,6 +11,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Process};
 use crate::cli::{ExecArgs, RunArgs};
 use crate::create::{self, InitExec};
 use crate::error::OciError;
+use crate::listener::Listener;
 use crate::ops;
 use crate::state::{self, Status, Store};
 use crate::sync::{self, ExecJob, Job, Report};
@@ -237,6 +238,8 @@ pub fn exec(store: &Store, args: &ExecArgs) -> Result<i32, OciError> {
     if args.tty {
         process.set_terminal(Some(true));
     }
+    // Connected here, in the host's namespaces, as `create` does.
+    let agent = crate::listener::connect(&r.config)?;
     let mut namespaces = namespace_fds(r.pid, &r.config)?;
     // Without privilege over the container's PID namespace, only its own
     // user namespace gives it: a rootless runtime joins that first (it
@@ -309,9 +312,13 @@ pub fn exec(store: &Store, args: &ExecArgs) -> Result<i32, OciError> {
         console_fd: console.as_ref().map(|s| s.as_raw_fd()),
         preserve_fds: args.preserve_fds,
         landlock: crate::landlock::policy(&r.config).map_err(kill)?,
+        listener: agent
+            .as_ref()
+            .map(|s| Listener::new(s, &r.config, child.pid, r.state_json(status))),
     }));
     sync::send(ours.as_fd(), &job).map_err(kill)?;
     drop(console);
+    drop(agent);
     match sync::recv::<Report>(ours.as_fd()).map_err(kill)? {
         Some(Report::Error(text)) => {
             let mut status = 0;

@@ -146,11 +146,7 @@ pub fn check(spec: &Spec) -> Result<(), OciError> {
         }
     }
     if let Some(seccomp) = linux.seccomp() {
-        refuse(
-            "linux.seccomp.listenerPath",
-            seccomp.listener_path(),
-            "seccomp notification needs an agent; not supported by nucleus-oci",
-        )?;
+        crate::listener::check(seccomp)?;
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if m.uid_mappings().is_some() || m.gid_mappings().is_some() {

@@ -88,6 +88,27 @@ impl Record {
             gvisor: None,
         }
     }
+
+    /// The state JSON as `state` prints it (runc's fields), with `status`
+    /// (a stopped container's pid is 0).
+    pub fn state_json(&self, status: Status) -> serde_json::Value {
+        let pid = if status == Status::Stopped {
+            0
+        } else {
+            self.pid
+        };
+        serde_json::json!({
+            "ociVersion": self.config.version(),
+            "id": self.id,
+            "pid": pid,
+            "status": status.as_str(),
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": if self.owner == 0 { "root".to_owned() } else { self.owner.to_string() },
+            "annotations": self.annotations,
+        })
+    }
 }
 
 /// A container's status, as `state` prints it.

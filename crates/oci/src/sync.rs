@@ -45,6 +45,8 @@ pub struct CreateJob {
     pub preserve_fds: u32,
     /// The Landlock policy of `org.nucleus.landlock`.
     pub landlock: Option<nucleus_landlock_policy::Policy>,
+    /// The seccomp agent's connection and what to send it.
+    pub listener: Option<crate::listener::Listener>,
 }
 
 /// The init's work for `exec`.
@@ -62,6 +64,9 @@ pub struct ExecJob {
     pub preserve_fds: u32,
     /// The container's Landlock policy: an exec'd process is held by it too.
     pub landlock: Option<nucleus_landlock_policy::Policy>,
+    /// The seccomp agent's connection and what to send it: an exec'd
+    /// process has the container's profile, so its own listener.
+    pub listener: Option<crate::listener::Listener>,
 }
 
 /// What the init reports.

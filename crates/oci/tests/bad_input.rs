@@ -76,12 +76,39 @@ fn bad_bundles_are_refused_by_name_and_leave_nothing() {
             "linux.resources.cpu.cpus",
         ),
         (
-            "seccomp notify",
+            "seccomp notify without an agent",
+            |c| {
+                c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]})
+            },
+            "linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs the socket of a seccomp agent",
+        ),
+        (
+            "seccomp listenerMetadata without listenerPath",
             |c| {
                 c["linux"]["seccomp"] =
-                    json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x"})
+                    json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "m"})
             },
-            "linux.seccomp.listenerPath",
+            "linux.seccomp.listenerMetadata: set without listenerPath",
+        ),
+        (
+            "seccomp agent socket missing",
+            |c| {
+                c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+                    "listenerPath": "/nonexistent/agent.sock",
+                    "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]})
+            },
+            "connect to linux.seccomp.listenerPath /nonexistent/agent.sock: No such file or directory",
+        ),
+        (
+            "seccomp notify under gVisor",
+            |c| {
+                c["annotations"] = json!({"org.nucleus.trust-level": "untrusted"});
+                c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+                    "listenerPath": "/run/agent.sock",
+                    "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]})
+            },
+            "linux.seccomp.listenerPath: gVisor's sentry enforces the profile itself",
         ),
         (
             "relative mount",
@@ -135,6 +162,33 @@ fn bad_bundles_are_refused_by_name_and_leave_nothing() {
         );
         b.assert_clean();
     }
+}
+
+#[test]
+fn a_seccomp_profile_that_would_hold_its_own_listener_is_refused() {
+    if !ready("a_seccomp_profile_that_would_hold_its_own_listener") {
+        return;
+    }
+    let mut b = Bundle::new(Who::Root, &["true"]);
+    let path = b.path().join("agent.sock");
+    let _agent = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    // Every syscall notified, sendmsg too: the listener could never be sent.
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_NOTIFY",
+        "listenerPath": path});
+    refused(
+        &b,
+        &["create", "c1"],
+        "the profile answers sendmsg with user-notify",
+    );
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": path,
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"},
+                     {"names": ["sendmsg"], "action": "SCMP_ACT_ERRNO"}]});
+    refused(
+        &b,
+        &["create", "c1"],
+        "the profile answers sendmsg with errno(1)",
+    );
 }
 
 #[test]

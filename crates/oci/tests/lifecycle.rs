@@ -6,6 +6,9 @@
 mod common;
 
 use std::fs;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
 use common::{err, out, ready, Bundle, Who};
@@ -272,6 +275,9 @@ fn features_lists_what_is_supported() {
         .as_array()
         .is_some_and(|m| m.iter().any(|o| o == "tmpcopyup")));
     assert_eq!(f["linux"]["cgroup"]["systemd"], false);
+    assert!(f["linux"]["seccomp"]["actions"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|a| a == "SCMP_ACT_NOTIFY")));
     assert!(f["linux"]["capabilities"]
         .as_array()
         .is_some_and(|c| c.iter().any(|c| c == "CAP_SYS_ADMIN")));
@@ -371,8 +377,18 @@ fn an_untrusted_container_runs_under_gvisor_through_the_same_commands() {
     let o = b.oci_detached(Who::Root, &["create", "g2"]);
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(state(&b, Who::Root, "g2")["status"], "created");
+    let listed = |b: &Bundle| -> Value {
+        let all: Value =
+            serde_json::from_str(&out(&b.oci(Who::Root, &["list", "--format", "json"])))
+                .expect("list prints JSON");
+        all.as_array()
+            .and_then(|a| a.iter().find(|c| c["id"] == "g2"))
+            .map_or(Value::Null, |c| c["status"].clone())
+    };
+    assert_eq!(listed(&b), "created", "list agrees with runsc");
     assert!(b.oci(Who::Root, &["start", "g2"]).status.success());
     wait_status(&b, Who::Root, "g2", "running");
+    assert_eq!(listed(&b), "running");
     let o = b.oci(
         Who::Root,
         &[
@@ -431,6 +447,159 @@ fn an_exec_is_held_by_the_containers_landlock_policy() {
             "{who:?}"
         );
         assert!(b.oci(who, &["delete", "--force", "c1"]).status.success());
+        b.assert_clean();
+    });
+}
+
+/// Waits (20 s at most) until `fd` is readable.
+fn wait_readable(fd: RawFd, what: &str) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll on one live pollfd.
+    let n = unsafe { libc::poll(&mut pfd, 1, 20_000) };
+    assert_eq!(n, 1, "{what}: nothing within 20 s");
+}
+
+/// The seccomp agent's side of `linux.seccomp.listenerPath`: one
+/// connection, the listener received with `recvmsg` (`SCM_RIGHTS`) and the
+/// container process state read to the end (the runtime closes it).
+fn accept_listener(agent: &UnixListener) -> (Value, OwnedFd) {
+    wait_readable(agent.as_raw_fd(), "no connection to the agent");
+    let (mut conn, _) = agent.accept().expect("accept");
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    wait_readable(conn.as_raw_fd(), "no container process state");
+    let (mut buf, listener) = nucleus_test_support::recv_fd(conn.as_raw_fd());
+    conn.read_to_end(&mut buf)
+        .expect("the runtime closes the connection");
+    let state = serde_json::from_slice(&buf).expect("the state is JSON");
+    (state, listener)
+}
+
+/// Answers the next notification on `listener` with the error `errno`; the
+/// syscall's number.
+fn answer_next(listener: &OwnedFd, errno: i32) -> i64 {
+    wait_readable(listener.as_raw_fd(), "no notification");
+    // SAFETY: an all-zero seccomp_notif, as NOTIF_RECV requires.
+    let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    // SAFETY: the kernel writes one seccomp_notif into `req`.
+    let rc = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_RECV,
+            &mut req,
+        )
+    };
+    assert_eq!(rc, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());
+    let resp = libc::seccomp_notif_resp {
+        id: req.id,
+        val: 0,
+        error: -errno,
+        flags: 0,
+    };
+    // SAFETY: the kernel reads one seccomp_notif_resp.
+    let rc = unsafe { libc::ioctl(listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &resp) };
+    assert_eq!(rc, 0, "NOTIF_SEND: {}", std::io::Error::last_os_error());
+    i64::from(req.data.nr)
+}
+
+/// Checks the container process state an agent got.
+fn assert_process_state(got: &Value, id: &str, status: &str, b: &Bundle) {
+    assert_eq!(got["ociVersion"], "1.0.2", "{got}");
+    assert_eq!(got["fds"], serde_json::json!(["seccompFd"]), "{got}");
+    assert!(got["pid"].as_i64().is_some_and(|p| p > 0), "{got}");
+    assert_eq!(got["metadata"], "probe-meta", "{got}");
+    assert_eq!(got["state"]["id"], id, "{got}");
+    assert_eq!(got["state"]["status"], status, "{got}");
+    assert_eq!(got["state"]["bundle"].as_str(), b.path().to_str(), "{got}");
+}
+
+#[test]
+fn seccomp_notify_hands_the_listener_to_the_agent() {
+    both("seccomp_notify_hands_the_listener", |who| {
+        let mkdir = |dir: &str| format!("mkdir {dir}; echo rc=$?");
+        let mut b = Bundle::new(who, &["sh", "-c", &mkdir("/tmp/x")]);
+        let path = b.path().join("agent.sock");
+        let agent = UnixListener::bind(&path).expect("bind the agent's socket");
+        if who == Who::Nobody {
+            let nobody = nucleus_test_support::NOBODY;
+            std::os::unix::fs::chown(&path, Some(nobody), Some(nobody)).expect("chown");
+        }
+        b.config["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": path,
+            "listenerMetadata": "probe-meta",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+        let mkdirs = [libc::SYS_mkdir, libc::SYS_mkdirat];
+        // The container's process: its mkdir gets the agent's answer.
+        let (o, (state, nr)) = std::thread::scope(|s| {
+            let answered = s.spawn(|| {
+                let (state, listener) = accept_listener(&agent);
+                (state, answer_next(&listener, libc::EXDEV))
+            });
+            let o = b.oci(who, &["run", "n1"]);
+            (o, answered.join().expect("the agent"))
+        });
+        assert_eq!(o.status.code(), Some(0), "{who:?}: {}", err(&o));
+        assert_eq!(
+            (out(&o), err(&o)),
+            (
+                "rc=1\n".to_owned(),
+                "mkdir: can't create directory '/tmp/x': Invalid cross-device link\n".to_owned()
+            ),
+            "{who:?}"
+        );
+        assert!(mkdirs.contains(&nr), "{who:?}: syscall {nr} notified");
+        assert_process_state(&state, "n1", "creating", &b);
+        assert_eq!(state["pid"], state["state"]["pid"]);
+        assert!(!b.path().join("rootfs/tmp/x").exists());
+        b.assert_clean();
+        // An exec'd process has the container's filter and its own
+        // listener; this time the container's init applies it before it
+        // drops its privileges (no noNewPrivileges).
+        b.config["process"]["args"] = serde_json::json!(["sleep", "30"]);
+        b.config["process"]["noNewPrivileges"] = serde_json::json!(false);
+        let (o, (init_state, _init_listener)) = std::thread::scope(|s| {
+            let answered = s.spawn(|| accept_listener(&agent));
+            let o = b.oci_detached(who, &["run", "-d", "n2"]);
+            (o, answered.join().expect("the agent"))
+        });
+        assert!(o.status.success(), "{who:?}: {}", err(&o));
+        assert_process_state(&init_state, "n2", "creating", &b);
+        let pid_file = b.path().join("exec.pid");
+        let (o, (state, nr)) = std::thread::scope(|s| {
+            let answered = s.spawn(|| {
+                let (state, listener) = accept_listener(&agent);
+                (state, answer_next(&listener, libc::EXDEV))
+            });
+            let pf = pid_file.to_str().expect("utf8");
+            let o = b.oci(
+                who,
+                &["exec", "--pid-file", pf, "n2", "sh", "-c", &mkdir("/tmp/y")],
+            );
+            (o, answered.join().expect("the agent"))
+        });
+        assert_eq!(o.status.code(), Some(0), "{who:?}: {}", err(&o));
+        assert_eq!(out(&o), "rc=1\n", "{who:?}");
+        assert!(
+            err(&o).contains("'/tmp/y': Invalid cross-device link"),
+            "{}",
+            err(&o)
+        );
+        assert!(mkdirs.contains(&nr), "{who:?}: syscall {nr} notified");
+        assert_process_state(&state, "n2", "running", &b);
+        let exec_pid = fs::read_to_string(&pid_file).expect("pid file");
+        assert_eq!(
+            state["pid"].to_string(),
+            exec_pid,
+            "the exec'd process's pid"
+        );
+        assert_eq!(state["state"]["pid"], init_state["pid"], "the container's");
+        assert!(b.oci(who, &["delete", "--force", "n2"]).status.success());
         b.assert_clean();
     });
 }

@@ -103,7 +103,8 @@ impl CompiledFilter {
 
     /// Like [`CompiledFilter::apply`], with `SECCOMP_FILTER_FLAG_NEW_LISTENER`: returns the
     /// listener fd (close-on-exec, owned by the caller) on which a supervisor receives the
-    /// `user-notify` syscalls. Used by recording, with [`Profile::record_filter`].
+    /// `user-notify` syscalls. Used by recording, with [`Profile::record_filter`], and by
+    /// nucleus-oci, which sends it to the agent at `linux.seccomp.listenerPath`.
     pub fn apply_with_listener(&self) -> Result<RawFd, SeccompError> {
         sys::seccomp_set_mode_filter(
             &self.program,

@@ -325,6 +325,8 @@ impl Profile {
     fn from_oci_slice(bytes: &[u8], ctx: &OciContext) -> Result<Profile, SeccompError> {
         let oci: OciIn =
             serde_json::from_slice(bytes).map_err(|source| SeccompError::ParseJson { source })?;
+        // The seccomp agent's socket is the runtime's to use (nucleus-oci sends the listener
+        // there and takes the field out before parsing): here it would be silently unused.
         if oci.listener_path.as_deref().is_some_and(|p| !p.is_empty()) {
             return Err(SeccompError::UnsupportedField {
                 field: "listenerPath".to_owned(),

@@ -51,6 +51,30 @@ fn actions_and_defaults() {
 }
 
 #[test]
+fn notify_is_user_notification_and_the_listener_is_the_callers() {
+    let json = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}"#;
+    let p = Profile::from_oci_json(json, &ctx(&[])).unwrap();
+    assert_eq!(p.rules[0].action, Action::UserNotify);
+    let f = p.compile_for(Arch::X86_64).unwrap();
+    let nr = |name| number_of(Arch::X86_64, name).unwrap();
+    assert_eq!(f.evaluate(nr("mkdirat"), [0; 6]), Some(Action::UserNotify));
+    assert_eq!(f.evaluate(nr("mkdir"), [0; 6]), Some(Action::UserNotify));
+    assert_eq!(f.evaluate(nr("sendmsg"), [0; 6]), Some(Action::Allow));
+    assert!(p.to_oci_json().unwrap().contains("\"SCMP_ACT_NOTIFY\""));
+    let by_default = r#"{"defaultAction": "SCMP_ACT_NOTIFY"}"#;
+    let p = Profile::from_oci_json(by_default, &ctx(&[])).unwrap();
+    assert_eq!(p.default_action, Action::UserNotify);
+    // The agent's socket is not the profile's: a runtime that sends the
+    // listener (nucleus-oci) takes listenerPath out first.
+    let e = err(r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"}"#);
+    assert!(
+        matches!(&e, SeccompError::UnsupportedField { field } if field == "listenerPath"),
+        "{e}"
+    );
+}
+
+#[test]
 fn includes_and_excludes_follow_caps_arch_and_kernel() {
     let json = r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
         {"names": ["bpf"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},

@@ -6,6 +6,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use super::scm::FdMessage;
 use crate::error::OciError;
 
 /// Opens a pty, sends the master to `socket_fd` and makes the slave the
@@ -45,7 +46,9 @@ pub fn setup(socket_fd: i32, size: Option<(u16, u16)>) -> Result<(), OciError> {
         // SAFETY: TIOCSWINSZ reads a live winsize.
         unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     }
-    send_fd(socket_fd, m, b"/dev/ptmx")?;
+    FdMessage::new(b"/dev/ptmx".to_vec())
+        .send(socket_fd, m)
+        .map_err(|e| OciError::io("send the console to --console-socket", e))?;
     drop(master);
     // SAFETY: setsid, then take the slave as controlling terminal, then dup
     // it onto stdio; all plain syscalls on fds we own.
@@ -60,39 +63,6 @@ pub fn setup(socket_fd: i32, size: Option<(u16, u16)>) -> Result<(), OciError> {
             }
         }
         libc::close(socket_fd);
-    }
-    Ok(())
-}
-
-/// Sends `fd` over the unix socket `sock` with `SCM_RIGHTS` and `payload`.
-fn send_fd(sock: i32, fd: i32, payload: &[u8]) -> Result<(), OciError> {
-    let mut iov = libc::iovec {
-        iov_base: payload.as_ptr() as *mut libc::c_void,
-        iov_len: payload.len(),
-    };
-    // SAFETY: CMSG_SPACE is a pure computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) } as usize;
-    let mut control = vec![0u8; space];
-    // SAFETY: a zeroed msghdr pointed at live buffers.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = space;
-    // SAFETY: the control buffer has room for one header with one fd.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<i32>() as u32) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>(), fd);
-    }
-    // SAFETY: sendmsg with the header built above.
-    if unsafe { libc::sendmsg(sock, &msg, 0) } < 0 {
-        return Err(OciError::io(
-            "send the console to --console-socket",
-            io::Error::last_os_error(),
-        ));
     }
     Ok(())
 }

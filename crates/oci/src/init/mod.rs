@@ -3,10 +3,12 @@
 //! the socket pair, builds the container and waits on the exec fifo for
 //! `start`, or joins a running container for `exec`.
 
+mod agent;
 mod console;
 mod devices;
 pub mod mounts;
 pub mod process;
+mod scm;
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -103,6 +105,7 @@ fn create(sock: &OwnedFd, job: CreateJob) -> Result<OciError, OciError> {
         .linux()
         .as_ref()
         .ok_or_else(|| OciError::Init("no linux section".into()))?;
+    let agent = job.listener.map(agent::Agent::take).transpose()?;
     // The fifo is reached through this fd once the host's paths are gone.
     let fifo = OpenOptions::new()
         .read(true)
@@ -193,7 +196,13 @@ fn create(sock: &OwnedFd, job: CreateJob) -> Result<OciError, OciError> {
             .map(|b| (b.height() as u16, b.width() as u16));
         console::setup(fd, size)?;
     }
-    let ready = process::prepare(process, spec, setgroups_allowed(), job.landlock.as_ref())?;
+    let ready = process::prepare(
+        process,
+        spec,
+        setgroups_allowed(),
+        job.landlock.as_ref(),
+        agent,
+    )?;
     sync::send(sock.as_fd(), &Report::Created)?;
     wait_for_start(fifo.as_fd())?;
     hooks::run(
@@ -222,6 +231,7 @@ fn wait_for_start(fifo: BorrowedFd<'_>) -> Result<(), OciError> {
 }
 
 fn exec(job: ExecJob) -> Result<OciError, OciError> {
+    let agent = job.listener.map(agent::Agent::take).transpose()?;
     for (kind, fd) in &job.namespaces {
         // SAFETY: setns on an fd the runtime left open for us.
         if unsafe { libc::setns(*fd, 0) } != 0 {
@@ -249,6 +259,7 @@ fn exec(job: ExecJob) -> Result<OciError, OciError> {
         &job.spec,
         setgroups_allowed(),
         job.landlock.as_ref(),
+        agent,
     )?
     .apply()?;
     close_inherited(job.preserve_fds)?;

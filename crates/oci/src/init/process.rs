@@ -12,6 +12,7 @@ use nucleus_caps::CapsPolicy;
 use nucleus_seccomp::{OciContext, Profile};
 use oci_spec::runtime::{LinuxCapabilities, PosixRlimitType, Process, Spec};
 
+use super::agent::Agent;
 use crate::error::OciError;
 
 fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
@@ -83,7 +84,12 @@ pub fn seccomp(
     let Some(sec) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
         return Ok(None);
     };
-    let json = serde_json::to_string(sec).map_err(|e| OciError::Layer(e.to_string()))?;
+    // The listener's socket is the runtime's business (`crate::listener`),
+    // not the filter's.
+    let mut sec = sec.clone();
+    sec.set_listener_path(None);
+    sec.set_listener_metadata(None);
+    let json = serde_json::to_string(&sec).map_err(|e| OciError::Layer(e.to_string()))?;
     let names = caps
         .bounding
         .iter()
@@ -104,27 +110,36 @@ pub struct Ready {
     process: Process,
     caps: nucleus_caps::CompiledCaps,
     filter: Option<nucleus_seccomp::CompiledFilter>,
+    /// The seccomp agent that gets the filter's listener.
+    agent: Option<Agent>,
     landlock: Option<nucleus_landlock_policy::CompiledPolicy>,
     setgroups_allowed: bool,
 }
 
-/// Compiles and checks the process's settings; enters its working directory.
+/// Compiles and checks the process's settings; enters its working
+/// directory. With `agent`, the filter is applied with a listener that goes
+/// to it.
 pub fn prepare(
     process: &Process,
     spec: &Spec,
     setgroups_allowed: bool,
     landlock: Option<&nucleus_landlock_policy::Policy>,
+    agent: Option<Agent>,
 ) -> Result<Ready, OciError> {
     let exec = Exec::prepare(process)?;
     let caps = caps_policy(process.capabilities().as_ref())?;
     let compiled_caps = caps.compile().map_err(|e| OciError::layer(&e))?;
     let filter = seccomp(spec, &caps)?;
+    if let (Some(agent), Some(filter)) = (&agent, &filter) {
+        agent.check(filter)?;
+    }
     let landlock = landlock.map(crate::landlock::compile).transpose()?;
     enter_cwd(process.cwd())?;
     Ok(Ready {
         exec,
         process: process.clone(),
         caps: compiled_caps,
+        agent: agent.filter(|_| filter.is_some()),
         filter,
         landlock,
         setgroups_allowed,
@@ -135,7 +150,8 @@ impl Ready {
     /// Applies the settings, last before `execve`: rlimits, OOM score,
     /// umask, Landlock and seccomp, ids and groups, capabilities,
     /// `no_new_privs`. Returns what `execve` needs.
-    pub fn apply(self) -> Result<Exec, OciError> {
+    pub fn apply(mut self) -> Result<Exec, OciError> {
+        let mut agent = self.agent.take();
         let process = &self.process;
         let nnp = process.no_new_privileges().unwrap_or(false);
         for r in process.rlimits().iter().flatten() {
@@ -160,7 +176,7 @@ impl Ready {
         // CAP_SYS_ADMIN: then they come while the process still has it (the
         // seccomp profile must allow what follows); with it, last.
         if !nnp {
-            self.lock()?;
+            self.lock(agent.take())?;
         }
         switch_user(process, self.setgroups_allowed)?;
         self.caps
@@ -168,17 +184,19 @@ impl Ready {
             .map_err(|e| OciError::layer(&e))?;
         if nnp {
             nucleus_caps::set_no_new_privs().map_err(|e| OciError::layer(&e))?;
-            self.lock()?;
+            self.lock(agent.take())?;
         }
         Ok(self.exec)
     }
 
-    fn lock(&self) -> Result<(), OciError> {
+    fn lock(&self, agent: Option<Agent>) -> Result<(), OciError> {
         if let Some(policy) = &self.landlock {
             crate::landlock::restrict(policy)?;
         }
-        if let Some(f) = &self.filter {
-            f.apply().map_err(|e| OciError::layer(&e))?;
+        match (&self.filter, agent) {
+            (Some(f), Some(agent)) => agent.apply(f)?,
+            (Some(f), None) => f.apply().map_err(|e| OciError::layer(&e))?,
+            (None, _) => {}
         }
         Ok(())
     }

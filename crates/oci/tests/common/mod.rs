@@ -106,6 +106,19 @@ pub struct Bundle {
     pub config: Value,
 }
 
+/// A test that failed half-way leaves no container running (a gVisor
+/// sandbox would hold its id's control socket for every later run):
+/// `delete --force` of whatever state is left, as the user who made it.
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        for id in self.containers() {
+            for who in [Who::Root, Who::Nobody] {
+                let _ = self.command(who, &["delete", "--force", &id]).output();
+            }
+        }
+    }
+}
+
 /// `runc spec`'s default, for a rootful container.
 pub fn default_config(args: &[&str], cgroup: &str) -> Value {
     json!({
@@ -267,6 +280,16 @@ impl Bundle {
         cmd
     }
 
+    /// The ids of the containers whose state is still here.
+    fn containers(&self) -> Vec<String> {
+        fs::read_dir(self.state_root())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
     /// The cgroup name of a rootful bundle.
     pub fn cgroup(&self) -> String {
         self.config["linux"]["cgroupsPath"]
@@ -278,12 +301,7 @@ impl Bundle {
 
     /// The runtime left nothing: no state, no cgroup directory in any hierarchy.
     pub fn assert_clean(&self) {
-        let left: Vec<String> = fs::read_dir(self.state_root())
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
+        let left = self.containers();
         assert!(left.is_empty(), "state left: {left:?}");
         let name = self.cgroup();
         if name.is_empty() {

@@ -8,8 +8,9 @@ img=localhost/bb:latest
 step() { local name=$1; shift; echo "== $name"; "$@" 2>&1; echo "== $name rc=$?"; }
 step run-rm cctr run --rm --runc-binary "$OCI" $img c1 sh -c 'echo hi; exit 4'
 step run-d cctr run -d --runc-binary "$OCI" $img c2 sleep 1000
-# The process stays a moment: an exec that exits at once lost its output to
-# ctr once in 30 tries here (runc: none in 30) -- a known gap, see the notes.
+# The process stays a moment: ctr 1.6 loses the output of an exec that
+# exits at once when the machine is busy, with runc as with nucleus-oci
+# (300 execs with both CPUs busy: runc 4 lost, nucleus-oci 6; idle: 0, 0).
 step exec cctr task exec --exec-id x1 c2 sh -c 'id -u; sleep 0.3; exit 6'
 step pause cctr task pause c2
 step paused sh -c "ctr -a $CTRD_SOCK task ls | grep c2 | tr -s ' ' | cut -d' ' -f3"

@@ -14,7 +14,8 @@ step exec-missing pm exec $id /nonexistent
 step exec-user pm exec --user 1000:1000 --workdir /tmp -e FOO=bar $id sh -c 'id -u; pwd; echo $FOO'
 step stop pm stop -t 1 $id
 step rm pm rm $id
-step limits pmrun --rm --memory 64m --pids-limit 50 $img sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max'
+# The limits as the container sees its cgroup: v1's files, or v2's.
+step limits pmrun --rm --memory 64m --pids-limit 50 $img sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max'
 step oom pmrun --rm --memory 32m --memory-swap 32m $img tail /dev/zero
 step pids pmrun --rm --pids-limit 8 $img sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do sleep 5 & done 2>&1 | head -1; exit 0'
 step read-only pmrun --rm --read-only $img sh -c 'touch /x; touch /tmp/y && echo tmp-writable'
