@@ -262,7 +262,7 @@ fn connect_console(path: Option<&Path>) -> Result<Option<UnixStream>, OciError> 
     };
     let sock = UnixStream::connect(path)
         .map_err(|e| OciError::io(format!("connect to --console-socket {}", path.display()), e))?;
-    sync::set_cloexec(sock.as_raw_fd(), false)?;
+    crate::proc::set_cloexec(sock.as_raw_fd(), false)?;
     Ok(Some(sock))
 }
 
@@ -350,7 +350,7 @@ pub struct InitExec {
 impl InitExec {
     /// Prepares the exec with the init's end of the socket pair at `fd`.
     pub fn new(fd: i32) -> Result<InitExec, OciError> {
-        sync::set_cloexec(fd, false)?;
+        crate::proc::set_cloexec(fd, false)?;
         let bad = |_| OciError::Layer("NUL in the environment".into());
         let mut strings = vec![
             CString::new("nucleus-oci").map_err(bad)?,

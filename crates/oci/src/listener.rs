@@ -17,7 +17,6 @@ use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, Spec};
 use serde::{Deserialize, Serialize};
 
 use crate::error::OciError;
-use crate::sync;
 
 /// The name of the listener fd in the state's `fds`.
 pub const SECCOMP_FD: &str = "seccompFd";
@@ -81,7 +80,7 @@ pub fn connect(spec: &Spec) -> Result<Option<UnixStream>, OciError> {
             e,
         )
     })?;
-    sync::set_cloexec(sock.as_raw_fd(), false)?;
+    crate::proc::set_cloexec(sock.as_raw_fd(), false)?;
     Ok(Some(sock))
 }
 

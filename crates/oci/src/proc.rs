@@ -2,6 +2,9 @@
 //! liveness, and signal names.
 
 use std::fs;
+use std::io;
+
+use crate::error::OciError;
 
 /// This process's effective uid.
 pub fn euid() -> u32 {
@@ -92,6 +95,16 @@ const SIGNALS: &[(&str, i32)] = &[
     ("PWR", libc::SIGPWR),
     ("SYS", libc::SIGSYS),
 ];
+
+/// Sets or clears `FD_CLOEXEC`.
+pub fn set_cloexec(fd: i32, on: bool) -> Result<(), OciError> {
+    let flag = if on { libc::FD_CLOEXEC } else { 0 };
+    // SAFETY: fcntl on an fd number; a bad fd only returns EBADF.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, flag) } != 0 {
+        return Err(OciError::io("fcntl(F_SETFD)", io::Error::last_os_error()));
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

@@ -211,7 +211,7 @@ fn namespace_fds(pid: i32, spec: &oci_spec::runtime::Spec) -> Result<Vec<(String
         let f = std::fs::File::open(&theirs)
             .map_err(|e| OciError::io(format!("open {}", theirs.display()), e))?;
         let fd = std::os::fd::IntoRawFd::into_raw_fd(f);
-        sync::set_cloexec(fd, false)?;
+        crate::proc::set_cloexec(fd, false)?;
         out.push((name.to_owned(), fd));
     }
     Ok(out)
@@ -269,7 +269,7 @@ pub fn exec(store: &Store, args: &ExecArgs) -> Result<i32, OciError> {
             let s = std::os::unix::net::UnixStream::connect(p).map_err(|e| {
                 OciError::io(format!("connect to --console-socket {}", p.display()), e)
             })?;
-            sync::set_cloexec(s.as_raw_fd(), false)?;
+            crate::proc::set_cloexec(s.as_raw_fd(), false)?;
             Some(s)
         }
         None => None,

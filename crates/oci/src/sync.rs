@@ -97,18 +97,8 @@ pub fn pair() -> Result<(OwnedFd, OwnedFd), OciError> {
     }
     // SAFETY: both fds were just returned to us and are owned by nothing else.
     let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    set_cloexec(ours.as_raw_fd(), true)?;
+    crate::proc::set_cloexec(ours.as_raw_fd(), true)?;
     Ok((ours, theirs))
-}
-
-/// Sets or clears `FD_CLOEXEC`.
-pub fn set_cloexec(fd: i32, on: bool) -> Result<(), OciError> {
-    let flag = if on { libc::FD_CLOEXEC } else { 0 };
-    // SAFETY: fcntl on an fd number; a bad fd only returns EBADF.
-    if unsafe { libc::fcntl(fd, libc::F_SETFD, flag) } != 0 {
-        return Err(OciError::io("fcntl(F_SETFD)", io::Error::last_os_error()));
-    }
-    Ok(())
 }
 
 /// Sends one message.

@@ -11,7 +11,6 @@ use nucleus_seccomp::{Action, CompiledFilter};
 use super::scm::FdMessage;
 use crate::error::OciError;
 use crate::listener::Listener;
-use crate::sync;
 
 /// The connection to the seccomp agent and what goes to it.
 pub struct Agent {
@@ -25,7 +24,7 @@ impl Agent {
         // SAFETY: the runtime left this fd open across exec for us alone;
         // nothing else in this process owns it.
         let sock = unsafe { OwnedFd::from_raw_fd(listener.fd) };
-        sync::set_cloexec(sock.as_raw_fd(), true)?;
+        crate::proc::set_cloexec(sock.as_raw_fd(), true)?;
         Ok(Agent {
             sock,
             msg: FdMessage::new(listener.payload.into_bytes()),

@@ -34,7 +34,7 @@ pub fn main() -> ! {
     std::env::remove_var(sync::ENV_FD);
     // SAFETY: the fd was left open for us by the runtime, which owns no copy now.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let _ = sync::set_cloexec(fd, true);
+    let _ = crate::proc::set_cloexec(fd, true);
     let err = match run(&sock) {
         Ok(e) | Err(e) => e,
     };
