@@ -349,25 +349,33 @@ impl Soak {
         let Ok(all) = self.launches.lock() else {
             return vec!["poisoned".to_owned()];
         };
-        let median = |name: &str, range: std::ops::Range<usize>| {
+        // Each window's peaks, sorted: (median, max) when enough.
+        let stats = |name: &str, range: std::ops::Range<usize>| {
             let mut v: Vec<i64> = all
                 .iter()
                 .filter(|l| l.kind == name && !l.killed && range.contains(&l.index))
                 .map(|l| l.maxrss_kb)
                 .collect();
             v.sort_unstable();
-            (v.len() >= MIN_SAMPLES).then(|| v[v.len() / 2])
+            (v.len() >= MIN_SAMPLES).then(|| (v[v.len() / 2], v[v.len() - 1]))
         };
         let mut problems = Vec::new();
         println!(
-            "median peak RSS (KiB) of unkilled runners, launches 0..{window} vs {}..{launches} \
-             (- : fewer than {MIN_SAMPLES} samples):",
+            "peak RSS (KiB) of unkilled runners, launches 0..{window} vs {}..{launches}, \
+             median (checked) and max (- : fewer than {MIN_SAMPLES} samples):",
             launches - window
         );
         for (_, kind) in MIX {
-            let first = median(kind.name, 0..window);
-            let last = median(kind.name, launches - window..launches);
-            println!("  {:<16}{:>10}{:>10}", kind.name, opt(first), opt(last));
+            let (first, first_max) = stats(kind.name, 0..window).unzip();
+            let (last, last_max) = stats(kind.name, launches - window..launches).unzip();
+            println!(
+                "  {:<16}{:>10}{:>10}   max{:>10}{:>10}",
+                kind.name,
+                opt(first),
+                opt(last),
+                opt(first_max),
+                opt(last_max)
+            );
             if let (Some(f), Some(l)) = (first, last) {
                 if l as f64 > f as f64 * RSS_TOLERANCE {
                     problems.push(format!(

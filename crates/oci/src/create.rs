@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use nucleus_cgroup::{Cgroup, CgroupConfig};
+use nucleus_cgroup::Cgroup;
 use nucleus_idmap::{Caller, IdMapPolicy, IdMapping, SubIdPaths, UsernsMode};
 use nucleus_ns::{Forked, Namespace, NamespaceSet};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -120,7 +120,8 @@ pub fn create_from(store: &Store, args: &CreateArgs, bundle: &Bundle) -> Result<
         .linux()
         .as_ref()
         .ok_or_else(|| OciError::Init("no linux".into()))?;
-    let cgroup_name = resources::cgroup_name(linux.cgroups_path().as_deref(), &args.id)?;
+    let (cgroup_name, cgroup_cfg) =
+        resources::placement(linux.cgroups_path().as_deref(), &args.id)?;
     let resources = linux.resources().clone().unwrap_or_default();
     let limits = resources::limits(&resources)?;
     let rules = resources.devices().clone().unwrap_or_default();
@@ -130,13 +131,18 @@ pub fn create_from(store: &Store, args: &CreateArgs, bundle: &Bundle) -> Result<
     // device node can be made or opened on a mount it made.
     let only_denies = rules.iter().all(|r| !r.allow());
     if root || !limits.is_empty() {
-        let cg = Cgroup::create_named(&limits, &CgroupConfig::default(), &cgroup_name)
+        let cg = Cgroup::create_named(&limits, &cgroup_cfg, &cgroup_name)
             .map_err(|e| OciError::layer(&e))?;
         undo.cgroup = Some(cg);
     }
     if root || !only_denies {
         let devices = linux.devices().clone().unwrap_or_default();
-        undo.devices = DeviceCgroup::create(&cgroup_name, &rules, &devices, undo.cgroup.as_ref())?;
+        undo.devices = DeviceCgroup::create(
+            (&cgroup_name, &cgroup_cfg),
+            &rules,
+            &devices,
+            undo.cgroup.as_ref(),
+        )?;
     }
     // Saved now, so that `delete --force` finds the cgroups of a `create`
     // killed from here on.
@@ -153,7 +159,7 @@ pub fn create_from(store: &Store, args: &CreateArgs, bundle: &Bundle) -> Result<
     let agent = crate::listener::connect(spec)?;
     join_pid_namespace(spec)?;
     let (ours, theirs) = sync::pair()?;
-    let exe = InitExec::new(theirs.as_raw_fd())?;
+    let exe = InitExec::new(theirs.as_raw_fd())?.become_root(set.contains(Namespace::User));
     let into = undo.cgroup.as_ref().and_then(|c| c.clone_into_fd());
     // SAFETY: this process is single-threaded (no thread is ever started
     // before create), and the child only calls execve and _exit on data
@@ -345,6 +351,8 @@ pub struct InitExec {
     _strings: Vec<CString>,
     argv: Vec<*const libc::c_char>,
     envp: Vec<*const libc::c_char>,
+    /// In a new user namespace: become its root before the exec.
+    become_root: bool,
 }
 
 impl InitExec {
@@ -374,7 +382,18 @@ impl InitExec {
             _strings: strings,
             argv,
             envp,
+            become_root: false,
         })
+    }
+
+    /// The child is in a new user namespace: after the go (the maps are
+    /// written) it takes the namespace's uid and gid 0, as runc's nsexec
+    /// does, so that the exec keeps its capabilities there. Without this,
+    /// a host root that the maps do not name (`0 100000 65536`) would be
+    /// the overflow id inside and exec with no capability at all.
+    pub fn become_root(mut self, yes: bool) -> Self {
+        self.become_root = yes;
+        self
     }
 
     /// In the cloned child: wait for the runtime's go (one byte: the id
@@ -382,11 +401,21 @@ impl InitExec {
     /// user namespace), then exec the init; `_exit(127)` on failure.
     pub fn exec(&self) -> ! {
         let mut go = 0u8;
-        // SAFETY: read, execve and _exit are async-signal-safe; the arrays
-        // are NULL-terminated and point into `_strings`, alive in this copy.
+        // SAFETY: read, the raw id system calls, execve and _exit are
+        // async-signal-safe; the arrays are NULL-terminated and point into
+        // `_strings`, alive in this copy.
         unsafe {
             if libc::read(self.fd, (&mut go as *mut u8).cast(), 1) != 1 {
                 libc::_exit(127);
+            }
+            if self.become_root {
+                // Raw system calls: glibc's wrappers would signal threads
+                // of the parent that this copy does not have. A map that
+                // names no 0 leaves the ids as they are (the init's own
+                // checks report what then fails); setgroups may be denied.
+                libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>());
+                libc::syscall(libc::SYS_setresgid, 0, 0, 0);
+                libc::syscall(libc::SYS_setresuid, 0, 0, 0);
             }
             libc::execve(self.path.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr());
             libc::_exit(127)

@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Command;
 
-use nucleus_cgroup::{Cgroup, CgroupConfig};
+use nucleus_cgroup::Cgroup;
 use nucleus_gvisor::Runsc;
 use oci_spec::runtime::Spec;
 
@@ -196,12 +196,13 @@ pub fn create(
 /// sentry gives the container no host device, and needs its own.
 fn sandbox_cgroup(bundle: &Bundle, id: &str) -> Result<Cgroup, OciError> {
     let linux = bundle.spec.linux().as_ref();
-    let name = crate::resources::cgroup_name(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
+    let (name, cfg) =
+        crate::resources::placement(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
     let resources = linux
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
     let limits = crate::resources::limits(&resources)?;
-    Cgroup::create_named(&limits, &CgroupConfig::default(), &name).map_err(|e| OciError::layer(&e))
+    Cgroup::create_named(&limits, &cfg, &name).map_err(|e| OciError::layer(&e))
 }
 
 /// runsc starts inside `cgroup`: between fork and exec the child writes

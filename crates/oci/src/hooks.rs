@@ -17,6 +17,17 @@ pub fn run(phase: &'static str, hooks: Option<&Vec<Hook>>, state: &str) -> Resul
     Ok(())
 }
 
+/// Runs `hooks` of `phase` (`poststart`, `poststop`) in order, each whatever
+/// the one before did: the spec has a failure logged as a warning and the
+/// lifecycle go on.
+pub fn run_warning(phase: &'static str, hooks: Option<&Vec<Hook>>, state: &str) {
+    for hook in hooks.into_iter().flatten() {
+        if let Err(e) = run_one(phase, hook, state) {
+            eprintln!("nucleus-oci: warning: {e}");
+        }
+    }
+}
+
 fn run_one(phase: &'static str, hook: &Hook, state: &str) -> Result<(), OciError> {
     let fail = |reason: String| OciError::Hook {
         phase,

@@ -75,11 +75,7 @@ pub fn start(store: &Store, id: &str) -> Result<(), OciError> {
         .hooks()
         .as_ref()
         .and_then(|h| h.poststart().as_ref());
-    if let Err(e) = hooks::run("poststart", poststart, &state) {
-        // SAFETY: kill a process of this container (checked alive above).
-        unsafe { libc::kill(r.pid, libc::SIGKILL) };
-        return Err(e);
-    }
+    hooks::run_warning("poststart", poststart, &state);
     Ok(())
 }
 
@@ -189,10 +185,7 @@ pub fn destroy(store: &Store, r: &Record) -> Result<(), OciError> {
         .hooks()
         .as_ref()
         .and_then(|h| h.poststop().as_ref());
-    // The spec: a poststop failure is logged, and delete goes on.
-    if let Err(e) = hooks::run("poststop", poststop, &state) {
-        eprintln!("nucleus-oci: {e}");
-    }
+    hooks::run_warning("poststop", poststop, &state);
     store.remove(&r.id)?;
     first_err.map_or(Ok(()), Err)
 }

@@ -6,7 +6,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use nucleus_cgroup::{Cgroup, DeviceAccess, DeviceKind, DeviceRule, IoMax, Limits};
+use nucleus_cgroup::{Cgroup, CgroupConfig, DeviceAccess, DeviceKind, DeviceRule, IoMax, Limits};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 use serde::{Deserialize, Serialize};
 
@@ -180,6 +180,28 @@ pub fn cgroup_name(path: Option<&Path>, id: &str) -> Result<PathBuf, OciError> {
     }
 }
 
+/// Set (to anything but `0`) in the runtime's environment: an absolute
+/// `cgroupsPath` goes below the runtime's own cgroup too, for a runtime
+/// given a delegated subtree rather than the whole hierarchy.
+pub const NEST_ENV: &str = "NUCLEUS_OCI_NEST_CGROUPS";
+
+/// Where the container's cgroup goes: its name ([`cgroup_name`]) and the
+/// config whose root it is made below. An absolute `cgroupsPath` is taken
+/// from each hierarchy's root, as the spec says (a kubelet's
+/// `/kubepods/...` pod cgroup is where its containers must be); a relative
+/// one, the default `nucleus-oci/ID`, an unprivileged runtime's, and any
+/// with [`NEST_ENV`] set go below this process's own cgroup.
+pub fn placement(path: Option<&Path>, id: &str) -> Result<(PathBuf, CgroupConfig), OciError> {
+    let name = cgroup_name(path, id)?;
+    let nest = std::env::var_os(NEST_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+    let from_root = name.is_absolute() && crate::proc::euid() == 0 && !nest;
+    let cfg = CgroupConfig {
+        root: from_root.then(|| PathBuf::from("/")),
+        ..CgroupConfig::default()
+    };
+    Ok((name, cfg))
+}
+
 /// One rule of the spec as `nucleus-cgroup` takes it; `None` for a fifo
 /// rule (`p`), which governs nothing: the kernel's device cgroup checks
 /// only character and block nodes.
@@ -292,7 +314,7 @@ impl DeviceCgroup {
     /// (cgroup v2), a device program attached to the container's `cgroup`
     /// (removed with it). No rules: nothing is made.
     pub fn create(
-        name: &Path,
+        (name, cfg): (&Path, &CgroupConfig),
         rules: &[LinuxDeviceCgroup],
         devices: &[LinuxDevice],
         cgroup: Option<&Cgroup>,
@@ -301,7 +323,11 @@ impl DeviceCgroup {
             return Ok(None);
         }
         let lines = device_rules(rules, devices)?;
-        let Some(base) = own_devices_cgroup().filter(|p| p.exists()) else {
+        let base = match own_devices_cgroup() {
+            Some(_) if cfg.root.is_some() => Some(PathBuf::from("/sys/fs/cgroup/devices")),
+            own => own,
+        };
+        let Some(base) = base.filter(|p| p.exists()) else {
             let cg = cgroup.ok_or_else(|| OciError::Unsupported {
                 field: "linux.resources.devices".to_owned(),
                 reason: "device rules need a cgroup (v1 devices controller or v2)".to_owned(),
@@ -372,5 +398,49 @@ impl DeviceCgroup {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_paths_start_at_the_hierarchy_root_relative_ones_below_ours() {
+        let nested = std::env::var_os(NEST_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+        let root = crate::proc::euid() == 0 && !nested;
+        let (name, cfg) = placement(Some(Path::new("/kubepods/pod1/c1")), "c1").expect("ok");
+        assert_eq!(name, Path::new("/kubepods/pod1/c1"));
+        assert_eq!(cfg.root, root.then(|| PathBuf::from("/")));
+        let (name, cfg) = placement(Some(Path::new("engine/c1")), "c1").expect("ok");
+        assert_eq!((name.as_path(), cfg.root), (Path::new("engine/c1"), None));
+        let (name, cfg) = placement(None, "c1").expect("ok");
+        assert_eq!(
+            (name.as_path(), cfg.root),
+            (Path::new("nucleus-oci/c1"), None)
+        );
+        assert!(placement(Some(Path::new("system.slice:cri:c1")), "c1").is_err());
+    }
+
+    #[test]
+    fn rules_keep_their_order_then_the_defaults() {
+        let deny: LinuxDeviceCgroup =
+            serde_json::from_value(serde_json::json!({"allow": false, "access": "rwm"}))
+                .expect("rule");
+        let fifo: LinuxDeviceCgroup =
+            serde_json::from_value(serde_json::json!({"allow": true, "type": "p"})).expect("rule");
+        let rules = device_rules(&[deny, fifo], &[]).expect("rules");
+        assert_eq!(rules[0].to_string(), "a *:* rwm");
+        assert!(!rules[0].allow, "the deny first");
+        assert_eq!(
+            rules.len(),
+            1 + ALWAYS_ALLOWED.len(),
+            "a fifo rule governs nothing"
+        );
+        assert_eq!(rules[1].to_string(), "c *:* m");
+        let bad: LinuxDeviceCgroup =
+            serde_json::from_value(serde_json::json!({"allow": true, "access": "rx"}))
+                .expect("rule");
+        assert!(device_rules(&[bad], &[]).is_err());
     }
 }

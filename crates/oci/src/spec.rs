@@ -8,7 +8,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use crate::error::OciError;
 
 /// The OCI runtime-spec versions accepted: 1.0.0 up to this one.
-pub const OCI_VERSION_MAX: &str = "1.2.1";
+pub const OCI_VERSION_MAX: &str = "1.3.0";
 
 /// A bundle, read and checked.
 #[derive(Debug)]
@@ -130,6 +130,21 @@ pub fn check(spec: &Spec) -> Result<(), OciError> {
         .linux()
         .as_ref()
         .ok_or_else(|| invalid("linux", "missing"))?;
+    // Without a mount namespace the container's root could not be made
+    // its own: the process would see the host's (runc's validator refuses
+    // it too).
+    let mount_ns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::Mount);
+    if !mount_ns {
+        return Err(invalid(
+            "linux.namespaces",
+            "a container needs a mount namespace (new, or joined by path): \
+             without one it would see the host's filesystem",
+        ));
+    }
     refuse("linux.intelRdt", linux.intel_rdt(), none)?;
     refuse("linux.memoryPolicy", linux.memory_policy(), none)?;
     refuse("linux.timeOffsets", linux.time_offsets(), none)?;
@@ -190,7 +205,7 @@ pub fn check_version(version: &str) -> Result<(), OciError> {
     let core = version.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<Option<u64>> = core.split('.').map(|p| p.parse().ok()).collect();
     let ok = match parts.as_slice() {
-        [Some(1), Some(minor), Some(_)] => *minor <= 2,
+        [Some(1), Some(minor), Some(_)] => *minor <= 3,
         _ => false,
     };
     if ok {
@@ -208,10 +223,10 @@ mod tests {
 
     #[test]
     fn versions() {
-        for ok in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.1", "1.2.0+x"] {
+        for ok in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.1", "1.2.0+x", "1.3.0"] {
             assert!(check_version(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "1", "1.3.0", "2.0.0", "0.9.0", "one"] {
+        for bad in ["", "1", "1.4.0", "2.0.0", "0.9.0", "one"] {
             assert!(check_version(bad).is_err(), "{bad}");
         }
     }

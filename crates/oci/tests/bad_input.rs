@@ -55,8 +55,13 @@ fn bad_bundles_are_refused_by_name_and_leave_nothing() {
         ),
         (
             "time namespace",
-            |c| c["linux"]["namespaces"] = json!([{"type": "time"}]),
+            |c| c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "time"}]),
             "linux.namespaces: time namespaces",
+        ),
+        (
+            "no mount namespace",
+            |c| c["linux"]["namespaces"] = json!([{"type": "pid"}]),
+            "linux.namespaces: a container needs a mount namespace",
         ),
         (
             "apparmor",

@@ -320,6 +320,30 @@ fn hooks_run_in_their_phases_with_the_state_on_stdin() {
         err(&o)
     );
     b.assert_clean();
+    // A failing poststart or poststop hook is a warning: the next hooks
+    // run and the container runs on to its own exit status.
+    let mut b = Bundle::new(who, &["sh", "-c", "exit 5"]);
+    let log = b.path().join("hooks.log");
+    let hook = |phase: &str| serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read s; echo {phase} >> {}", log.display())]});
+    let fails = serde_json::json!({"path": "/bin/false"});
+    b.config["hooks"] = serde_json::json!({
+        "poststart": [fails.clone(), hook("poststart")],
+        "poststop": [fails, hook("poststop")],
+    });
+    let o = b.oci(who, &["run", "c3"]);
+    assert_eq!(o.status.code(), Some(5), "{}", err(&o));
+    assert_eq!(
+        fs::read_to_string(&log).expect("the second hooks ran"),
+        "poststart\npoststop\n"
+    );
+    for phase in ["poststart", "poststop"] {
+        assert!(
+            err(&o).contains(&format!("warning: {phase} hook /bin/false")),
+            "{}",
+            err(&o)
+        );
+    }
+    b.assert_clean();
 }
 
 #[test]
@@ -601,5 +625,148 @@ fn seccomp_notify_hands_the_listener_to_the_agent() {
         assert_eq!(state["state"]["pid"], init_state["pid"], "the container's");
         assert!(b.oci(who, &["delete", "--force", "n2"]).status.success());
         b.assert_clean();
+    });
+}
+
+/// The runtime's own last steps before `execve` (closing inherited fds)
+/// come before the container's seccomp filter: a profile that denies
+/// `close_range` (as runtime-tools' default one does, by not listing it)
+/// still starts its process, in the container and through `exec`.
+#[test]
+fn a_profile_without_close_range_still_starts_the_process() {
+    both("a_profile_without_close_range", |who| {
+        let mut b = Bundle::new(who, &["sh", "-c", "echo started"]);
+        b.config["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO"}]
+        });
+        let o = b.oci(who, &["run", "s1"]);
+        assert_eq!(
+            (o.status.code(), out(&o), err(&o)),
+            (Some(0), "started\n".to_owned(), String::new()),
+            "{who:?}"
+        );
+        b.assert_clean();
+        b.config["process"]["args"] = serde_json::json!(["sleep", "30"]);
+        assert!(b.oci_detached(who, &["run", "-d", "s2"]).status.success());
+        let o = b.oci(who, &["exec", "s2", "sh", "-c", "echo execd"]);
+        assert_eq!(
+            (o.status.code(), out(&o)),
+            (Some(0), "execd\n".to_owned()),
+            "{who:?}: {}",
+            err(&o)
+        );
+        assert!(b.oci(who, &["delete", "--force", "s2"]).status.success());
+        b.assert_clean();
+    });
+}
+
+/// Root starting a container in a user namespace whose maps do not name
+/// host root (`podman --userns=auto`'s shape): the container's root is the
+/// mapped uid 100000, with its capabilities inside, so the mounts are made
+/// and the process runs as 0 there.
+#[test]
+fn root_runs_a_container_in_a_mapped_user_namespace() {
+    if !ready("root_runs_a_container_in_a_mapped_user_namespace")
+        || !nucleus_test_support::require_root("mapped user namespace", "maps host ids")
+    {
+        return;
+    }
+    let mut b = Bundle::new(
+        Who::Root,
+        &["sh", "-c", "id -u; id -g; tr -s ' ' < /proc/self/uid_map"],
+    );
+    let mut config = common::rootless_config(&[], 0);
+    config["process"] = b.config["process"].clone();
+    let map = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    config["linux"]["uidMappings"] = map.clone();
+    config["linux"]["gidMappings"] = map;
+    b.config = config;
+    // The mapped root reaches the rootfs as "other".
+    fs::set_permissions(
+        b.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let o = b.oci(Who::Root, &["run", "u1"]);
+    assert_eq!(
+        (o.status.code(), out(&o)),
+        (Some(0), "0\n0\n 0 100000 65536\n".to_owned()),
+        "{}",
+        err(&o)
+    );
+    b.assert_clean();
+}
+
+/// The optional fields of the container's `/` in its mountinfo
+/// (`shared:N`, `master:N`, `unbindable`), without their numbers.
+fn root_propagation_tags(mountinfo: &str) -> Vec<String> {
+    let line = mountinfo
+        .lines()
+        .rev()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .unwrap_or_else(|| panic!("no / in {mountinfo}"));
+    line.split(' ')
+        .skip(6)
+        .take_while(|f| *f != "-")
+        .map(|f| f.split(':').next().unwrap_or(f).to_owned())
+        .collect()
+}
+
+/// Whether the host mount holding `path` is shared (systemd makes `/`
+/// shared; a plain init leaves it private).
+fn host_mount_is_shared(path: &std::path::Path) -> bool {
+    let info = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    info.lines()
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            let point = *fields.get(4)?;
+            path.starts_with(point).then(|| {
+                let tags = fields[6..].iter().take_while(|f| **f != "-");
+                (point.len(), tags.clone().any(|t| t.starts_with("shared:")))
+            })
+        })
+        .max_by_key(|(len, _)| *len)
+        .is_some_and(|(_, shared)| shared)
+}
+
+/// `linux.rootfsPropagation` is the container's `/`'s, every value of it
+/// (`shared` and `unbindable` too, which `pivot_root` and the root's bind
+/// would refuse were they applied before the switch); without one, `/` is a
+/// slave of the host, never shared with it.
+#[test]
+fn rootfs_propagation_is_the_roots() {
+    both("rootfs_propagation_is_the_roots", |who| {
+        // A slave of a private mount is private: "master" only where the
+        // host's mount is shared.
+        let probe = Bundle::new(who, &["true"]);
+        let slave: &[&str] = if host_mount_is_shared(probe.path()) {
+            &["master"]
+        } else {
+            &[]
+        };
+        for (value, want) in [
+            (None, slave),
+            (Some("slave"), slave),
+            (Some("private"), &[][..]),
+            (Some("rprivate"), &[][..]),
+            (Some("shared"), &[&["shared"][..], slave].concat()[..]),
+            (Some("rshared"), &[&["shared"][..], slave].concat()[..]),
+            (Some("unbindable"), &["unbindable"][..]),
+            (Some("runbindable"), &["unbindable"][..]),
+        ] {
+            let mut b = Bundle::new(who, &["cat", "/proc/self/mountinfo"]);
+            if let Some(v) = value {
+                b.config["linux"]["rootfsPropagation"] = serde_json::json!(v);
+            }
+            let o = b.oci(who, &["run", "p1"]);
+            assert_eq!(o.status.code(), Some(0), "{who:?} {value:?}: {}", err(&o));
+            let mut tags = root_propagation_tags(&out(&o));
+            tags.sort();
+            let mut want: Vec<String> = want.iter().map(|s| (*s).to_owned()).collect();
+            want.sort();
+            assert_eq!(tags, want, "{who:?} {value:?}");
+            b.assert_clean();
+        }
     });
 }

@@ -34,6 +34,9 @@ pub(super) fn oci(runs: usize) -> Result<(), String> {
         .args(["-m", "--propagation", "private", "--"])
         .arg(exe)
         .args(["bench", "--oci-inner", &runs.to_string()])
+        // Podman's absolute cgroup paths below this process's cgroup, where
+        // the bench may make cgroups (the same place at a hierarchy's root).
+        .env("NUCLEUS_OCI_NEST_CGROUPS", "1")
         .status()
         .map_err(|e| format!("unshare: {e}"))?;
     if status.success() {

@@ -124,8 +124,9 @@ fn create(sock: &OwnedFd, job: CreateJob) -> Result<OciError, OciError> {
         }
     }
     let new_mnt = has_new(spec, LinuxNamespaceType::Mount);
+    let root_propagation = mounts::root_propagation(linux.rootfs_propagation().as_deref())?;
     if new_mnt {
-        mounts::prepare_root(&job.rootfs, linux.rootfs_propagation().as_deref())?;
+        mounts::prepare_root(&job.rootfs)?;
         mounts::mount_all(spec, &job.rootfs, new_cgroupns)?;
         devices::create(spec, &job.rootfs, job.new_userns)?;
     }
@@ -167,6 +168,9 @@ fn create(sock: &OwnedFd, job: CreateJob) -> Result<OciError, OciError> {
         {
             mounts::readonly_root()?;
         }
+        // Last of the mounts: an unbindable /dev could not give /dev/null
+        // to the masks.
+        mounts::apply_root_propagation(root_propagation)?;
     }
     if has_new(spec, LinuxNamespaceType::Uts) {
         if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
@@ -212,8 +216,9 @@ fn create(sock: &OwnedFd, job: CreateJob) -> Result<OciError, OciError> {
             .and_then(|h| h.start_container().as_ref()),
         &job.state,
     )?;
-    let exec = ready.apply()?;
+    // Before the settings: close_range is not the seccomp profile's to allow.
     close_inherited(job.preserve_fds)?;
+    let exec = ready.apply()?;
     Ok(exec.exec())
 }
 
@@ -254,16 +259,15 @@ fn exec(job: ExecJob) -> Result<OciError, OciError> {
             .map(|b| (b.height() as u16, b.width() as u16));
         console::setup(fd, size)?;
     }
-    let exec = process::prepare(
+    let ready = process::prepare(
         &job.process,
         &job.spec,
         setgroups_allowed(),
         job.landlock.as_ref(),
         agent,
-    )?
-    .apply()?;
+    )?;
     close_inherited(job.preserve_fds)?;
-    Ok(exec.exec())
+    Ok(ready.apply()?.exec())
 }
 
 /// Whether this user namespace lets the process call `setgroups` (an

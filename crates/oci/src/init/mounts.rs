@@ -229,18 +229,23 @@ fn locked_flags(path: &Path) -> libc::c_ulong {
     out
 }
 
-/// Prepares the root: nothing propagates back to the host, and the root
-/// filesystem is a mount point of its own.
-pub fn prepare_root(rootfs: &Path, propagation_name: Option<&str>) -> Result<(), OciError> {
-    let flag = match propagation_name {
-        None | Some("") => libc::MS_SLAVE | libc::MS_REC,
-        Some(p) => propagation(p).ok_or_else(|| OciError::Invalid {
+/// `linux.rootfsPropagation` as mount flags (`None`: not given).
+pub fn root_propagation(name: Option<&str>) -> Result<Option<libc::c_ulong>, OciError> {
+    match name {
+        None | Some("") => Ok(None),
+        Some(p) => propagation(p).map(Some).ok_or_else(|| OciError::Invalid {
             field: "linux.rootfsPropagation".to_owned(),
             reason: format!("{p:?} is not a propagation"),
-        })?,
-    };
-    // Shared stays shared only below the new root; the host's root is made a
-    // slave first so nothing made here reaches it.
+        }),
+    }
+}
+
+/// Prepares the root: nothing propagates back to the host (the host's root
+/// is made a slave, recursively), and the root filesystem is a mount point
+/// of its own. The spec's `rootfsPropagation` comes after the root switch
+/// ([`apply_root_propagation`]): `pivot_root` refuses a shared root, and
+/// an unbindable one could not be bound here.
+pub fn prepare_root(rootfs: &Path) -> Result<(), OciError> {
     mount(
         None,
         Path::new("/"),
@@ -248,20 +253,23 @@ pub fn prepare_root(rootfs: &Path, propagation_name: Option<&str>) -> Result<(),
         libc::MS_SLAVE | libc::MS_REC,
         None,
     )?;
-    if flag & libc::MS_SHARED == 0 {
-        mount(None, Path::new("/"), None, flag, None)?;
-    }
     mount(
         Some(rootfs),
         rootfs,
         None,
         libc::MS_BIND | libc::MS_REC,
         None,
-    )?;
-    if flag & libc::MS_SHARED != 0 {
-        mount(None, rootfs, None, flag, None)?;
+    )
+}
+
+/// After the root switch: the container's `/` gets `flags` (from
+/// [`root_propagation`]); `shared` then shares with the container's own
+/// mounts only, its peers on the host being slaves' masters.
+pub fn apply_root_propagation(flags: Option<libc::c_ulong>) -> Result<(), OciError> {
+    match flags {
+        Some(f) => mount(None, Path::new("/"), None, f, None),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Makes every mount of the spec under `rootfs`, in order.

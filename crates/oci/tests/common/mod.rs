@@ -272,6 +272,9 @@ impl Bundle {
                 c
             }
         };
+        if nest_cgroups() {
+            cmd.env("NUCLEUS_OCI_NEST_CGROUPS", "1");
+        }
         cmd.arg("--root")
             .arg(self.state_root())
             .args(args)
@@ -313,6 +316,16 @@ impl Bundle {
             assert!(!dir.exists(), "cgroup left: {}", dir.display());
         }
     }
+}
+
+/// Whether this process is below the root of some cgroup hierarchy: then
+/// the runtime is told to put even absolute `cgroupsPath`s below it (the
+/// tests make cgroups only there), which at the root is the same place.
+pub fn nest_cgroups() -> bool {
+    fs::read_to_string("/proc/self/cgroup")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.rsplit(':').next().is_some_and(|p| p != "/"))
 }
 
 /// Where a cgroup named `name` (below this process's own) lives in each hierarchy.
