@@ -18,7 +18,7 @@
 //! ```
 //! let config = br#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
 //!     "process": {"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
-//!     "linux": {"intelRdt": {"closID": "x"}}}"#;
+//!     "linux": {"namespaces": [{"type": "mount"}], "intelRdt": {"closID": "x"}}}"#;
 //! let err = nucleus_oci::spec::parse(config).unwrap_err();
 //! assert!(err.to_string().contains("linux.intelRdt"));
 //! ```

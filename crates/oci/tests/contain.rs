@@ -316,3 +316,49 @@ fn a_mount_through_a_symlink_stays_in_the_root() {
         b.assert_clean();
     }
 }
+
+/// A mount namespace given by path (runtime-tools' `linux_ns_path`) is
+/// the container's to shape: the process sees the bundle's root in it,
+/// never the filesystem the namespace held before.
+#[test]
+fn a_joined_mount_namespace_gets_the_bundles_root() {
+    if !ready("a_joined_mount_namespace")
+        || !nucleus_test_support::require_root("a_joined_mount_namespace", "joins a namespace")
+    {
+        return;
+    }
+    let mut holder = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sleep", "60"])
+        .spawn()
+        .expect("unshare");
+    let ns = format!("/proc/{}/ns/mnt", holder.id());
+    let ours = std::fs::read_link("/proc/self/ns/mnt").expect("our mount namespace");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_link(&ns).is_ok_and(|l| l == ours) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "unshare made no namespace"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut b = Bundle::new(Who::Root, &["cat", "/marker"]);
+    std::fs::write(b.path().join("rootfs/marker"), "the bundle's root\n").expect("marker");
+    for n in b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("namespaces")
+    {
+        if n["type"] == "mount" {
+            n["path"] = json!(ns);
+        }
+    }
+    let o = b.oci(Who::Root, &["run", "j1"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(
+        (o.status.code(), out(&o)),
+        (Some(0), "the bundle's root\n".to_owned()),
+        "{}",
+        err(&o)
+    );
+    b.assert_clean();
+}

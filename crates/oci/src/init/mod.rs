@@ -123,9 +123,13 @@ fn create(sock: &OwnedFd, job: CreateJob) -> Result<OciError, OciError> {
             ));
         }
     }
-    let new_mnt = has_new(spec, LinuxNamespaceType::Mount);
+    // The container's root is made in its mount namespace, new or joined
+    // by path (as runc does: a joined one is the container's to shape), so
+    // the process never sees another filesystem than the bundle's root.
+    // `spec::check` refused a spec without one.
+    let in_mount_ns = namespaces(spec).any(|(t, _)| t == LinuxNamespaceType::Mount);
     let root_propagation = mounts::root_propagation(linux.rootfs_propagation().as_deref())?;
-    if new_mnt {
+    if in_mount_ns {
         mounts::prepare_root(&job.rootfs)?;
         mounts::mount_all(spec, &job.rootfs, new_cgroupns)?;
         devices::create(spec, &job.rootfs, job.new_userns)?;
@@ -143,7 +147,7 @@ fn create(sock: &OwnedFd, job: CreateJob) -> Result<OciError, OciError> {
             ));
         }
     }
-    if new_mnt {
+    if in_mount_ns {
         hooks::run(
             "createContainer",
             spec.hooks()
@@ -157,7 +161,7 @@ fn create(sock: &OwnedFd, job: CreateJob) -> Result<OciError, OciError> {
         let path = Path::new("/proc/sys").join(key.replace('.', "/"));
         std::fs::write(&path, value).map_err(|e| OciError::io(format!("sysctl {key}"), e))?;
     }
-    if new_mnt {
+    if in_mount_ns {
         mounts::mask_paths(linux.masked_paths().as_deref().unwrap_or_default())?;
         mounts::readonly_paths(linux.readonly_paths().as_deref().unwrap_or_default())?;
         if spec
