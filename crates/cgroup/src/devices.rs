@@ -39,6 +39,19 @@ pub struct DeviceAccess {
 }
 
 impl DeviceAccess {
+    /// `mknod` only (`m`).
+    pub const MKNOD: DeviceAccess = DeviceAccess {
+        mknod: true,
+        read: false,
+        write: false,
+    };
+    /// Everything (`rwm`).
+    pub const ALL: DeviceAccess = DeviceAccess {
+        mknod: true,
+        read: true,
+        write: true,
+    };
+
     /// From v1's letters (`"rwm"`, `"r"`, ...); anything else is an error.
     ///
     /// ```

@@ -262,7 +262,7 @@ fn id_maps(spec: &Spec, new_user: bool) -> Result<Option<nucleus_idmap::Resolved
 }
 
 /// Connects to the console socket; the fd stays open across exec for the init.
-fn connect_console(path: Option<&Path>) -> Result<Option<UnixStream>, OciError> {
+pub(crate) fn connect_console(path: Option<&Path>) -> Result<Option<UnixStream>, OciError> {
     let Some(path) = path else {
         return Ok(None);
     };

@@ -231,18 +231,18 @@ pub fn device_rule(rule: &LinuxDeviceCgroup) -> Result<Option<DeviceRule>, OciEr
 /// What every container may use whatever its rules say, as runc allows it:
 /// `mknod` of any node, the default devices, `/dev/tty`, `/dev/ptmx` and
 /// the pty slaves.
-const ALWAYS_ALLOWED: &[(DeviceKind, Option<u32>, Option<u32>, &str)] = &[
-    (DeviceKind::Char, None, None, "m"),
-    (DeviceKind::Block, None, None, "m"),
-    (DeviceKind::Char, Some(1), Some(3), "rwm"),
-    (DeviceKind::Char, Some(1), Some(5), "rwm"),
-    (DeviceKind::Char, Some(1), Some(7), "rwm"),
-    (DeviceKind::Char, Some(1), Some(8), "rwm"),
-    (DeviceKind::Char, Some(1), Some(9), "rwm"),
-    (DeviceKind::Char, Some(5), Some(0), "rwm"),
-    (DeviceKind::Char, Some(5), Some(1), "rwm"),
-    (DeviceKind::Char, Some(5), Some(2), "rwm"),
-    (DeviceKind::Char, Some(136), None, "rwm"),
+const ALWAYS_ALLOWED: &[(DeviceKind, Option<u32>, Option<u32>, DeviceAccess)] = &[
+    (DeviceKind::Char, None, None, DeviceAccess::MKNOD),
+    (DeviceKind::Block, None, None, DeviceAccess::MKNOD),
+    (DeviceKind::Char, Some(1), Some(3), DeviceAccess::ALL),
+    (DeviceKind::Char, Some(1), Some(5), DeviceAccess::ALL),
+    (DeviceKind::Char, Some(1), Some(7), DeviceAccess::ALL),
+    (DeviceKind::Char, Some(1), Some(8), DeviceAccess::ALL),
+    (DeviceKind::Char, Some(1), Some(9), DeviceAccess::ALL),
+    (DeviceKind::Char, Some(5), Some(0), DeviceAccess::ALL),
+    (DeviceKind::Char, Some(5), Some(1), DeviceAccess::ALL),
+    (DeviceKind::Char, Some(5), Some(2), DeviceAccess::ALL),
+    (DeviceKind::Char, Some(136), None, DeviceAccess::ALL),
 ];
 
 /// The rules in order, then the devices the runtime makes (the spec's
@@ -255,20 +255,7 @@ pub fn device_rules(
     for r in rules {
         out.extend(device_rule(r)?);
     }
-    let rwm = DeviceAccess {
-        mknod: true,
-        read: true,
-        write: true,
-    };
     for &(kind, major, minor, access) in ALWAYS_ALLOWED {
-        let access = if access == "m" {
-            DeviceAccess {
-                mknod: true,
-                ..DeviceAccess::default()
-            }
-        } else {
-            rwm
-        };
         out.push(DeviceRule {
             allow: true,
             kind,
@@ -288,7 +275,7 @@ pub fn device_rules(
             kind,
             major: u32::try_from(d.major()).ok(),
             minor: u32::try_from(d.minor()).ok(),
-            access: rwm,
+            access: DeviceAccess::ALL,
         });
     }
     Ok(out)

@@ -264,16 +264,7 @@ pub fn exec(store: &Store, args: &ExecArgs) -> Result<i32, OciError> {
         nucleus_ns::join(pid_ns.as_ref(), nucleus_ns::Namespace::Pid)
             .map_err(|e| OciError::layer(&e))?;
     }
-    let console = match &args.console_socket {
-        Some(p) => {
-            let s = std::os::unix::net::UnixStream::connect(p).map_err(|e| {
-                OciError::io(format!("connect to --console-socket {}", p.display()), e)
-            })?;
-            crate::proc::set_cloexec(s.as_raw_fd(), false)?;
-            Some(s)
-        }
-        None => None,
-    };
+    let console = create::connect_console(args.console_socket.as_deref())?;
     let (ours, theirs) = sync::pair()?;
     let exe = InitExec::new(theirs.as_raw_fd())?;
     // SAFETY: single-threaded; the child only calls execve/_exit on prepared data.

@@ -127,13 +127,10 @@ fn create(sock: &OwnedFd, job: CreateJob) -> Result<OciError, OciError> {
     // by path (as runc does: a joined one is the container's to shape), so
     // the process never sees another filesystem than the bundle's root.
     // `spec::check` refused a spec without one.
-    let in_mount_ns = namespaces(spec).any(|(t, _)| t == LinuxNamespaceType::Mount);
     let root_propagation = mounts::root_propagation(linux.rootfs_propagation().as_deref())?;
-    if in_mount_ns {
-        mounts::prepare_root(&job.rootfs)?;
-        mounts::mount_all(spec, &job.rootfs, new_cgroupns)?;
-        devices::create(spec, &job.rootfs, job.new_userns)?;
-    }
+    mounts::prepare_root(&job.rootfs)?;
+    mounts::mount_all(spec, &job.rootfs, new_cgroupns)?;
+    devices::create(spec, &job.rootfs, job.new_userns)?;
     if spec
         .hooks()
         .as_ref()
@@ -147,35 +144,31 @@ fn create(sock: &OwnedFd, job: CreateJob) -> Result<OciError, OciError> {
             ));
         }
     }
-    if in_mount_ns {
-        hooks::run(
-            "createContainer",
-            spec.hooks()
-                .as_ref()
-                .and_then(|h| h.create_container().as_ref()),
-            &job.state,
-        )?;
-        mounts::switch_root(&job.rootfs, job.no_pivot)?;
-    }
+    hooks::run(
+        "createContainer",
+        spec.hooks()
+            .as_ref()
+            .and_then(|h| h.create_container().as_ref()),
+        &job.state,
+    )?;
+    mounts::switch_root(&job.rootfs, job.no_pivot)?;
     for (key, value) in linux.sysctl().iter().flatten() {
         let path = Path::new("/proc/sys").join(key.replace('.', "/"));
         std::fs::write(&path, value).map_err(|e| OciError::io(format!("sysctl {key}"), e))?;
     }
-    if in_mount_ns {
-        mounts::mask_paths(linux.masked_paths().as_deref().unwrap_or_default())?;
-        mounts::readonly_paths(linux.readonly_paths().as_deref().unwrap_or_default())?;
-        if spec
-            .root()
-            .as_ref()
-            .and_then(|r| r.readonly())
-            .unwrap_or(false)
-        {
-            mounts::readonly_root()?;
-        }
-        // Last of the mounts: an unbindable /dev could not give /dev/null
-        // to the masks.
-        mounts::apply_root_propagation(root_propagation)?;
+    mounts::mask_paths(linux.masked_paths().as_deref().unwrap_or_default())?;
+    mounts::readonly_paths(linux.readonly_paths().as_deref().unwrap_or_default())?;
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        mounts::readonly_root()?;
     }
+    // Last of the mounts: an unbindable /dev could not give /dev/null to
+    // the masks.
+    mounts::apply_root_propagation(root_propagation)?;
     if has_new(spec, LinuxNamespaceType::Uts) {
         if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
             nix::unistd::sethostname(h).map_err(|e| OciError::io("sethostname", e.into()))?;
