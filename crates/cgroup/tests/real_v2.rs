@@ -36,10 +36,16 @@ fn clone_and_read(cgroup_fd: BorrowedFd<'_>, child: fn(i32) -> !, n: usize) -> (
     let pid = clone_into(cgroup_fd, fds[1], child);
     // SAFETY: closes our copy of the write end.
     unsafe { libc::close(fds[1]) };
+    // The child writes each int on its own: a read may return one.
     let mut buf = vec![0u8; 4 * n];
-    // SAFETY: reads buf.len() bytes into buf.
-    let got = unsafe { libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len()) };
-    assert_eq!(got, buf.len() as isize);
+    let mut got = 0;
+    while got < buf.len() {
+        let rest = &mut buf[got..];
+        // SAFETY: reads at most rest.len() bytes into rest.
+        let r = unsafe { libc::read(fds[0], rest.as_mut_ptr().cast(), rest.len()) };
+        assert!(r > 0, "the child reported {got} of {} bytes", 4 * n);
+        got += r as usize;
+    }
     // SAFETY: closes our read end.
     unsafe { libc::close(fds[0]) };
     let ints = buf
