@@ -212,18 +212,25 @@ pub fn device_rule(rule: &LinuxDeviceCgroup) -> Result<Option<DeviceRule>, OciEr
         Some(LinuxDeviceType::P) => return Ok(None),
         Some(LinuxDeviceType::A) | None => DeviceKind::All,
     };
-    let num = |n: Option<i64>| n.and_then(|n| u32::try_from(n).ok());
-    let access = DeviceAccess::parse(rule.access().as_deref().unwrap_or("rwm")).map_err(|e| {
-        OciError::Unsupported {
-            field: "linux.resources.devices".to_owned(),
-            reason: e.to_string(),
-        }
-    })?;
+    let bad = |reason: String| OciError::Unsupported {
+        field: "linux.resources.devices".to_owned(),
+        reason,
+    };
+    // Absent or negative: any (runc's -1); too large: no such device, and
+    // never a wildcard.
+    let num = |n: Option<i64>| match n {
+        Some(n) if n >= 0 => u32::try_from(n)
+            .map(Some)
+            .map_err(|_| bad(format!("device number {n} is out of range"))),
+        _ => Ok(None),
+    };
+    let access = DeviceAccess::parse(rule.access().as_deref().unwrap_or("rwm"))
+        .map_err(|e| bad(e.to_string()))?;
     Ok(Some(DeviceRule {
         allow: rule.allow(),
         kind,
-        major: num(rule.major()),
-        minor: num(rule.minor()),
+        major: num(rule.major())?,
+        minor: num(rule.minor())?,
         access,
     }))
 }
@@ -273,12 +280,20 @@ pub fn device_rules(
         out.push(DeviceRule {
             allow: true,
             kind,
-            major: u32::try_from(d.major()).ok(),
-            minor: u32::try_from(d.minor()).ok(),
+            major: Some(device_number(d.major())?),
+            minor: Some(device_number(d.minor())?),
             access: DeviceAccess::ALL,
         });
     }
     Ok(out)
+}
+
+/// A node's major or minor number of `linux.devices`.
+fn device_number(n: i64) -> Result<u32, OciError> {
+    u32::try_from(n).map_err(|_| OciError::Unsupported {
+        field: "linux.devices".to_owned(),
+        reason: format!("device number {n} is out of range"),
+    })
 }
 
 /// This process's cgroup in the v1 `devices` hierarchy, from /proc/self/cgroup.
@@ -429,5 +444,18 @@ mod tests {
             serde_json::from_value(serde_json::json!({"allow": true, "access": "rx"}))
                 .expect("rule");
         assert!(device_rules(&[bad], &[]).is_err());
+        // Too large a number is refused, never read as "any".
+        let huge: LinuxDeviceCgroup = serde_json::from_value(
+            serde_json::json!({"allow": true, "type": "c", "major": 1_i64 << 40}),
+        )
+        .expect("rule");
+        assert!(device_rules(&[huge], &[]).is_err());
+        let any: LinuxDeviceCgroup =
+            serde_json::from_value(serde_json::json!({"allow": true, "type": "c", "major": -1}))
+                .expect("rule");
+        assert_eq!(
+            device_rules(&[any], &[]).expect("ok")[0].to_string(),
+            "c *:* rwm"
+        );
     }
 }
