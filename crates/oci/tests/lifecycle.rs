@@ -56,6 +56,9 @@ fn run_returns_the_exit_status_and_output_and_leaves_nothing() {
         assert_eq!(err(&o), "err\n");
         b.assert_clean();
         let b = Bundle::new(who, &["sleep", "30"]);
+        // `command` writes no config.json: without this, `run` raced the
+        // first `state` of `wait_status` (which writes it) and could find none.
+        b.write();
         let run = b
             .command(who, &["run", "c2"])
             .stderr(std::process::Stdio::piped())
