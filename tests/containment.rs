@@ -1,7 +1,8 @@
 //! End to end: one table of containment probes. Each probe is a small
 //! Python script run inside the sandbox that prints one verdict line; it
-//! runs under both runtimes (native, gVisor) and as both root and nobody,
-//! and every combination must give the probe's verdict.
+//! runs under both runtimes (native, gVisor), as both root and nobody, and
+//! both directly and through a `nucleus-run serve` of the same user
+//! (`--server`); every combination must give the probe's verdict.
 
 #![allow(clippy::unwrap_used)]
 
@@ -282,24 +283,45 @@ fn check(name: &str) {
     let script = format!("{PRELUDE}\n{}\n{EPILOGUE}", probe.body);
     let mut failures = Vec::new();
     for (runtime, who) in combinations(name, &[As::Caller, As::Nobody]) {
-        let out = run_on(runtime, who, &["--", "/usr/bin/python3", "-c", &script]);
-        let text = stdout(&out);
-        let lines: Vec<&str> = text.lines().collect();
-        let ok = out.status.code() == Some(0)
-            && lines.len() == 1
-            && probe.verdict.accepts(lines[0], runtime);
-        if !ok {
-            failures.push(format!(
-                "probe {name}, runtime {runtime:?}, user {who:?}: expected {}, got {:?} \
-                 (exit {:?}; stderr: {})",
-                probe.verdict,
-                text.trim_end(),
-                out.status.code(),
-                stderr(&out).trim_end()
-            ));
+        let server = Server::start(who, &[]);
+        for via in ["direct", "server"] {
+            let args = ["--", "/usr/bin/python3", "-c", &script];
+            let out = match via {
+                "direct" => run_on(runtime, who, &args),
+                _ => run_via(&server, runtime, who, &args),
+            };
+            if let Some(failure) = judge(probe, runtime, who, via, &out) {
+                failures.push(failure);
+            }
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// The failure line of one run of `probe`, if its verdict is wrong.
+fn judge(
+    probe: &Probe,
+    runtime: Runtime,
+    who: As,
+    via: &str,
+    out: &std::process::Output,
+) -> Option<String> {
+    let text = stdout(out);
+    let lines: Vec<&str> = text.lines().collect();
+    let ok = out.status.code() == Some(0)
+        && lines.len() == 1
+        && probe.verdict.accepts(lines[0], runtime);
+    (!ok).then(|| {
+        format!(
+            "probe {}, runtime {runtime:?}, user {who:?}, {via}: expected {}, got {:?} \
+             (exit {:?}; stderr: {})",
+            probe.name,
+            probe.verdict,
+            text.trim_end(),
+            out.status.code(),
+            stderr(out).trim_end()
+        )
+    })
 }
 
 macro_rules! probes {

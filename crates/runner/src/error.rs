@@ -147,6 +147,17 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// The launch server's socket could not be made.
+    #[error("{what} the server socket {}", path.display())]
+    ServeSocket {
+        /// The socket's path.
+        path: PathBuf,
+        /// What was tried.
+        what: &'static str,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
     /// A pipe could not be created or used.
     #[error("cannot set up the sandbox channel")]
     Pipe {

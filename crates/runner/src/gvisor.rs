@@ -35,7 +35,10 @@ use std::time::Instant;
 /// check the command), lay out the run directory, run runsc in the native
 /// envelope, and map the outcome. Each step is a debug span. The Envelope
 /// was validated by `launch`.
-pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
+pub(crate) fn run(
+    env: &Envelope,
+    cancel: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<Outcome, RunError> {
     if env.landlock.policy_file.is_some() {
         return Err(RunError::NotUnderGvisor {
             what: "--landlock-policy (gVisor's kernel replaces Landlock)",
@@ -69,7 +72,7 @@ pub(crate) fn run(env: &Envelope) -> Result<Outcome, RunError> {
     let (prepared_run, prepared) = tracing::debug_span!("workspace")
         .in_scope(|| workspace(env, &runsc, &opts, &staged, detached, maps, &relay))?;
     let host_userns = prepared.namespaces.contains(Namespace::User);
-    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, Some(relay))?;
+    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, Some(relay), cancel)?;
     first.done();
     let failure = tracing::debug_span!("finish")
         .in_scope(|| prepared_run.finish(outcome.exit_code, outcome.signal))?;

@@ -30,6 +30,28 @@ use crate::{sys, Envelope, RunError};
 /// assert_eq!(outcome.exit_code, 0);
 /// ```
 pub fn launch(env: &Envelope) -> Result<Outcome, RunError> {
+    launch_cancellable(env, None)
+}
+
+/// [`launch`], and the sandbox is killed when `cancel` hangs up (`POLLHUP`:
+/// the peer of a socket closed it, or it was shut down both ways). The
+/// launch server passes each client's connection, so that a client that
+/// dies takes its sandbox with it; what the run made is removed as after a
+/// timeout.
+///
+/// ```no_run
+/// use std::os::fd::AsFd;
+/// let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+/// let env = nucleus_runner::Envelope::builder(["/bin/sleep", "60"]).build()?;
+/// drop(theirs); // the sleep is killed at once
+/// let outcome = nucleus_runner::launch_cancellable(&env, Some(ours.as_fd()))?;
+/// assert_eq!(outcome.signal, Some(9));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn launch_cancellable(
+    env: &Envelope,
+    cancel: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<Outcome, RunError> {
     // Bad input is named first, then the guards decide the runtime, both
     // before anything is created.
     let _launch = tracing::debug_span!("launch").entered();
@@ -41,7 +63,7 @@ pub fn launch(env: &Envelope) -> Result<Outcome, RunError> {
     // place until the workload closes it again (natively).
     let closed = sys::occupy_closed_stdio().map_err(|source| RunError::Pipe { source })?;
     if decision == Decision::Gvisor {
-        return crate::gvisor::run(env);
+        return crate::gvisor::run(env, cancel);
     }
     let mut prepared = match tracing::debug_span!("prepare").in_scope(|| Prepared::new(env)) {
         Ok(prepared) => prepared,
@@ -59,7 +81,7 @@ pub fn launch(env: &Envelope) -> Result<Outcome, RunError> {
         }
         None => None,
     };
-    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, relay)?;
+    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, relay, cancel)?;
     outcome.enforced.runtime = decision;
     Ok(outcome)
 }
@@ -86,7 +108,7 @@ pub fn record(env: &Envelope) -> Result<(Outcome, nucleus_seccomp::Profile), Run
     env.seccomp.profile_file = None;
     env.seccomp.profile_sha256 = None;
     let prepared = Prepared::new(&env)?;
-    let (outcome, profile) = run_prepared(&env, prepared, Mode::Record, None)?;
+    let (outcome, profile) = run_prepared(&env, prepared, Mode::Record, None, None)?;
     let mut profile = profile.ok_or(RunError::RecordIncomplete)?;
     // What the init may need on another run (forwarding a signal) though
     // this one did not.

@@ -17,6 +17,7 @@
 mod builder;
 mod channel;
 mod child;
+pub mod client;
 mod console;
 mod duration;
 mod envelope;
@@ -37,10 +38,12 @@ mod outcome;
 mod prepare;
 mod probe;
 pub mod progress;
+pub mod protocol;
 mod relay;
 mod report;
 mod sandbox;
 mod seccomp;
+pub mod server;
 mod stage;
 mod state;
 mod steps;
@@ -56,7 +59,7 @@ pub use envelope::{Envelope, GvisorSettings, NetworkMode, UserSpec, DEFAULT_USER
 pub use environ::{DEFAULT_HOSTNAME, DEFAULT_PATH};
 pub use error::RunError;
 pub use landlock::{LandlockMode, LandlockSettings};
-pub use launch::{launch, record};
+pub use launch::{launch, launch_cancellable, record};
 pub use outcome::{
     Captured, Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced,
     MemfdNoexec, Outcome, Terminal, WasmReport, RESULT_SCHEMA_VERSION,

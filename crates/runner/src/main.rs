@@ -5,6 +5,7 @@ mod doctor;
 mod generate;
 mod logging;
 mod output;
+mod remote;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -44,6 +45,11 @@ fn main() -> ExitCode {
         Some(cli::Sub::Seccomp { cmd }) => output::seccomp(cmd),
         Some(cli::Sub::Completions { shell }) => generate::completions(shell),
         Some(cli::Sub::Man) => generate::man(),
+        Some(cli::Sub::Serve {
+            socket,
+            max_sandboxes,
+            request_timeout,
+        }) => output::serve(socket, max_sandboxes, request_timeout),
         None => output::run(cli.run),
     };
     ExitCode::from(code as u8)

@@ -8,6 +8,7 @@ use std::os::fd::FromRawFd;
 /// Runs the sandbox described by the flags; returns the exit code.
 pub(crate) fn run(args: RunArgs) -> i32 {
     let (print_config, json, result_fd) = (args.print_config, args.json, args.result_fd);
+    let server = args.server.clone().or_else(crate::remote::from_env);
     let env = match args.envelope() {
         Ok(env) => env,
         Err(err) => return fail(&err),
@@ -33,6 +34,11 @@ pub(crate) fn run(args: RunArgs) -> i32 {
             return exit::SETUP_FAILED;
         }
     }
+    if let Some(path) = server {
+        if let Some(code) = crate::remote::run(&path, &env, json, result_fd) {
+            return code;
+        }
+    }
     // A status line for slow steps: on a terminal, never with a JSON
     // result or a log (which have the terminal's lines to themselves).
     if !json && result_fd.is_none() && !tracing::dispatcher::has_been_set() {
@@ -55,6 +61,24 @@ pub(crate) fn run(args: RunArgs) -> i32 {
         write_json(&outcome, result_fd);
     }
     outcome.exit_code
+}
+
+/// `nucleus-run serve`: serves until a stop signal; 0, or 125 when the
+/// socket cannot be made.
+pub(crate) fn serve(
+    socket: std::path::PathBuf,
+    max_sandboxes: usize,
+    request_timeout: Option<std::time::Duration>,
+) -> i32 {
+    let mut opts = nucleus_runner::server::ServeOptions::new(socket);
+    opts.max_sandboxes = max_sandboxes.max(1);
+    if let Some(timeout) = request_timeout {
+        opts.request_timeout = timeout;
+    }
+    match nucleus_runner::server::serve(&opts) {
+        Ok(()) => 0,
+        Err(err) => fail(&err),
+    }
 }
 
 /// `nucleus-run seccomp ...`: record a profile, or print the default one.
@@ -139,15 +163,19 @@ fn write_new_then_rename(
 }
 
 /// Prints the error and its chain of causes, once, and gives code 125.
-fn fail(err: &RunError) -> i32 {
+pub(crate) fn fail(err: &RunError) -> i32 {
     eprintln!("nucleus-run: {}", err.chain());
     exit::SETUP_FAILED
 }
 
 fn write_json(outcome: &Outcome, fd: Option<i32>) {
-    let Ok(mut text) = serde_json::to_string(outcome) else {
-        return;
-    };
+    if let Ok(text) = serde_json::to_string(outcome) {
+        write_result_text(text, fd);
+    }
+}
+
+/// Writes a result's JSON text and a newline to `fd`, or to stdout.
+pub(crate) fn write_result_text(mut text: String, fd: Option<i32>) {
     text.push('\n');
     match fd {
         Some(fd) => {

@@ -38,6 +38,7 @@ pub(crate) fn run_prepared(
     mut prepared: Prepared,
     mode: Mode,
     mut relay: Option<crate::relay::Relay>,
+    cancel: Option<std::os::fd::BorrowedFd<'_>>,
 ) -> Result<(Outcome, Option<nucleus_seccomp::Profile>), RunError> {
     // The clone copies the address space; a second thread would leave its
     // locks held in the child forever.
@@ -105,6 +106,7 @@ pub(crate) fn run_prepared(
         cgroup: cgroup.as_ref(),
         record: mode == Mode::Record,
         console: console.as_ref(),
+        cancel,
     };
     let raw = tracing::debug_span!("supervise").in_scope(|| watch.supervise(started))?;
     sandbox.waited = true;
@@ -282,7 +284,7 @@ fn admit(
     Ok(())
 }
 
-fn ensure_single_threaded() -> Result<(), RunError> {
+pub(crate) fn ensure_single_threaded() -> Result<(), RunError> {
     match sys::thread_count() {
         Ok(1) => Ok(()),
         Ok(threads) => Err(RunError::Multithreaded { threads }),

@@ -42,6 +42,26 @@ impl SeccompSettings {
         kept_caps: Vec<String>,
         extra: Extra,
     ) -> Result<Option<CompiledFilter>, RunError> {
+        // The default profile is a function of these alone: compiled once
+        // per process (a launch server compiles its variants at start, and
+        // every worker it forks finds them).
+        let key = (self.profile_file.is_none() && self.mode != SeccompMode::Off)
+            .then(|| (self.log_denied, kept_caps.clone(), extra));
+        if let Some(hit) = key.as_ref().and_then(memo::get) {
+            return Ok(Some(hit));
+        }
+        let filter = self.compile_uncached(kept_caps, extra)?;
+        if let (Some(key), Some(filter)) = (key, &filter) {
+            memo::put(key, filter.clone());
+        }
+        Ok(filter)
+    }
+
+    fn compile_uncached(
+        &self,
+        kept_caps: Vec<String>,
+        extra: Extra,
+    ) -> Result<Option<CompiledFilter>, RunError> {
         let no_exec = extra.no_exec;
         let Some(mut profile) = self.profile(kept_caps)? else {
             return Ok(None);
@@ -99,8 +119,57 @@ impl SeccompSettings {
     }
 }
 
+/// Compiles the default profile's variants a launch without kept
+/// capabilities can ask for, so that the filters are in the memo before a
+/// launch server forks its workers.
+pub(crate) fn warm() {
+    let settings = SeccompSettings::default();
+    for bits in 0..16u8 {
+        let extra = Extra {
+            no_exec: bits & 1 != 0,
+            deny_memfd_exec: bits & 2 != 0,
+            deny_privileged_files: bits & 4 != 0,
+            deny_udp: bits & 8 != 0,
+        };
+        if let Err(err) = settings.compile(Vec::new(), extra) {
+            tracing::warn!(error = %err, "cannot compile the default seccomp profile ahead");
+        }
+    }
+}
+
+/// The compiled default-profile filters of this process, by what they
+/// were compiled for; a few variants at most.
+mod memo {
+    use super::Extra;
+    use nucleus_seccomp::CompiledFilter;
+    use std::sync::Mutex;
+
+    type Key = (bool, Vec<String>, Extra);
+
+    /// More variants than this are compiled each time.
+    const MAX: usize = 32;
+
+    static FILTERS: Mutex<Vec<(Key, CompiledFilter)>> = Mutex::new(Vec::new());
+
+    pub(super) fn get(key: &Key) -> Option<CompiledFilter> {
+        let filters = FILTERS.lock().ok()?;
+        filters
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, f)| f.clone())
+    }
+
+    pub(super) fn put(key: Key, filter: CompiledFilter) {
+        if let Ok(mut filters) = FILTERS.lock() {
+            if filters.len() < MAX && !filters.iter().any(|(k, _)| *k == key) {
+                filters.push((key, filter));
+            }
+        }
+    }
+}
+
 /// What a launch adds to the profile.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Extra {
     /// The sandbox never executes a program (a wasm host): `execve` and
     /// `execveat` are denied, and so is creating symbolic links.

@@ -29,6 +29,8 @@ pub(crate) struct Watch<'a> {
     /// The sandbox's own terminal, resized on `SIGWINCH` (which its
     /// kernel then sends the workload).
     pub(crate) console: Option<&'a crate::console::Console>,
+    /// Kill the sandbox when this hangs up (a launch server's client went away).
+    pub(crate) cancel: Option<std::os::fd::BorrowedFd<'a>>,
 }
 
 impl Watch<'_> {
@@ -40,6 +42,7 @@ impl Watch<'_> {
         let mut timed_out = false;
         let mut recorded = None;
         let mut forwarded = None;
+        let mut cancelled = false;
         loop {
             let wait_ms = match deadline {
                 Some(_) if timed_out => -1,
@@ -53,6 +56,10 @@ impl Watch<'_> {
                 pollfd(self.child.pidfd.as_raw_fd()),
                 pollfd(self.sigfd.as_raw_fd()),
                 pollfd(if eof { -1 } else { self.msg.as_raw_fd() }),
+                hangup(match self.cancel {
+                    Some(fd) if !cancelled => fd.as_raw_fd(),
+                    _ => -1,
+                }),
             ];
             sys::poll(&mut fds, wait_ms).map_err(|source| RunError::Wait { source })?;
             if fds[2].revents != 0 {
@@ -63,6 +70,10 @@ impl Watch<'_> {
             }
             if fds[1].revents != 0 {
                 forwarded = self.forward_signals().or(forwarded);
+            }
+            if fds[3].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                cancelled = true;
+                self.kill_all();
             }
             if fds[0].revents != 0 {
                 let (init_status, usage) = sys::wait_pidfd_usage(&self.child.pidfd)
@@ -126,6 +137,15 @@ impl Watch<'_> {
         }
         sys::kill(-self.child.pid, libc::SIGKILL);
         sys::pidfd_send_signal(&self.child.pidfd, libc::SIGKILL);
+    }
+}
+
+/// Polls `fd` for its hangup only (reported whatever the events asked).
+fn hangup(fd: libc::c_int) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
     }
 }
 

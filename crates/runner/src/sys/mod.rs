@@ -11,6 +11,7 @@
 //! need an `unsafe` borrow of the same number and add no safety.
 
 mod child;
+pub(crate) mod socket;
 mod terminal;
 
 pub(crate) use child::*;

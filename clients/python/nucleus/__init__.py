@@ -1,0 +1,176 @@
+"""A client of ``nucleus-run serve``: run commands in nucleus sandboxes from Python.
+
+Pure standard library. One :class:`Client` per server socket; each
+:meth:`Client.run` is one sandbox, its result the same object as
+``nucleus-run --json`` prints::
+
+    import nucleus
+    client = nucleus.Client("/run/user/1000/nucleus.sock")
+    r = client.run(["python3", "-c", "print(6 * 7)"], timeout=10, capture=True)
+    assert r.exit_code == 0 and r.stdout == "42\\n"
+
+The protocol (``docs/PROTOCOL.md`` in the repository): one request frame (a
+4-byte big-endian length, then JSON) whose first byte carries the stdin,
+stdout and stderr file descriptors (``SCM_RIGHTS``); one reply frame.
+Closing the connection before the reply kills the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import IO, Any, Mapping, Optional, Sequence, Union
+
+__all__ = ["Client", "Result", "ServerError", "PROTOCOL_VERSION"]
+
+PROTOCOL_VERSION = 1
+MAX_REPLY = 256 << 20
+
+FileLike = Union[int, IO[Any], None]
+
+
+class ServerError(Exception):
+    """The server gave no result: ``kind`` is ``bad-request``, ``refused``,
+    ``busy``, ``setup`` or ``no-reply`` (the server stopped or its worker died)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+
+
+@dataclass
+class Result:
+    """One run's result (the fields of ``nucleus-run --json``; all in ``raw``)."""
+
+    exit_code: int
+    signal: Optional[int]
+    killed_by: Optional[str]
+    error: Optional[str]
+    wall_time_ms: float
+    stdout: Optional[str] = None
+    stderr: Optional[str] = None
+    raw: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, raw: dict) -> "Result":
+        captured = raw.get("captured") or {}
+        return cls(
+            exit_code=raw["exit_code"],
+            signal=raw.get("signal"),
+            killed_by=raw.get("killed_by"),
+            error=raw.get("error"),
+            wall_time_ms=raw.get("wall_time_ms", 0.0),
+            stdout=captured.get("stdout"),
+            stderr=captured.get("stderr"),
+            raw=raw,
+        )
+
+    @property
+    def ok(self) -> bool:
+        """The workload exited 0."""
+        return self.exit_code == 0
+
+
+class Client:
+    """Runs sandboxes through the ``nucleus-run serve`` listening on ``path``.
+
+    ``envelope`` holds defaults for every run (the keys of ``nucleus-run
+    --config FILE.json``, e.g. ``{"trust_level": "trusted"}``); a run's own
+    keys override them.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike], envelope: Optional[Mapping[str, Any]] = None) -> None:
+        self.path = os.fspath(path)
+        self.envelope = dict(envelope or {})
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: Optional[float] = None,
+        capture: bool = False,
+        stdin: FileLike = None,
+        stdout: FileLike = None,
+        stderr: FileLike = None,
+        cwd: Optional[str] = None,
+        env: Optional[Mapping[str, str]] = None,
+        envelope: Optional[Mapping[str, Any]] = None,
+    ) -> Result:
+        """Runs ``argv`` in a new sandbox and waits for its result.
+
+        ``timeout`` (seconds) is the sandbox's wall-clock limit. With
+        ``capture`` the output comes back in ``Result.stdout``/``stderr``;
+        else it goes to ``stdout``/``stderr`` (a file object or fd; ``None``:
+        discarded). ``stdin`` is ``/dev/null`` unless given. ``env`` sets
+        variables inside the sandbox.
+        """
+        body: dict = {**self.envelope, **dict(envelope or {})}
+        body["command"] = list(argv)
+        if timeout is not None:
+            body["timeout"] = f"{int(timeout * 1000)}ms"
+        if capture:
+            body.setdefault("capture", 1 << 20)
+        if env:
+            body["env"] = {**body.get("env", {}), **dict(env)}
+        request = {
+            "version": PROTOCOL_VERSION,
+            "op": "run",
+            "envelope": body,
+            "cwd": os.path.abspath(cwd or os.getcwd()),
+        }
+        return Result.from_json(self._exchange(request, [stdin, stdout, stderr]))
+
+    def _exchange(self, request: dict, stdio: Sequence[FileLike]) -> dict:
+        payload = json.dumps(request).encode()
+        frame = struct.pack(">I", len(payload)) + payload
+        opened = []
+        try:
+            fds = []
+            for f in stdio:
+                if f is None:
+                    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+                    opened.append(null)
+                    fds.append(null)
+                elif isinstance(f, int):
+                    fds.append(f)
+                else:
+                    fds.append(f.fileno())
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.connect(self.path)
+                sent = socket.send_fds(sock, [frame], fds)
+                sock.sendall(frame[sent:])
+                for fd in opened:
+                    os.close(fd)
+                opened = []
+                reply = _read_frame(sock)
+        finally:
+            for fd in opened:
+                os.close(fd)
+        if reply.get("version") != PROTOCOL_VERSION:
+            raise ServerError("bad-request", f"reply of protocol version {reply.get('version')}")
+        if "error" in reply:
+            raise ServerError(reply["error"]["kind"], reply["error"]["message"])
+        return reply["result"]
+
+
+def _read_frame(sock: socket.socket) -> dict:
+    header = _read_exact(sock, 4)
+    (length,) = struct.unpack(">I", header)
+    if length > MAX_REPLY:
+        raise ServerError("bad-request", f"a reply of {length} bytes")
+    return json.loads(_read_exact(sock, length))
+
+
+def _read_exact(sock: socket.socket, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = sock.recv(min(n, 1 << 20))
+        if not chunk:
+            raise ServerError("no-reply", "the server closed the connection without a reply")
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,127 @@
+//! `nucleus-run --server PATH`: the same run, sent to a `nucleus-run serve`
+//! over its socket with this process's stdio, directory and environment;
+//! the reply is printed as a direct run prints its outcome.
+
+use nucleus_runner::client::{Client, ClientError};
+use nucleus_runner::protocol::{ErrorKind, Request};
+use nucleus_runner::{exit, Envelope};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+/// `NUCLEUS_SERVER`, when set and not empty.
+pub(crate) fn from_env() -> Option<PathBuf> {
+    std::env::var_os("NUCLEUS_SERVER")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Runs `env` through the server at `path`; `None` when nothing listens
+/// there (the caller then runs it directly, after the warning printed here).
+pub(crate) fn run(path: &Path, env: &Envelope, json: bool, result_fd: Option<i32>) -> Option<i32> {
+    let client = match Client::connect(path) {
+        Ok(client) => client,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            eprintln!(
+                "nucleus-run: warning: no server listens on {} ({e}); running directly",
+                path.display()
+            );
+            return None;
+        }
+        Err(e) => {
+            eprintln!(
+                "nucleus-run: cannot connect to the server {}: {e}",
+                path.display()
+            );
+            return Some(exit::SETUP_FAILED);
+        }
+    };
+    let mut req = Request::run(env.clone());
+    req.cwd = std::env::current_dir().ok();
+    req.environ = Some(
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect(),
+    );
+    let null = match std::fs::File::open("/dev/null") {
+        Ok(null) => null,
+        Err(e) => {
+            eprintln!("nucleus-run: cannot open /dev/null: {e}");
+            return Some(exit::SETUP_FAILED);
+        }
+    };
+    let stdio: Vec<BorrowedFd<'_>> = (0..3).map(|fd| stdio_fd(fd, &null)).collect();
+    match client.run(&req, &stdio) {
+        Ok(reply) => Some(report(reply, json || env.capture.is_some(), result_fd)),
+        Err(ClientError::NoReply) => {
+            eprintln!(
+                "nucleus-run: the server {} ended the run without a result (it stopped, or its worker died)",
+                path.display()
+            );
+            Some(exit::SETUP_FAILED)
+        }
+        Err(e) => {
+            eprintln!("nucleus-run: server {}: {}", path.display(), chain(&e));
+            Some(exit::SETUP_FAILED)
+        }
+    }
+}
+
+/// Prints the reply as a direct run prints its outcome; the exit code.
+fn report(reply: nucleus_runner::protocol::Reply, json: bool, result_fd: Option<i32>) -> i32 {
+    let Some(result) = reply.result else {
+        let error = reply.error.map(|e| (e.kind, e.message));
+        match error {
+            Some((ErrorKind::Setup, message)) => eprintln!("nucleus-run: {message}"),
+            Some((kind, message)) => {
+                eprintln!("nucleus-run: the server refused the run ({kind}): {message}")
+            }
+            None => eprintln!("nucleus-run: the server's reply holds nothing"),
+        }
+        return exit::SETUP_FAILED;
+    };
+    let text = result.get().to_owned();
+    let result: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    for path in result["cleaned"].as_array().into_iter().flatten() {
+        if let Some(path) = path.as_str() {
+            eprintln!("nucleus-run: removed {path}, left behind by an earlier run that was killed");
+        }
+    }
+    if let Some(error) = result["error"].as_str() {
+        eprintln!("nucleus-run: {error}");
+    }
+    let code = result["exit_code"]
+        .as_i64()
+        .and_then(|c| i32::try_from(c).ok())
+        .unwrap_or(exit::SETUP_FAILED);
+    if json || result_fd.is_some() {
+        crate::output::write_result_text(text, result_fd);
+    }
+    code
+}
+
+/// fd `fd` of this process if open, else `null` in its place.
+fn stdio_fd(fd: i32, null: &std::fs::File) -> BorrowedFd<'_> {
+    // SAFETY: F_GETFD only reads the flags of an fd number.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 {
+        // SAFETY: 0, 1 and 2 stay open for the whole process (nothing here
+        // closes them), longer than the borrow.
+        return unsafe { BorrowedFd::borrow_raw(fd) };
+    }
+    null.as_fd()
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

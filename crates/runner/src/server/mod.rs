@@ -1,0 +1,389 @@
+//! `nucleus-run serve`: a launcher that stays up and runs each request of
+//! its unix socket in a new sandbox ([`crate::protocol`] is the wire).
+//!
+//! One thread, one `poll` loop: it accepts connections, checks each peer
+//! (`SO_PEERCRED`: the server's own uid, or root), reads the request frame
+//! and its stdio fds, and forks a **worker** per request. The worker puts
+//! the client's fds on 0, 1 and 2, takes the client's directory and
+//! environment, runs the ordinary launch sequence
+//! ([`launch_cancellable`](crate::launch_cancellable), with the connection
+//! as the cancel fd) and writes the reply. What it saves against a one-shot
+//! `nucleus-run` is the exec of the binary, its dynamic linking and page
+//! faults, and the parse of the command line: the worker is a copy of a
+//! warm process.
+//!
+//! Nothing is shared between two sandboxes: each worker clones its own
+//! namespaces, mounts and cgroup, and a worker's failure ends only its own
+//! connection. `SIGTERM`, `SIGINT` or `SIGHUP` stop the server: it stops
+//! accepting, shuts every running connection down (each worker then kills
+//! its sandbox and removes what it made, as after a timeout), waits for the
+//! workers and removes its socket.
+//!
+//! ```no_run
+//! let opts = nucleus_runner::server::ServeOptions::new("/run/user/1000/nucleus.sock");
+//! nucleus_runner::server::serve(&opts)?; // until SIGTERM
+//! # Ok::<(), nucleus_runner::RunError>(())
+//! ```
+
+mod listen;
+mod worker;
+
+use crate::protocol::{self, ErrorKind, Request, MAX_FDS, MAX_REQUEST};
+use crate::sys::{self, socket};
+use crate::RunError;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How a server runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServeOptions {
+    /// The socket's path; made with mode 0600.
+    pub socket: PathBuf,
+    /// The most sandboxes run at once; a request beyond gets a `busy` reply.
+    pub max_sandboxes: usize,
+    /// The most connections whose request is still being read.
+    pub max_pending: usize,
+    /// How long a connection may take to send its request.
+    pub request_timeout: Duration,
+    /// How long stopping waits for the workers before killing them.
+    pub stop_grace: Duration,
+}
+
+impl ServeOptions {
+    /// The defaults: 256 sandboxes, 64 pending requests, 10 s to send one,
+    /// 10 s to stop.
+    ///
+    /// ```
+    /// let opts = nucleus_runner::server::ServeOptions::new("/tmp/n.sock");
+    /// assert_eq!(opts.max_sandboxes, 256);
+    /// ```
+    pub fn new(socket: impl Into<PathBuf>) -> ServeOptions {
+        ServeOptions {
+            socket: socket.into(),
+            max_sandboxes: 256,
+            max_pending: 64,
+            request_timeout: Duration::from_secs(10),
+            stop_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves requests on `opts.socket` until a stop signal; see the module.
+/// Fails when the socket cannot be made (another server listens there, the
+/// path is not a socket) or when the process has more than one thread (a
+/// worker is a `fork` of it).
+pub fn serve(opts: &ServeOptions) -> Result<(), RunError> {
+    crate::sandbox::ensure_single_threaded()?;
+    // Received fds must never land on 0-2 (a worker dup2s onto them).
+    sys::occupy_closed_stdio().map_err(|source| RunError::Pipe { source })?;
+    // Blocked before the socket exists: a stop signal sent as soon as a
+    // client could connect is a stop, never a default death.
+    let signals = sys::sigset(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD]);
+    let old_mask = sys::sigmask(libc::SIG_BLOCK, &signals);
+    let old_chld = sys::set_signal_default(libc::SIGCHLD);
+    let restore = || {
+        sys::restore_signal(libc::SIGCHLD, old_chld);
+        sys::sigmask(libc::SIG_SETMASK, &old_mask);
+    };
+    let sigfd = match sys::signalfd(&signals) {
+        Ok(fd) => fd,
+        Err(source) => {
+            restore();
+            return Err(RunError::Signalfd { source });
+        }
+    };
+    // What every worker would otherwise compile again: the default
+    // seccomp profile's variants.
+    crate::seccomp::warm();
+    let listener = match listen::bind(&opts.socket) {
+        Ok(listener) => listener,
+        Err(err) => {
+            restore();
+            return Err(err);
+        }
+    };
+    let ino = listen::inode(&opts.socket);
+    tracing::info!(socket = %opts.socket.display(), "serving");
+    let mut server = Server {
+        opts,
+        pending: Vec::new(),
+        running: Vec::new(),
+        old_mask,
+    };
+    let result = server.run(&listener, &sigfd);
+    listen::remove(&opts.socket, ino);
+    drop(listener);
+    server.stop(&sigfd);
+    restore();
+    result
+}
+
+/// A connection whose request is being read.
+struct Pending {
+    conn: UnixStream,
+    buf: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    since: Instant,
+}
+
+/// A worker and its client's connection.
+struct Running {
+    pid: libc::pid_t,
+    conn: UnixStream,
+}
+
+struct Server<'a> {
+    opts: &'a ServeOptions,
+    pending: Vec<Pending>,
+    running: Vec<Running>,
+    /// The mask before the server blocked its signals: a worker's.
+    old_mask: libc::sigset_t,
+}
+
+impl Server<'_> {
+    /// The loop: until a stop signal (`Ok`) or a failed `poll` (`Err`).
+    fn run(&mut self, listener: &UnixListener, sigfd: &OwnedFd) -> Result<(), RunError> {
+        loop {
+            let accepting = self.pending.len() < self.opts.max_pending;
+            let mut fds = vec![
+                pollin(sigfd.as_raw_fd()),
+                pollin(if accepting { listener.as_raw_fd() } else { -1 }),
+            ];
+            fds.extend(self.pending.iter().map(|p| pollin(p.conn.as_raw_fd())));
+            sys::poll(&mut fds, self.next_deadline_ms())
+                .map_err(|source| RunError::Wait { source })?;
+            // Pending connections first: `accept` below pushes new ones.
+            let ready: Vec<bool> = fds[2..].iter().map(|f| f.revents != 0).collect();
+            self.read_pending(&ready);
+            self.expire_pending();
+            if fds[1].revents != 0 {
+                self.accept(listener);
+            }
+            if fds[0].revents != 0 && self.signals(sigfd) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Milliseconds to the first pending connection's deadline (-1: none).
+    fn next_deadline_ms(&self) -> libc::c_int {
+        self.pending
+            .iter()
+            .map(|p| {
+                (p.since + self.opts.request_timeout)
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(i32::MAX as u128) as libc::c_int
+            })
+            .min()
+            .unwrap_or(-1)
+    }
+
+    /// Reaps workers; `true` on a stop signal.
+    fn signals(&mut self, sigfd: &OwnedFd) -> bool {
+        let mut stop = false;
+        while let Some(sig) = sys::read_signal(sigfd) {
+            if sig == libc::SIGCHLD {
+                self.reap();
+            } else {
+                tracing::info!(signal = sig, "stopping");
+                stop = true;
+            }
+        }
+        stop
+    }
+
+    fn reap(&mut self) {
+        while let Some((pid, _)) = sys::wait_any(true) {
+            self.running.retain(|r| r.pid != pid);
+        }
+    }
+
+    /// Accepts what waits, up to the pending limit; refuses other users.
+    fn accept(&mut self, listener: &UnixListener) {
+        while self.pending.len() < self.opts.max_pending {
+            let conn = match listener.accept() {
+                Ok((conn, _)) => conn,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    // EMFILE and the like: the next poll retries.
+                    tracing::warn!(error = %e, "accept failed");
+                    return;
+                }
+            };
+            if let Err(message) = check_peer(&conn) {
+                reply_now(&conn, ErrorKind::Refused, &message);
+                continue;
+            }
+            if conn.set_nonblocking(true).is_err() {
+                continue;
+            }
+            self.pending.push(Pending {
+                conn,
+                buf: Vec::new(),
+                fds: Vec::new(),
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// Reads what came on each ready pending connection; starts the ones
+    /// whose request is whole, answers the broken ones.
+    fn read_pending(&mut self, ready: &[bool]) {
+        let mut left = Vec::with_capacity(self.pending.len());
+        for (i, mut p) in std::mem::take(&mut self.pending).into_iter().enumerate() {
+            if !ready.get(i).copied().unwrap_or(false) {
+                left.push(p);
+                continue;
+            }
+            match p.read() {
+                Ok(None) => left.push(p),
+                Ok(Some(body)) => self.dispatch(p, &body),
+                Err(Some(message)) => reply_now(&p.conn, ErrorKind::BadRequest, &message),
+                Err(None) => {} // the client left before its request was whole
+            }
+        }
+        self.pending = left;
+    }
+
+    fn expire_pending(&mut self) {
+        let timeout = self.opts.request_timeout;
+        self.pending.retain(|p| {
+            let alive = p.since.elapsed() < timeout;
+            if !alive {
+                let message = format!("no whole request within {}s", timeout.as_secs());
+                reply_now(&p.conn, ErrorKind::BadRequest, &message);
+            }
+            alive
+        });
+    }
+
+    /// Decodes a whole request and forks its worker.
+    fn dispatch(&mut self, p: Pending, body: &[u8]) {
+        let req = match protocol::decode_request(body) {
+            Ok(req) => req,
+            Err(e) => return reply_now(&p.conn, ErrorKind::BadRequest, &e.to_string()),
+        };
+        if self.running.len() >= self.opts.max_sandboxes {
+            let message = format!(
+                "{} sandboxes run, the most this server runs",
+                self.running.len()
+            );
+            return reply_now(&p.conn, ErrorKind::Busy, &message);
+        }
+        match self.fork_worker(p.conn.as_fd(), p.fds, req) {
+            Ok(pid) => self.running.push(Running { pid, conn: p.conn }),
+            Err(e) => reply_now(&p.conn, ErrorKind::Setup, &format!("cannot fork: {e}")),
+        }
+    }
+
+    fn fork_worker(
+        &self,
+        conn: std::os::fd::BorrowedFd<'_>,
+        stdio: Vec<OwnedFd>,
+        req: Request,
+    ) -> std::io::Result<libc::pid_t> {
+        match sys::fork().map_err(std::io::Error::from_raw_os_error)? {
+            // The server is single-threaded (checked at start): the child
+            // may allocate and run the launch sequence.
+            0 => worker::run(conn.as_raw_fd(), stdio, req, &self.old_mask),
+            pid => Ok(pid),
+        }
+    }
+
+    /// Ends every connection; waits for the workers (their sandboxes are
+    /// killed and removed when their connection hangs up), kills the ones
+    /// still there after the grace period.
+    fn stop(&mut self, sigfd: &OwnedFd) {
+        self.pending.clear();
+        for r in &self.running {
+            socket::shutdown(r.conn.as_fd());
+        }
+        let deadline = Instant::now() + self.opts.stop_grace;
+        while !self.running.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                for r in &self.running {
+                    tracing::warn!(pid = r.pid, "worker did not stop; killing it");
+                    sys::kill(r.pid, libc::SIGKILL);
+                }
+                while sys::wait_any(false).is_some() {}
+                self.running.clear();
+                return;
+            }
+            let mut fds = [pollin(sigfd.as_raw_fd())];
+            let ms = left.as_millis().min(1000) as libc::c_int;
+            let _ = sys::poll(&mut fds, ms);
+            while sys::read_signal(sigfd).is_some() {}
+            self.reap();
+        }
+    }
+}
+
+impl Pending {
+    /// Reads once: `Ok(Some(body))` when the frame is whole, `Ok(None)` for
+    /// more to come, `Err(Some(why))` for a request that breaks the
+    /// protocol, `Err(None)` when the client is gone.
+    fn read(&mut self) -> Result<Option<Vec<u8>>, Option<String>> {
+        let mut chunk = [0u8; 64 << 10];
+        let n = match socket::recv_with_fds(self.conn.as_fd(), &mut chunk, &mut self.fds) {
+            Ok(0) => return Err(None),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                return Err(Some(e.to_string()))
+            }
+            Err(_) => return Err(None),
+        };
+        if self.fds.len() > MAX_FDS {
+            return Err(Some(format!(
+                "{} file descriptors came; a request carries at most {MAX_FDS} (stdin, stdout, stderr)",
+                self.fds.len()
+            )));
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        let Some(header) = self.buf.first_chunk::<4>() else {
+            return Ok(None);
+        };
+        let len = protocol::frame_len(*header, MAX_REQUEST).map_err(|e| Some(e.to_string()))?;
+        match self.buf.len().cmp(&(4 + len)) {
+            std::cmp::Ordering::Less => Ok(None),
+            std::cmp::Ordering::Equal => Ok(Some(self.buf.split_off(4))),
+            std::cmp::Ordering::Greater => Err(Some(
+                "bytes came after the request; a connection carries one request".to_owned(),
+            )),
+        }
+    }
+}
+
+/// The peer must be the server's own user or root.
+fn check_peer(conn: &UnixStream) -> Result<(), String> {
+    // SAFETY: geteuid cannot fail.
+    let own = unsafe { libc::geteuid() };
+    match socket::peer_uid(conn.as_fd()) {
+        Ok(uid) if uid == own || uid == 0 => Ok(()),
+        Ok(uid) => Err(format!(
+            "uid {uid} may not use the server of uid {own} (only uid {own} and root may)"
+        )),
+        Err(e) => Err(format!("cannot read the peer's credentials: {e}")),
+    }
+}
+
+/// Sends an error reply without waiting (it is small; a client that does
+/// not read loses it) and lets the connection close.
+fn reply_now(conn: &UnixStream, kind: ErrorKind, message: &str) {
+    tracing::debug!(%kind, message, "error reply");
+    let frame = protocol::encode_error(kind, message);
+    let _ = socket::send_with_fds(conn.as_fd(), &frame, &[]);
+}
+
+fn pollin(fd: libc::c_int) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}

@@ -1,0 +1,548 @@
+//! End to end: `nucleus-run serve` and `--server`. The containment probes
+//! run through a server too (tests/containment.rs); here: what the server
+//! adds. Output through passed fds, the peer check, a client's death, many
+//! clients at once, stopping, hostile requests, the fallback.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+use common::*;
+use nucleus_runner::protocol::{self, ErrorKind};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Waits until `cond` holds, for at most `limit`.
+fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// Sends raw bytes as a request and reads the reply frame.
+fn raw_exchange(server: &Server, bytes: &[u8]) -> protocol::Reply {
+    let mut conn = UnixStream::connect(&server.socket).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    conn.write_all(bytes).unwrap();
+    read_reply(&mut conn)
+}
+
+fn read_reply(conn: &mut UnixStream) -> protocol::Reply {
+    let mut header = [0u8; 4];
+    conn.read_exact(&mut header).unwrap();
+    let len = protocol::frame_len(header, protocol::MAX_REPLY).unwrap();
+    let mut body = vec![0u8; len];
+    conn.read_exact(&mut body).unwrap();
+    protocol::decode_reply(&body).unwrap()
+}
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = (body.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+/// The workload's stdout and stderr are the client's own fds: a file the
+/// client redirected to gets every line, in order, under both runtimes and
+/// both users.
+#[test]
+fn output_goes_straight_to_the_clients_files() {
+    let test = "server_output";
+    for (runtime, who) in combinations(test, &[As::Caller, As::Nobody]) {
+        let server = Server::start(who, &[]);
+        let out_dir = world_writable("serve-out");
+        let file = out_dir.path().join("out.txt");
+        let script = format!(
+            "\"$NUCLEUS\" --server {} --trust-level {} -- /bin/sh -c \
+             'for i in 1 2 3; do echo line$i; done; echo to-stderr >&2; exit 7' \
+             > {} 2>&1",
+            server.arg(),
+            runtime.trust_level(),
+            file.display()
+        );
+        let out = shell(who, &script).output().unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(out.status.code(), Some(7), "{runtime:?} {who:?}: {text}");
+        assert_eq!(
+            text,
+            "line1\nline2\nline3\nto-stderr\n",
+            "{runtime:?} {who:?}; server log: {}",
+            server.log()
+        );
+    }
+}
+
+/// `--json` and `--capture` through the server print what a direct run
+/// prints: the same result object (schema-checked by `run_on`).
+#[test]
+fn the_result_is_the_direct_runs() {
+    let server = Server::start(As::Caller, &[]);
+    let out = run_via(
+        &server,
+        Runtime::Native,
+        As::Caller,
+        &[
+            "--capture",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ],
+    );
+    assert_code(&out, 3);
+    let result = result(&out);
+    assert_eq!(result["captured"]["stdout"], "out\n");
+    assert_eq!(result["captured"]["stderr"], "err\n");
+    assert_eq!(result["exit_code"], 3);
+    assert!(
+        stdout(&out).starts_with("{\"schema_version\":1,"),
+        "{}",
+        stdout(&out)
+    );
+    // The client's directory and environment are the run's.
+    let out = command(
+        As::Caller,
+        &[
+            "--server",
+            &server.arg(),
+            "--env-keep",
+            "NUCLEUS_T",
+            "-w",
+            "/tmp",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo $NUCLEUS_T; pwd",
+        ],
+    )
+    .env("NUCLEUS_T", "from-client")
+    .output()
+    .unwrap();
+    assert_eq!(stdout(&out), "from-client\n/tmp\n", "{}", stderr(&out));
+    // A setup failure reads as a direct run's: code 125, the same sentence.
+    let direct = run(As::Caller, &["--", "/nonexistent/program"]);
+    let served = run_via(
+        &server,
+        Runtime::Native,
+        As::Caller,
+        &["--", "/nonexistent/program"],
+    );
+    assert_eq!(direct.status.code(), served.status.code());
+    assert_eq!(stderr(&direct), stderr(&served));
+}
+
+/// Only the server's own uid and root may use it: a `nobody` client of
+/// root's server (socket opened to everyone for the test) is refused by
+/// `SO_PEERCRED`, and nothing runs.
+#[test]
+fn a_request_from_another_uid_is_refused() {
+    let test = "server_refuses_other_uids";
+    if !can_run_as(test, As::Nobody) {
+        return;
+    }
+    let server = Server::start(As::Caller, &[]);
+    let meta = std::fs::metadata(&server.socket).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    // With the mode as made, nobody cannot even connect.
+    let out = command(As::Nobody, &["--server", &server.arg(), "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_code(&out, 125);
+    assert!(
+        stderr(&out).contains("Permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    set_mode(&server.socket, 0o666);
+    let marker = unique_marker("refused");
+    let out = command(
+        As::Nobody,
+        &[
+            "--server",
+            &server.arg(),
+            "--",
+            "/bin/sh",
+            "-c",
+            &format!("touch /tmp/{marker}"),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_code(&out, 125);
+    assert!(
+        stderr(&out).contains("refused") && stderr(&out).contains("uid 65534"),
+        "{}",
+        stderr(&out)
+    );
+    // nobody's own server lets root in.
+    let nobodys = Server::start(As::Nobody, &[]);
+    let out = run_via(&nobodys, Runtime::Native, As::Caller, &["--", "/bin/true"]);
+    assert_code(&out, 0);
+}
+
+fn unique_marker(tag: &str) -> String {
+    nucleus_test_support::unique_name(tag)
+}
+
+/// A client that dies mid-run takes its sandbox with it, under both
+/// runtimes and both users; the server goes on serving.
+#[test]
+fn a_client_that_dies_gets_its_sandbox_killed() {
+    let test = "server_client_dies";
+    for (runtime, who) in combinations(test, &[As::Caller, As::Nobody]) {
+        let server = Server::start(who, &[]);
+        let (flag_dir, mut client) = start_sleeper(&server, runtime, who);
+        client.kill().unwrap();
+        client.wait().unwrap();
+        // The worker killed the sandbox, removed what it made and exited.
+        assert!(
+            eventually(Duration::from_secs(20), || descendants(server.child.id())
+                .is_empty()),
+            "{runtime:?} {who:?}: the sandbox outlived its client: {:?}",
+            descendants(server.child.id())
+        );
+        drop(flag_dir);
+        let out = run_via(&server, runtime, who, &["--", "/bin/echo", "still-serving"]);
+        assert_eq!(stdout(&out), "still-serving\n", "{runtime:?} {who:?}");
+    }
+}
+
+/// A client of `server` whose sandbox runs a long sleep, once it started
+/// (it touches a file through a bind first; under gVisor the sleep is no
+/// host process to look for).
+fn start_sleeper(server: &Server, runtime: Runtime, who: As) -> (TempDir, std::process::Child) {
+    let dir = world_writable("serve-flag");
+    let bind = format!("{}:/flag", dir.path().display());
+    let client = command_on(
+        runtime,
+        who,
+        &[
+            "--server",
+            &server.arg(),
+            "--bind",
+            &bind,
+            "--",
+            "/bin/sh",
+            "-c",
+            "touch /flag/started; exec /bin/sleep 600",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    assert!(
+        eventually(Duration::from_secs(30), || dir
+            .path()
+            .join("started")
+            .exists()),
+        "{runtime:?} {who:?}: the sandbox never started; server log: {}",
+        server.log()
+    );
+    (dir, client)
+}
+
+/// Every process below `pid` (its children, theirs, ...).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parents.push((child, ppid));
+        }
+    }
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// 50 clients at once: every one gets its own output and its own result.
+#[test]
+fn fifty_concurrent_clients() {
+    let server = Server::start(As::Caller, &[]);
+    let children: Vec<_> = (0..50)
+        .map(|i| {
+            command(
+                As::Caller,
+                &[
+                    "--server",
+                    &server.arg(),
+                    "--",
+                    "/bin/sh",
+                    "-c",
+                    &format!("echo client-{i}; exit {}", i % 5),
+                ],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for (i, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(i as i32 % 5),
+            "client {i}: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            stdout(&out),
+            format!("client-{i}\n"),
+            "client {i}: {}",
+            stderr(&out)
+        );
+        assert!(
+            !stderr(&out).contains("running directly"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+/// `--max-sandboxes N`: request N+1 gets a `busy` reply while N run.
+#[test]
+fn a_full_server_answers_busy() {
+    let server = Server::start(As::Caller, &["--max-sandboxes", "1"]);
+    let (_flag, mut first) = start_sleeper(&server, Runtime::Native, As::Caller);
+    let out = command(As::Caller, &["--server", &server.arg(), "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_code(&out, 125);
+    assert!(stderr(&out).contains("(busy)"), "{}", stderr(&out));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(eventually(Duration::from_secs(20), || {
+        command(As::Caller, &["--server", &server.arg(), "--", "/bin/true"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }));
+}
+
+/// `SIGTERM` ends the server: its running sandboxes are killed, their
+/// clients told, its socket removed, and it exits 0.
+#[test]
+fn sigterm_ends_the_server_and_its_sandboxes() {
+    let test = "server_sigterm";
+    for (runtime, who) in combinations(test, &[As::Caller, As::Nobody]) {
+        let mut server = Server::start(who, &[]);
+        let (_flag, client) = start_sleeper(&server, runtime, who);
+        let pid = server.child.id();
+        let status = server.stop();
+        assert!(status.success(), "{status}: {}", server.log());
+        assert!(
+            descendants(pid).is_empty(),
+            "{runtime:?} {who:?}: the sandbox outlived the server"
+        );
+        assert!(!server.socket.exists());
+        let out = client.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(125), "{runtime:?} {who:?}");
+    }
+}
+
+/// Hostile and broken requests each get an error reply naming what is
+/// wrong; the server survives every one and serves the next.
+#[test]
+fn bad_requests_get_an_error_and_the_server_goes_on() {
+    let server = Server::start(As::Caller, &[]);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        ((u32::MAX).to_be_bytes().to_vec(), "larger than the limit"),
+        (frame(b"{"), "malformed"),
+        (frame(b"[]"), "malformed"),
+        (frame(br#"{"version":2,"envelope":{}}"#), "version 2"),
+        (frame(br#"{"version":1,"envelope":{},"bogus":1}"#), "bogus"),
+        (
+            frame(br#"{"version":1,"envelope":{"command":["/bin/true"],"timeout":"forever"}}"#),
+            "malformed",
+        ),
+        (
+            frame(br#"{"version":1,"envelope":{"command":["/bin/true"]}}garbage"#),
+            "malformed",
+        ),
+    ];
+    for (bytes, want) in cases {
+        let reply = raw_exchange(&server, &bytes);
+        let error = reply.error.unwrap();
+        assert_eq!(error.kind, ErrorKind::BadRequest, "{want}");
+        assert!(error.message.contains(want), "{want}: {}", error.message);
+    }
+    // Bytes after the frame.
+    let mut bytes = frame(br#"{"version":1,"envelope":{"command":["/bin/true"]}}"#);
+    bytes.extend_from_slice(b"extra");
+    let reply = raw_exchange(&server, &bytes);
+    assert!(reply.error.unwrap().message.contains("one request"));
+    // Four fds.
+    let mut conn = UnixStream::connect(&server.socket).unwrap();
+    let null = std::fs::File::open("/dev/null").unwrap();
+    use std::os::fd::AsFd;
+    let fds = [null.as_fd(), null.as_fd(), null.as_fd(), null.as_fd()];
+    send_with_fds(&conn, &frame(br#"{"version":1,"envelope":{}}"#), &fds);
+    let reply = read_reply(&mut conn);
+    assert!(reply.error.unwrap().message.contains("at most 3"));
+    // A valid request that fails its setup: a setup error, not a crash.
+    let reply = raw_exchange(
+        &server,
+        &frame(br#"{"version":1,"envelope":{"command":[]}}"#),
+    );
+    let error = reply.error.unwrap();
+    assert_eq!(error.kind, ErrorKind::Setup);
+    assert!(error.message.contains("no command"), "{}", error.message);
+    // A client that connects and leaves, or sends half a frame and leaves.
+    drop(UnixStream::connect(&server.socket).unwrap());
+    let mut half = UnixStream::connect(&server.socket).unwrap();
+    half.write_all(&[0, 0, 1]).unwrap();
+    drop(half);
+    let out = run_via(
+        &server,
+        Runtime::Native,
+        As::Caller,
+        &["--", "/bin/echo", "ok"],
+    );
+    assert_eq!(stdout(&out), "ok\n");
+}
+
+/// A request slower than the server's timeout gets an error, and a
+/// connection that sends nothing does not hold the server.
+#[test]
+fn a_stalled_request_times_out() {
+    let server = Server::start(As::Caller, &["--request-timeout", "1s"]);
+    let mut stalled = UnixStream::connect(&server.socket).unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stalled.write_all(&[0, 0]).unwrap();
+    let reply = read_reply(&mut stalled);
+    assert!(reply.error.unwrap().message.contains("no whole request"));
+}
+
+fn send_with_fds(conn: &UnixStream, bytes: &[u8], fds: &[std::os::fd::BorrowedFd<'_>]) {
+    use std::os::fd::AsRawFd;
+    let mut iov = libc::iovec {
+        iov_base: bytes.as_ptr() as *mut libc::c_void,
+        iov_len: bytes.len(),
+    };
+    let mut control = [0u64; 16];
+    // SAFETY: an all-zero msghdr, pointed at live buffers below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    let payload = std::mem::size_of_val(fds) as u32;
+    // SAFETY: CMSG_SPACE is arithmetic; the buffer (128 bytes) holds it.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(payload) } as usize;
+    msg.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: writes one header and the fds into the live control buffer.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(payload) as usize;
+        let data = libc::CMSG_DATA(cmsg).cast::<i32>();
+        for (i, fd) in fds.iter().enumerate() {
+            std::ptr::write_unaligned(data.add(i), fd.as_raw_fd());
+        }
+    }
+    // SAFETY: sendmsg reads the buffers above.
+    let n = unsafe { libc::sendmsg(conn.as_raw_fd(), &msg, 0) };
+    assert_eq!(n as usize, bytes.len());
+}
+
+/// Without a server at the path, the run happens directly, with a warning.
+#[test]
+fn no_server_falls_back_to_a_direct_run() {
+    let dir = TempDir::new("no-server");
+    let socket = dir.path().join("none.sock");
+    let out = run(
+        As::Caller,
+        &[
+            "--server",
+            &socket.display().to_string(),
+            "--",
+            "/bin/echo",
+            "direct",
+        ],
+    );
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "direct\n");
+    assert!(
+        stderr(&out).contains("no server listens"),
+        "{}",
+        stderr(&out)
+    );
+    // NUCLEUS_SERVER is the default of --server.
+    let out = command(As::Caller, &["--", "/bin/true"])
+        .env("NUCLEUS_SERVER", &socket)
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    assert!(
+        stderr(&out).contains("no server listens"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A second server never takes a live server's socket; a dead one's is
+/// replaced; a path that is not a socket is never removed.
+#[test]
+fn the_socket_is_never_taken_from_a_live_server() {
+    let server = Server::start(As::Caller, &[]);
+    let out = command(As::Caller, &["serve", "--socket", &server.arg()])
+        .output()
+        .unwrap();
+    assert_code(&out, 125);
+    assert!(
+        stderr(&out).contains("a server listens there"),
+        "{}",
+        stderr(&out)
+    );
+    let dir = TempDir::new("serve-stale");
+    let file = dir.path().join("regular");
+    std::fs::write(&file, "keep").unwrap();
+    let out = command(
+        As::Caller,
+        &["serve", "--socket", &file.display().to_string()],
+    )
+    .output()
+    .unwrap();
+    assert_code(&out, 125);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep");
+    // A stale socket: bound, never listened on, its owner gone.
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    assert!(stale.exists());
+    let mut again = Server::start_at(As::Caller, &stale);
+    let out = run_via(
+        &again,
+        Runtime::Native,
+        As::Caller,
+        &["--", "/bin/echo", "fresh"],
+    );
+    assert_eq!(stdout(&out), "fresh\n");
+    assert!(again.stop().success());
+    assert!(!stale.exists());
+}
