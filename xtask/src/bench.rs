@@ -19,6 +19,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 /// The benchmark: builds the release binary and times every case `runs`
 /// times, interleaved so that machine noise hits them alike.
 mod oci;
+mod serve;
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if let [flag, n] = args {
@@ -27,7 +28,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
     let mut runs = 200;
-    let (mut vm, mut in_vm) = (false, false);
+    let (mut vm, mut in_vm, mut only_serve) = (false, false, false);
     let mut baseline: Option<String> = None;
     let mut rest = args;
     while let Some((flag, tail)) = rest.split_first() {
@@ -43,10 +44,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 continue;
             }
             ("--vm", _) => vm = true,
+            ("--serve", _) => only_serve = true,
             ("--in-vm", _) => in_vm = true,
             _ => {
                 return Err(
-                    "usage: cargo xtask bench [--runs N] [--baseline NUCLEUS_RUN] [--vm]"
+                    "usage: cargo xtask bench [--runs N] [--baseline NUCLEUS_RUN] [--vm] [--serve]"
                         .to_owned(),
                 )
             }
@@ -62,6 +64,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let nucleus = workspace_root().join("target/release/nucleus-run");
     let nucleus = nucleus.display().to_string();
+    if only_serve {
+        return serve::serve(&nucleus, runs);
+    }
     let truebin = "/bin/true";
     let mut cases = vec![
         Case {
@@ -140,6 +145,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     wasm(&nucleus, runs)?;
     gvisor(&nucleus)?;
     syscall_heavy(&nucleus)?;
+    serve::serve(&nucleus, runs)?;
     oci::oci(runs)
 }
 

@@ -132,11 +132,14 @@ fn host_ci() -> Result<(), String> {
     } else {
         cargo(&["test", "--workspace", "--no-fail-fast"])?;
     }
-    // Every parser of untrusted input, 20 s each (11 targets: under 4 minutes).
+    // Every parser of untrusted input, 20 s each (13 targets: under 5 minutes).
     fuzz::ci()?;
     // 300 launches with killed runners, no leak (about 15 s); root only.
     if soak::is_root() {
-        soak::soak(300, 30, u64::from(std::process::id()))
+        let seed = u64::from(std::process::id());
+        soak::soak(300, 30, seed, false)?;
+        // The same through `nucleus-run serve`, clients killed (about 15 s).
+        soak::soak(300, 30, seed, true)
     } else {
         eprintln!("xtask: soak skipped: it needs root");
         Ok(())

@@ -20,6 +20,7 @@
 
 mod leaks;
 mod mix;
+mod servers;
 
 use leaks::{Counts, Places};
 use mix::{kind_of, Kind, CACHE, MARK, MIX, SWEEP, WASM};
@@ -55,18 +56,23 @@ struct Soak {
     failures: Mutex<Vec<String>>,
     cleaned_lines: AtomicUsize,
     killed: AtomicUsize,
+    /// `--server`: the servers the launches go through.
+    servers: Option<servers::Servers>,
 }
 
 /// `cargo xtask soak [--launches N] [--kill-percent P] [--seed S]`.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let usage =
-        || "usage: cargo xtask soak [--launches N] [--kill-percent P] [--seed S]".to_owned();
+    let usage = || {
+        "usage: cargo xtask soak [--launches N] [--kill-percent P] [--seed S] [--server]".to_owned()
+    };
+    let server = args.iter().any(|a| a == "--server");
+    let args: Vec<String> = args.iter().filter(|a| *a != "--server").cloned().collect();
     let (mut launches, mut kill_percent) = (1000usize, 30u64);
     let mut seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
         ^ u64::from(std::process::id());
-    let mut rest = args;
+    let mut rest = &args[..];
     while let [flag, value, more @ ..] = rest {
         let n: u64 = value.parse().map_err(|_| usage())?;
         match flag.as_str() {
@@ -80,11 +86,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if !rest.is_empty() {
         return Err(usage());
     }
-    soak(launches, kill_percent, seed)
+    soak(launches, kill_percent, seed, server)
 }
 
-/// Builds `nucleus-run` in release and soaks it with `launches` launches.
-pub(crate) fn soak(launches: usize, kill_percent: u64, seed: u64) -> Result<(), String> {
+/// Builds `nucleus-run` in release and soaks it with `launches` launches
+/// (through two servers with `server`).
+pub(crate) fn soak(
+    launches: usize,
+    kill_percent: u64,
+    seed: u64,
+    server: bool,
+) -> Result<(), String> {
     if !is_root() {
         return Err("soak: needs root (cgroup limits, nobody runs, the kills)".to_owned());
     }
@@ -116,10 +128,48 @@ pub(crate) fn soak(launches: usize, kill_percent: u64, seed: u64) -> Result<(), 
         failures: Mutex::new(Vec::new()),
         cleaned_lines: AtomicUsize::new(0),
         killed: AtomicUsize::new(0),
+        servers: None,
     };
-    eprintln!("soak: {launches} launches, {kill_percent}% killed, seed {seed}");
+    let mut soak = soak;
+    // Nothing of the servers' is in the first count: what they hold at
+    // the end must be gone after they stop.
+    soak.warm_up()?;
+    let baseline = leaks::count(&soak.places);
+    if server {
+        soak.servers = Some(servers::Servers::start(&soak.places.bin, &soak.dir)?);
+    }
+    let how = if server {
+        "clients through two servers"
+    } else {
+        "runners"
+    };
+    eprintln!("soak: {launches} launches, {kill_percent}% of the {how} killed, seed {seed}");
     let started = Instant::now();
-    let result = soak.run_all(launches);
+    let mut result = soak.run_all(launches);
+    if let Some(servers) = soak.servers.take() {
+        let mut problems = servers.report();
+        problems.extend(servers.stop());
+        let after = soak.settled(&baseline)?;
+        println!(
+            "{}\n{}\n{}",
+            Counts::header(),
+            baseline.row("no servers"),
+            after.row("servers gone")
+        );
+        problems.extend(
+            after
+                .grown(&baseline)
+                .into_iter()
+                .map(|g| format!("after the servers: {g}")),
+        );
+        if !problems.is_empty() {
+            let old = result.err().map(|e| format!("{e}\n  ")).unwrap_or_default();
+            result = Err(format!(
+                "{old}soak --server failed:\n  {}",
+                problems.join("\n  ")
+            ));
+        }
+    }
     eprintln!(
         "soak: {launches} launches in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -129,20 +179,28 @@ pub(crate) fn soak(launches: usize, kill_percent: u64, seed: u64) -> Result<(), 
 }
 
 impl Soak {
-    fn run_all(&self, launches: usize) -> Result<(), String> {
-        // The first run stores the wasm module: the cache's one entry.
+    /// The runs before the first count: the first stores the wasm module
+    /// (the cache's one entry).
+    fn warm_up(&self) -> Result<(), String> {
         self.sweep_run(false)?;
         let wasm = MIX.iter().map(|(_, k)| k).find(|k| k.name == "wasm");
         if let Some(kind) = wasm {
             self.launch_argv(usize::MAX, 0, kind, None);
         }
+        Ok(())
+    }
+
+    fn run_all(&mut self, launches: usize) -> Result<(), String> {
+        self.warm_up()?;
         let before = leaks::count(&self.places);
         let mut table = vec![Counts::header(), before.row("before")];
         eprintln!("{}\n{}", table[0], table[1]);
         let mut grown = Vec::new();
         let mut done = 0;
+        // A count every 1,000 launches, or every quarter of a shorter soak.
+        let every = (launches / 4).clamp(1, 1000);
         while done < launches {
-            let chunk = (launches - done).min(1000);
+            let chunk = (launches - done).min(every);
             let cleaned = self.cleaned_lines.load(Ordering::Relaxed);
             self.chunk(done, chunk);
             done += chunk;
@@ -165,6 +223,12 @@ impl Soak {
                     .into_iter()
                     .map(|g| format!("after {done}: {g}")),
             );
+            // The servers' memory and fds, once warm: after the first chunk.
+            if done == chunk {
+                if let Some(servers) = self.servers.as_mut() {
+                    servers.mark();
+                }
+            }
         }
         println!("{}", table.join("\n"));
         let failures = self.failures.lock().map_err(|_| "poisoned")?.clone();
@@ -214,7 +278,14 @@ impl Soak {
         loop {
             self.sweep_run(true)?;
             let now = leaks::count(&self.places);
-            if now.grown(before).is_empty() || Instant::now() > deadline {
+            let workers = self
+                .servers
+                .as_ref()
+                .map_or(0, servers::Servers::descendants);
+            if (now.grown(before).is_empty() && workers == 0) || Instant::now() > deadline {
+                if workers > 0 {
+                    self.fail(format!("{workers} processes still below the servers"));
+                }
                 return Ok(now);
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -259,7 +330,18 @@ impl Soak {
                 a => a.to_owned(),
             })
             .collect();
-        let mut cmd = if kind.nobody {
+        let mut cmd = if let Some(servers) = &self.servers {
+            let mut c = if kind.nobody {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                    .arg(&self.places.bin);
+                c
+            } else {
+                Command::new(&self.places.bin)
+            };
+            c.arg("--server").arg(servers.socket(kind.nobody));
+            c
+        } else if kind.nobody {
             let mut c = Command::new("setpriv");
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
                 .arg(&self.places.bin);

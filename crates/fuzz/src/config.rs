@@ -49,7 +49,7 @@ fn config_json(bytes: &[u8]) -> bool {
 
 /// `--print-config` of a run with most flags, of a wasm run, the default Envelope and a
 /// built one.
-fn envelopes() -> Vec<Envelope> {
+pub(crate) fn envelopes() -> Vec<Envelope> {
     let mut out = Vec::new();
     for text in [
         include_str!("../seeds/config-full.toml"),

@@ -60,6 +60,7 @@ pub const TARGETS: &[Target] = &[
     ids::SUBID,
     wire::WASM_CACHE,
     wire::CHANNEL,
+    wire::PROTOCOL,
     oci::OCI_CONFIG,
 ];
 

@@ -93,3 +93,50 @@ fn channel_seeds() -> Vec<Vec<u8>> {
     seeds.push(records.concat());
     seeds
 }
+
+/// The launch server's decoder (`nucleus_runner::protocol`): the input is what a client
+/// wrote on the socket. Its first 4 bytes are the frame's length (`frame_len`, within the
+/// request limit), the rest goes to `decode_request` (the server) and to `decode_reply`
+/// (a client reading a server). A decoded request encodes to a frame that decodes to the
+/// same request.
+pub(crate) const PROTOCOL: Target = Target {
+    name: "protocol",
+    entry: "nucleus_runner::protocol::{frame_len, decode_request, decode_reply}",
+    run: protocol,
+    seeds: protocol_seeds,
+};
+
+fn protocol(bytes: &[u8]) -> bool {
+    use nucleus_runner::protocol::{self, MAX_REPLY, MAX_REQUEST};
+    let Some((header, body)) = bytes.split_first_chunk::<4>() else {
+        return false;
+    };
+    let _ = protocol::frame_len(*header, MAX_REPLY);
+    let _ = protocol::decode_reply(body);
+    if protocol::frame_len(*header, MAX_REQUEST).is_err() {
+        return false;
+    }
+    let Ok(req) = protocol::decode_request(body) else {
+        return false;
+    };
+    let frame = protocol::encode_request(&req).expect("a decoded request encodes");
+    let len = protocol::frame_len(frame[..4].try_into().expect("4 bytes"), MAX_REQUEST)
+        .expect("an encoded request is within the limit");
+    let again = protocol::decode_request(&frame[4..4 + len]).expect("an encoded request decodes");
+    assert_eq!(again, req, "the request changed through its frame");
+    true
+}
+
+fn protocol_seeds() -> Vec<Vec<u8>> {
+    use nucleus_runner::protocol::{encode_error, encode_request, ErrorKind, Request};
+    let mut seeds = Vec::new();
+    for env in crate::config::envelopes() {
+        let mut req = Request::run(env);
+        seeds.extend(encode_request(&req));
+        req.cwd = Some("/work".into());
+        req.environ = Some([("PATH".to_owned(), "/usr/bin".to_owned())].into());
+        seeds.extend(encode_request(&req));
+    }
+    seeds.push(encode_error(ErrorKind::Busy, "256 sandboxes run"));
+    seeds
+}

@@ -106,6 +106,9 @@ pub(crate) enum Sub {
         /// The most sandboxes run at once; more requests get a "busy" reply.
         #[arg(long, value_name = "N", default_value_t = 256)]
         max_sandboxes: usize,
+        /// How many network namespaces a root server makes ahead, while idle (0: none).
+        #[arg(long, value_name = "N", default_value_t = 8)]
+        netns_pool: usize,
         /// How long a client may take to send its request (default 10s).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         request_timeout: Option<std::time::Duration>,

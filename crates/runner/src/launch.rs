@@ -30,28 +30,59 @@ use crate::{sys, Envelope, RunError};
 /// assert_eq!(outcome.exit_code, 0);
 /// ```
 pub fn launch(env: &Envelope) -> Result<Outcome, RunError> {
-    launch_cancellable(env, None)
+    launch_with(env, LaunchOptions::default())
 }
 
-/// [`launch`], and the sandbox is killed when `cancel` hangs up (`POLLHUP`:
-/// the peer of a socket closed it, or it was shut down both ways). The
-/// launch server passes each client's connection, so that a client that
-/// dies takes its sandbox with it; what the run made is removed as after a
-/// timeout.
+/// What a launch server adds to a launch ([`launch_with`]).
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct LaunchOptions<'a> {
+    /// The sandbox is killed when this fd hangs up (`POLLHUP`: the peer of
+    /// a socket closed it, or it was shut down both ways); what the run
+    /// made is removed as after a timeout. A server passes each client's
+    /// connection: a client that dies takes its sandbox with it.
+    pub cancel: Option<std::os::fd::BorrowedFd<'a>>,
+    /// A fresh network namespace made ahead, its `lo` up, used by no other
+    /// sandbox. The **calling process joins it** (`setns`) and the sandbox
+    /// inherits it instead of making one. Used only where it changes
+    /// nothing the workload can see: the native runtime, a network
+    /// namespace asked for, no capability kept (a pooled namespace belongs
+    /// to the caller's user namespace, so a kept `CAP_NET_*` would not
+    /// apply in it); otherwise it is closed unused.
+    pub netns: Option<std::os::fd::OwnedFd>,
+}
+
+impl<'a> LaunchOptions<'a> {
+    /// Options that kill the sandbox when `fd` hangs up.
+    ///
+    /// ```
+    /// let (ours, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// use std::os::fd::AsFd;
+    /// let opts = nucleus_runner::LaunchOptions::cancelled_by(ours.as_fd());
+    /// assert!(opts.cancel.is_some() && opts.netns.is_none());
+    /// ```
+    pub fn cancelled_by(fd: std::os::fd::BorrowedFd<'a>) -> LaunchOptions<'a> {
+        LaunchOptions {
+            cancel: Some(fd),
+            netns: None,
+        }
+    }
+}
+
+/// [`launch`] with what a launch server provides: see [`LaunchOptions`].
 ///
 /// ```no_run
 /// use std::os::fd::AsFd;
 /// let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
 /// let env = nucleus_runner::Envelope::builder(["/bin/sleep", "60"]).build()?;
 /// drop(theirs); // the sleep is killed at once
-/// let outcome = nucleus_runner::launch_cancellable(&env, Some(ours.as_fd()))?;
+/// let opts = nucleus_runner::LaunchOptions::cancelled_by(ours.as_fd());
+/// let outcome = nucleus_runner::launch_with(&env, opts)?;
 /// assert_eq!(outcome.signal, Some(9));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn launch_cancellable(
-    env: &Envelope,
-    cancel: Option<std::os::fd::BorrowedFd<'_>>,
-) -> Result<Outcome, RunError> {
+pub fn launch_with(env: &Envelope, opts: LaunchOptions<'_>) -> Result<Outcome, RunError> {
+    let cancel = opts.cancel;
     // Bad input is named first, then the guards decide the runtime, both
     // before anything is created.
     let _launch = tracing::debug_span!("launch").entered();
@@ -72,6 +103,9 @@ pub fn launch_cancellable(
         Err(err) => return Err(err),
     };
     prepared.closed_stdio = closed;
+    if let Some(netns) = opts.netns {
+        join_pooled_netns(env, &mut prepared, netns);
+    }
     let relay = match env.capture {
         Some(limit) => {
             let relay = crate::relay::Relay::for_capture(limit_bytes(limit))
@@ -118,4 +152,16 @@ pub fn record(env: &Envelope) -> Result<(Outcome, nucleus_seccomp::Profile), Run
         nucleus_seccomp::Action::Allow,
     ));
     Ok((outcome, profile))
+}
+
+/// Joins a pooled network namespace where that changes nothing the
+/// workload sees (see [`LaunchOptions::netns`]); a failed join leaves the
+/// clone to make one, as without a pool.
+fn join_pooled_netns(env: &Envelope, prepared: &mut Prepared, netns: std::os::fd::OwnedFd) {
+    let wanted =
+        prepared.namespaces.contains(nucleus_ns::Namespace::Network) && env.caps.keep.is_empty();
+    if wanted && sys::join_netns(&netns).is_ok() {
+        prepared.pooled_netns = true;
+        prepared.loopback = false;
+    }
 }

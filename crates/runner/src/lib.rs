@@ -59,7 +59,7 @@ pub use envelope::{Envelope, GvisorSettings, NetworkMode, UserSpec, DEFAULT_USER
 pub use environ::{DEFAULT_HOSTNAME, DEFAULT_PATH};
 pub use error::RunError;
 pub use landlock::{LandlockMode, LandlockSettings};
-pub use launch::{launch, launch_cancellable, record};
+pub use launch::{launch, launch_with, record, LaunchOptions};
 pub use outcome::{
     Captured, Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, LimitsEnforced,
     MemfdNoexec, Outcome, Terminal, WasmReport, RESULT_SCHEMA_VERSION,

@@ -48,8 +48,9 @@ fn main() -> ExitCode {
         Some(cli::Sub::Serve {
             socket,
             max_sandboxes,
+            netns_pool,
             request_timeout,
-        }) => output::serve(socket, max_sandboxes, request_timeout),
+        }) => output::serve(socket, max_sandboxes, netns_pool, request_timeout),
         None => output::run(cli.run),
     };
     ExitCode::from(code as u8)

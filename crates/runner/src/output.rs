@@ -68,10 +68,12 @@ pub(crate) fn run(args: RunArgs) -> i32 {
 pub(crate) fn serve(
     socket: std::path::PathBuf,
     max_sandboxes: usize,
+    netns_pool: usize,
     request_timeout: Option<std::time::Duration>,
 ) -> i32 {
     let mut opts = nucleus_runner::server::ServeOptions::new(socket);
     opts.max_sandboxes = max_sandboxes.max(1);
+    opts.netns_pool = netns_pool;
     if let Some(timeout) = request_timeout {
         opts.request_timeout = timeout;
     }

@@ -32,6 +32,9 @@ pub(crate) struct Prepared {
     pub(crate) workdir: CString,
     pub(crate) hostname: Option<CString>,
     pub(crate) loopback: bool,
+    /// The runner joined a network namespace made ahead (a launch server's
+    /// pool, lo up): the clone makes none.
+    pub(crate) pooled_netns: bool,
     pub(crate) uid: u32,
     pub(crate) gid: u32,
     pub(crate) set_groups: bool,
@@ -207,6 +210,7 @@ impl Prepared {
             workdir: cstring(env.workdir.as_os_str().as_bytes())?,
             hostname,
             loopback: namespaces.contains(Namespace::Network),
+            pooled_netns: false,
             uid,
             gid,
             keep_caps: uid != 0,
@@ -286,6 +290,7 @@ impl Prepared {
             workdir: cstring("/")?,
             hostname: None,
             loopback: namespaces.contains(Namespace::Network),
+            pooled_netns: false,
             uid: 0,
             gid: 0,
             caps: all.compile()?,

@@ -45,6 +45,9 @@ pub(crate) struct Counts {
     pub wasm_cache: usize,
     /// The soak's own open file descriptors.
     pub fds: usize,
+    /// Namespaces alive on the machine: every process's, and those only an
+    /// open fd holds (a server's pool).
+    pub namespaces: usize,
 }
 
 /// The hierarchies whose sandbox cgroups are counted, by the name in
@@ -59,7 +62,7 @@ impl Counts {
             .map(|h| format!("{:>8}", if h.is_empty() { "v2" } else { h }))
             .collect();
         format!(
-            "{:<14}{:>6}{:>7}{}{:>6}{:>8}{:>6}{:>5}{:>7}{:>6}{:>5}",
+            "{:<14}{:>6}{:>7}{}{:>6}{:>8}{:>6}{:>5}{:>7}{:>6}{:>5}{:>5}",
             "when",
             "procs",
             "mounts",
@@ -70,14 +73,15 @@ impl Counts {
             "tmp",
             "leases",
             "wasm",
-            "fds"
+            "fds",
+            "ns"
         )
     }
 
     pub(crate) fn row(&self, when: &str) -> String {
         let cg: Vec<String> = self.cgroups.iter().map(|n| format!("{n:>8}")).collect();
         format!(
-            "{:<14}{:>6}{:>7}{}{:>6}{:>8}{:>6}{:>5}{:>7}{:>6}{:>5}",
+            "{:<14}{:>6}{:>7}{}{:>6}{:>8}{:>6}{:>5}{:>7}{:>6}{:>5}{:>5}",
             when,
             self.procs,
             self.mounts,
@@ -88,7 +92,8 @@ impl Counts {
             self.tmp,
             self.leases_held,
             self.wasm_cache,
-            self.fds
+            self.fds,
+            self.namespaces
         )
     }
 
@@ -117,6 +122,7 @@ impl Counts {
         check("held id leases", self.leases_held, before.leases_held);
         check("wasm cache entries", self.wasm_cache, before.wasm_cache);
         check("open fds", self.fds, before.fds);
+        check("namespaces", self.namespaces, before.namespaces);
         out
     }
 }
@@ -138,7 +144,32 @@ pub(crate) fn count(places: &Places) -> Counts {
         leases_held: held_leases(),
         wasm_cache: entries(&places.wasm_cache).count(),
         fds: entries(Path::new("/proc/self/fd")).count(),
+        namespaces: namespaces(),
     }
+}
+
+/// Distinct namespaces that any process is in or holds an fd of.
+fn namespaces() -> usize {
+    let mut seen = std::collections::HashSet::new();
+    for pid in entries(Path::new("/proc")).filter(|p| p.parse::<u32>().is_ok()) {
+        let dir = Path::new("/proc").join(pid);
+        for sub in ["ns", "fd"] {
+            for name in entries(&dir.join(sub)) {
+                if let Ok(link) = fs::read_link(dir.join(sub).join(name)) {
+                    let link = link.to_string_lossy().into_owned();
+                    // "net:[4026531840]"; files and sockets are not namespaces.
+                    let is_ns = link.split_once(":[").is_some_and(|(kind, _)| {
+                        ["net", "mnt", "pid", "user", "uts", "ipc", "cgroup", "time"]
+                            .contains(&kind)
+                    });
+                    if is_ns {
+                        seen.insert(link);
+                    }
+                }
+            }
+        }
+    }
+    seen.len()
 }
 
 fn entries(dir: &Path) -> impl Iterator<Item = String> {

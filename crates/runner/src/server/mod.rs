@@ -6,11 +6,13 @@
 //! and its stdio fds, and forks a **worker** per request. The worker puts
 //! the client's fds on 0, 1 and 2, takes the client's directory and
 //! environment, runs the ordinary launch sequence
-//! ([`launch_cancellable`](crate::launch_cancellable), with the connection
-//! as the cancel fd) and writes the reply. What it saves against a one-shot
-//! `nucleus-run` is the exec of the binary, its dynamic linking and page
-//! faults, and the parse of the command line: the worker is a copy of a
-//! warm process.
+//! ([`launch_with`](crate::launch_with), with the connection as the cancel
+//! fd) and writes the reply. What it saves against a one-shot `nucleus-run`
+//! is the exec of the binary, its dynamic linking and page faults, the
+//! parse of the command line and the compile of the default seccomp
+//! profile (done once, before the first fork), and, for a root server, the
+//! network namespace: a small pool of fresh ones is made while the server
+//! is idle, each handed to one sandbox.
 //!
 //! Nothing is shared between two sandboxes: each worker clones its own
 //! namespaces, mounts and cgroup, and a worker's failure ends only its own
@@ -26,6 +28,7 @@
 //! ```
 
 mod listen;
+mod netns;
 mod worker;
 
 use crate::protocol::{self, ErrorKind, Request, MAX_FDS, MAX_REQUEST};
@@ -50,11 +53,13 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
     /// How long stopping waits for the workers before killing them.
     pub stop_grace: Duration,
+    /// How many network namespaces to keep made ahead (root servers; 0: none).
+    pub netns_pool: usize,
 }
 
 impl ServeOptions {
     /// The defaults: 256 sandboxes, 64 pending requests, 10 s to send one,
-    /// 10 s to stop.
+    /// 10 s to stop, 8 network namespaces ahead.
     ///
     /// ```
     /// let opts = nucleus_runner::server::ServeOptions::new("/tmp/n.sock");
@@ -67,6 +72,7 @@ impl ServeOptions {
             max_pending: 64,
             request_timeout: Duration::from_secs(10),
             stop_grace: Duration::from_secs(10),
+            netns_pool: 8,
         }
     }
 }
@@ -112,6 +118,7 @@ pub fn serve(opts: &ServeOptions) -> Result<(), RunError> {
         pending: Vec::new(),
         running: Vec::new(),
         old_mask,
+        pool: netns::Pool::new(opts.netns_pool),
     };
     let result = server.run(&listener, &sigfd);
     listen::remove(&opts.socket, ino);
@@ -141,6 +148,7 @@ struct Server<'a> {
     running: Vec<Running>,
     /// The mask before the server blocked its signals: a worker's.
     old_mask: libc::sigset_t,
+    pool: netns::Pool,
 }
 
 impl Server<'_> {
@@ -153,8 +161,15 @@ impl Server<'_> {
                 pollin(if accepting { listener.as_raw_fd() } else { -1 }),
             ];
             fds.extend(self.pending.iter().map(|p| pollin(p.conn.as_raw_fd())));
-            sys::poll(&mut fds, self.next_deadline_ms())
-                .map_err(|source| RunError::Wait { source })?;
+            // Idle time fills the pool: one namespace per turn of the loop,
+            // and only when nothing is waiting.
+            let fill = self.pool.wants_more();
+            let timeout = if fill { 0 } else { self.next_deadline_ms() };
+            let ready = sys::poll(&mut fds, timeout).map_err(|source| RunError::Wait { source })?;
+            if fill && ready == 0 {
+                self.pool.add_one();
+                continue;
+            }
             // Pending connections first: `accept` below pushes new ones.
             let ready: Vec<bool> = fds[2..].iter().map(|f| f.revents != 0).collect();
             self.read_pending(&ready);
@@ -274,7 +289,8 @@ impl Server<'_> {
             );
             return reply_now(&p.conn, ErrorKind::Busy, &message);
         }
-        match self.fork_worker(p.conn.as_fd(), p.fds, req) {
+        let netns = self.pool.take();
+        match self.fork_worker(p.conn.as_fd(), p.fds, req, netns) {
             Ok(pid) => self.running.push(Running { pid, conn: p.conn }),
             Err(e) => reply_now(&p.conn, ErrorKind::Setup, &format!("cannot fork: {e}")),
         }
@@ -285,11 +301,12 @@ impl Server<'_> {
         conn: std::os::fd::BorrowedFd<'_>,
         stdio: Vec<OwnedFd>,
         req: Request,
+        netns: Option<OwnedFd>,
     ) -> std::io::Result<libc::pid_t> {
         match sys::fork().map_err(std::io::Error::from_raw_os_error)? {
             // The server is single-threaded (checked at start): the child
             // may allocate and run the launch sequence.
-            0 => worker::run(conn.as_raw_fd(), stdio, req, &self.old_mask),
+            0 => worker::run(conn.as_raw_fd(), stdio, req, netns, &self.old_mask),
             pid => Ok(pid),
         }
     }

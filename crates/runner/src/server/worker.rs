@@ -4,21 +4,28 @@
 
 use crate::protocol::{self, ErrorKind, Request};
 use crate::sys::{self, socket};
-use std::os::fd::{BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 
 /// How long a reply may wait for a client that does not read it.
 const REPLY_TIMEOUT_SECS: libc::time_t = 30;
 
 /// Runs `req` for the client on `conn`; never returns.
-pub(super) fn run(conn: RawFd, stdio: Vec<OwnedFd>, req: Request, mask: &libc::sigset_t) -> ! {
+pub(super) fn run(
+    conn: RawFd,
+    stdio: Vec<OwnedFd>,
+    req: Request,
+    netns: Option<OwnedFd>,
+    mask: &libc::sigset_t,
+) -> ! {
     // The server's blocked signals are its own; the launch blocks what it
     // watches itself, as in a one-shot run.
     sys::sigmask(libc::SIG_SETMASK, mask);
     // SAFETY: the fd number is the connection this process inherited from
     // the server; nothing else in this process closes it.
     let conn = unsafe { BorrowedFd::borrow_raw(conn) };
-    let frame = match take_client_context(conn, stdio, &req) {
-        Ok(()) => launch(conn, req),
+    let keep = netns.as_ref().map(AsRawFd::as_raw_fd);
+    let frame = match take_client_context(conn, stdio, keep, &req) {
+        Ok(()) => launch(conn, req, netns),
         Err(message) => protocol::encode_error(ErrorKind::Setup, &message),
     };
     socket::set_send_timeout(conn, REPLY_TIMEOUT_SECS);
@@ -28,8 +35,10 @@ pub(super) fn run(conn: RawFd, stdio: Vec<OwnedFd>, req: Request, mask: &libc::s
 }
 
 /// Runs the launch and encodes its result or error.
-fn launch(conn: BorrowedFd<'_>, req: Request) -> Vec<u8> {
-    let outcome = crate::launch_cancellable(&req.envelope, Some(conn));
+fn launch(conn: BorrowedFd<'_>, req: Request, netns: Option<OwnedFd>) -> Vec<u8> {
+    let mut opts = crate::LaunchOptions::cancelled_by(conn);
+    opts.netns = netns;
+    let outcome = crate::launch_with(&req.envelope, opts);
     match outcome {
         Ok(outcome) => protocol::encode_result(&outcome).unwrap_or_else(|e| {
             protocol::encode_error(ErrorKind::Setup, &format!("cannot encode the result: {e}"))
@@ -39,14 +48,14 @@ fn launch(conn: BorrowedFd<'_>, req: Request) -> Vec<u8> {
 }
 
 /// Puts the client's fds on 0, 1 and 2 (`/dev/null` for missing ones),
-/// closes every other fd but the connection, and takes the client's
-/// directory and environment.
+/// closes every other fd but the connection (and `keep`), and takes the
+/// client's directory and environment.
 fn take_client_context(
     conn: BorrowedFd<'_>,
     stdio: Vec<OwnedFd>,
+    keep: Option<RawFd>,
     req: &Request,
 ) -> Result<(), String> {
-    use std::os::fd::AsRawFd;
     let mut stdio = stdio.into_iter();
     for target in 0..3 {
         let from = match stdio.next() {
@@ -58,7 +67,9 @@ fn take_client_context(
     }
     // Every other fd of the server (its listener, the other clients'
     // connections, the fds just moved) closes here.
-    sys::close_fds_except(conn.as_raw_fd())
+    let mut kept = vec![conn.as_raw_fd()];
+    kept.extend(keep);
+    close_all_but(&mut kept)
         .map_err(|e| format!("cannot close the server's fds: {}", errno_text(e)))?;
     if let Some(dir) = &req.cwd {
         std::env::set_current_dir(dir)
@@ -75,6 +86,30 @@ fn take_client_context(
             }
             std::env::set_var(key, value);
         }
+    }
+    Ok(())
+}
+
+/// Closes every fd from 3 up but those in `keep`.
+fn close_all_but(keep: &mut [RawFd]) -> Result<(), i32> {
+    keep.sort_unstable();
+    let mut low: libc::c_uint = 3;
+    for &fd in keep.iter() {
+        let fd = fd as libc::c_uint;
+        if fd > low {
+            close_range(low, fd - 1)?;
+        }
+        low = low.max(fd + 1);
+    }
+    close_range(low, libc::c_uint::MAX)
+}
+
+fn close_range(low: libc::c_uint, high: libc::c_uint) -> Result<(), i32> {
+    // SAFETY: closes fds this process inherited from the server and does
+    // not use; every one that is used is in `keep`.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, low, high, 0u32) };
+    if rc < 0 {
+        return Err(sys::errno());
     }
     Ok(())
 }

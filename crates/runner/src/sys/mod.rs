@@ -241,3 +241,12 @@ pub(crate) fn occupy_closed_stdio() -> io::Result<Vec<RawFd>> {
     }
     Ok(closed)
 }
+
+/// Moves this process into the network namespace `fd`.
+pub(crate) fn join_netns(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: plain syscall on an fd we own.
+    if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

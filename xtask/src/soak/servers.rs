@@ -1,0 +1,187 @@
+//! `cargo xtask soak --server`: the same launches sent through two
+//! `nucleus-run serve`, one of root and one of nobody (each workload to the
+//! server of its user), the clients SIGKILLed at random moments instead of
+//! the runners. Besides the leak counts: every server's worker is gone at
+//! each count, the servers' fds and memory are flat, and a `SIGTERM` at the
+//! end stops both with exit 0 and leaves nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How much a server's resident memory may grow over the soak.
+const RSS_TOLERANCE: f64 = 1.05;
+
+pub(crate) struct Servers {
+    root: Server,
+    nobody: Server,
+    /// (root, nobody) resident KiB and fd counts once warm ([`Self::mark`]).
+    start: [(u64, usize); 2],
+}
+
+struct Server {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Servers {
+    /// Starts both servers with sockets below `dir`; waits until they
+    /// accept and their pools are full.
+    pub(crate) fn start(bin: &Path, dir: &Path) -> Result<Servers, String> {
+        let nobody_dir = dir.join("nobody");
+        std::fs::create_dir_all(&nobody_dir).map_err(|e| format!("{e}"))?;
+        std::os::unix::fs::chown(&nobody_dir, Some(65534), Some(65534))
+            .map_err(|e| format!("chown: {e}"))?;
+        let root = Server::spawn(Command::new(bin), dir.join("root.sock"))?;
+        let mut as_nobody = Command::new("setpriv");
+        as_nobody
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(bin);
+        let nobody = Server::spawn(as_nobody, nobody_dir.join("nobody.sock"))?;
+        std::thread::sleep(Duration::from_millis(300));
+        let start = [root.usage(), nobody.usage()];
+        Ok(Servers {
+            root,
+            nobody,
+            start,
+        })
+    }
+
+    /// The socket of the server that runs `nobody`'s workloads, or root's.
+    pub(crate) fn socket(&self, nobody: bool) -> &Path {
+        if nobody {
+            &self.nobody.socket
+        } else {
+            &self.root.socket
+        }
+    }
+
+    /// Takes the servers' memory and fds now as the start of the check.
+    pub(crate) fn mark(&mut self) {
+        self.start = [self.root.usage(), self.nobody.usage()];
+    }
+
+    /// Processes below the servers (workers and their sandboxes).
+    pub(crate) fn descendants(&self) -> usize {
+        descendants(self.root.child.id()) + descendants(self.nobody.child.id())
+    }
+
+    /// The servers' figures now against their start; the problems.
+    pub(crate) fn report(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (i, (name, server)) in [("root", &self.root), ("nobody", &self.nobody)]
+            .into_iter()
+            .enumerate()
+        {
+            let (rss, fds) = server.usage();
+            let (rss0, fds0) = self.start[i];
+            println!("server of {name}: resident {rss0} -> {rss} KiB, fds {fds0} -> {fds}");
+            if rss as f64 > rss0 as f64 * RSS_TOLERANCE {
+                problems.push(format!(
+                    "the {name} server's memory grew: {rss0} -> {rss} KiB"
+                ));
+            }
+            if fds > fds0 {
+                problems.push(format!("the {name} server's fds grew: {fds0} -> {fds}"));
+            }
+        }
+        problems
+    }
+
+    /// `SIGTERM` to both; each must exit 0 within 30 s.
+    pub(crate) fn stop(self) -> Vec<String> {
+        [("root", self.root), ("nobody", self.nobody)]
+            .into_iter()
+            .filter_map(|(name, server)| {
+                server
+                    .stop()
+                    .err()
+                    .map(|e| format!("the {name} server: {e}"))
+            })
+            .collect()
+    }
+}
+
+impl Server {
+    fn spawn(mut cmd: Command, socket: PathBuf) -> Result<Server, String> {
+        let child = cmd
+            .arg("serve")
+            .arg("--socket")
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .current_dir("/")
+            .spawn()
+            .map_err(|e| format!("nucleus-run serve: {e}"))?;
+        let server = Server { child, socket };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&server.socket).is_err() {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "no server on {} within 10 s",
+                    server.socket.display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(server)
+    }
+
+    /// Resident KiB and open fds of the server process.
+    fn usage(&self) -> (u64, usize) {
+        let dir = PathBuf::from(format!("/proc/{}", self.child.id()));
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        let rss = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0);
+        let fds = std::fs::read_dir(dir.join("fd")).map_or(0, Iterator::count);
+        (rss, fds)
+    }
+
+    fn stop(mut self) -> Result<(), String> {
+        // SAFETY: kill has no memory effects; the pid is our unreaped child's.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => return Err(format!("exited {status}")),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return Err("did not stop within 30 s of SIGTERM".to_owned());
+                }
+            }
+        }
+    }
+}
+
+/// How many processes are below `pid`.
+fn descendants(pid: u32) -> usize {
+    let mut parent_of = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        if let Some(ppid) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+        {
+            parent_of.push((child, ppid));
+        }
+    }
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.len() - 1
+}
