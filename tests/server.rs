@@ -50,30 +50,38 @@ fn frame(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The workload's stdout and stderr are the client's own fds: a file the
-/// client redirected to gets every line, in order, under both runtimes and
-/// both users.
+/// The workload's stdout and stderr are the client's own fds: the files
+/// the client redirected them to get every line, in order, under both
+/// runtimes and both users. (Each stream to a file of its own: under gVisor
+/// the runner relays the two streams, as a direct run does, and two
+/// streams into one file keep each one's order, not their interleaving.)
 #[test]
 fn output_goes_straight_to_the_clients_files() {
     let test = "server_output";
     for (runtime, who) in combinations(test, &[As::Caller, As::Nobody]) {
         let server = Server::start(who, &[]);
         let out_dir = world_writable("serve-out");
-        let file = out_dir.path().join("out.txt");
+        let (out_file, err_file) = (out_dir.path().join("out"), out_dir.path().join("err"));
         let script = format!(
             "\"$NUCLEUS\" --server {} --trust-level {} -- /bin/sh -c \
-             'for i in 1 2 3; do echo line$i; done; echo to-stderr >&2; exit 7' \
-             > {} 2>&1",
+             'for i in 1 2 3; do echo line$i; echo err$i >&2; done; exit 7' \
+             > {} 2> {}",
             server.arg(),
             runtime.trust_level(),
-            file.display()
+            out_file.display(),
+            err_file.display()
         );
         let out = shell(who, &script).output().unwrap();
-        let text = std::fs::read_to_string(&file).unwrap();
-        assert_eq!(out.status.code(), Some(7), "{runtime:?} {who:?}: {text}");
+        let text = std::fs::read_to_string(&out_file).unwrap();
+        let errors = std::fs::read_to_string(&err_file).unwrap();
         assert_eq!(
-            text,
-            "line1\nline2\nline3\nto-stderr\n",
+            out.status.code(),
+            Some(7),
+            "{runtime:?} {who:?}: {text} {errors}"
+        );
+        assert_eq!(
+            (text.as_str(), errors.as_str()),
+            ("line1\nline2\nline3\n", "err1\nerr2\nerr3\n"),
             "{runtime:?} {who:?}; server log: {}",
             server.log()
         );
@@ -400,9 +408,13 @@ fn bad_requests_get_an_error_and_the_server_goes_on() {
     // Four fds.
     let mut conn = UnixStream::connect(&server.socket).unwrap();
     let null = std::fs::File::open("/dev/null").unwrap();
-    use std::os::fd::AsFd;
-    let fds = [null.as_fd(), null.as_fd(), null.as_fd(), null.as_fd()];
-    send_with_fds(&conn, &frame(br#"{"version":1,"envelope":{}}"#), &fds);
+    use std::os::fd::AsRawFd;
+    let fds = [null.as_raw_fd(); 4];
+    nucleus_test_support::send_fds(
+        conn.as_raw_fd(),
+        &frame(br#"{"version":1,"envelope":{}}"#),
+        &fds,
+    );
     let reply = read_reply(&mut conn);
     assert!(reply.error.unwrap().message.contains("at most 3"));
     // A valid request that fails its setup: a setup error, not a crash.
@@ -439,37 +451,6 @@ fn a_stalled_request_times_out() {
     stalled.write_all(&[0, 0]).unwrap();
     let reply = read_reply(&mut stalled);
     assert!(reply.error.unwrap().message.contains("no whole request"));
-}
-
-fn send_with_fds(conn: &UnixStream, bytes: &[u8], fds: &[std::os::fd::BorrowedFd<'_>]) {
-    use std::os::fd::AsRawFd;
-    let mut iov = libc::iovec {
-        iov_base: bytes.as_ptr() as *mut libc::c_void,
-        iov_len: bytes.len(),
-    };
-    let mut control = [0u64; 16];
-    // SAFETY: an all-zero msghdr, pointed at live buffers below.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    let payload = std::mem::size_of_val(fds) as u32;
-    // SAFETY: CMSG_SPACE is arithmetic; the buffer (128 bytes) holds it.
-    msg.msg_controllen = unsafe { libc::CMSG_SPACE(payload) } as usize;
-    msg.msg_control = control.as_mut_ptr().cast();
-    // SAFETY: writes one header and the fds into the live control buffer.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(payload) as usize;
-        let data = libc::CMSG_DATA(cmsg).cast::<i32>();
-        for (i, fd) in fds.iter().enumerate() {
-            std::ptr::write_unaligned(data.add(i), fd.as_raw_fd());
-        }
-    }
-    // SAFETY: sendmsg reads the buffers above.
-    let n = unsafe { libc::sendmsg(conn.as_raw_fd(), &msg, 0) };
-    assert_eq!(n as usize, bytes.len());
 }
 
 /// Without a server at the path, the run happens directly, with a warning.
@@ -614,17 +595,54 @@ fn each_sandbox_has_a_network_namespace_of_its_own() {
     }
     let server = Server::start(As::Caller, &[]);
     let bind80 = "import socket\nsocket.socket().bind(('127.0.0.1', 80))\nprint('bound')";
-    for args in [vec![
+    let args = [
         "--cap-keep",
         "net_bind_service",
         "--",
         "/usr/bin/python3",
         "-c",
         bind80,
-    ]] {
-        let direct = run(As::Caller, &args);
-        let served = run_via(&server, Runtime::Native, As::Caller, &args);
-        assert_eq!(stdout(&direct), "bound\n", "{}", stderr(&direct));
-        assert_eq!(stdout(&served), "bound\n", "{}", stderr(&served));
+    ];
+    let direct = run(As::Caller, &args);
+    let served = run_via(&server, Runtime::Native, As::Caller, &args);
+    assert_eq!(stdout(&direct), "bound\n", "{}", stderr(&direct));
+    assert_eq!(stdout(&served), "bound\n", "{}", stderr(&served));
+}
+
+/// A pinned seccomp profile is compiled by the server once and found by
+/// every worker, but its file is still checked each run: a file changed
+/// after its pin fails through the server as it fails directly.
+#[test]
+fn a_pinned_profile_is_still_checked_each_run() {
+    let dir = TempDir::new("serve-pin");
+    let profile = dir.path().join("profile.json");
+    let out = run(As::Caller, &["seccomp", "default"]);
+    std::fs::write(&profile, &out.stdout).unwrap();
+    use sha2::Digest;
+    let pin: String = sha2::Sha256::digest(&out.stdout)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let server = Server::start(As::Caller, &[]);
+    let path = profile.display().to_string();
+    let args = [
+        "--seccomp-profile",
+        &path,
+        "--seccomp-profile-sha256",
+        &pin,
+        "--",
+        "/bin/echo",
+        "pinned",
+    ];
+    for _ in 0..3 {
+        let out = run_via(&server, Runtime::Native, As::Caller, &args);
+        assert_eq!(stdout(&out), "pinned\n", "{}", stderr(&out));
     }
+    std::fs::write(&profile, b"{\"defaultAction\":\"SCMP_ACT_ALLOW\"}").unwrap();
+    let direct = run(As::Caller, &args);
+    let served = run_via(&server, Runtime::Native, As::Caller, &args);
+    assert_code(&direct, 125);
+    assert_code(&served, 125);
+    assert_eq!(stderr(&direct), stderr(&served));
+    assert!(stderr(&served).contains("sha256"), "{}", stderr(&served));
 }

@@ -27,11 +27,11 @@ use std::path::Path;
 #[non_exhaustive]
 pub enum ClientError {
     /// The socket failed.
-    #[error("the connection to the server failed")]
-    Io(#[source] std::io::Error),
+    #[error("the connection to the server failed: {0}")]
+    Io(std::io::Error),
     /// The server's bytes are not a reply of this protocol.
-    #[error("the server's reply is not valid")]
-    Protocol(#[source] ProtocolError),
+    #[error("the server's reply is not valid: {0}")]
+    Protocol(ProtocolError),
     /// The server closed the connection without a reply: it stopped (its
     /// sandboxes end with it) or its worker died.
     #[error("the server closed the connection without a reply (it stopped, or its worker died)")]

@@ -160,8 +160,15 @@ pub fn record(env: &Envelope) -> Result<(Outcome, nucleus_seccomp::Profile), Run
 fn join_pooled_netns(env: &Envelope, prepared: &mut Prepared, netns: std::os::fd::OwnedFd) {
     let wanted =
         prepared.namespaces.contains(nucleus_ns::Namespace::Network) && env.caps.keep.is_empty();
-    if wanted && sys::join_netns(&netns).is_ok() {
-        prepared.pooled_netns = true;
-        prepared.loopback = false;
+    if !wanted {
+        return;
+    }
+    match sys::join_netns(&netns) {
+        Ok(()) => {
+            tracing::debug!("joined a network namespace of the server's pool");
+            prepared.pooled_netns = true;
+            prepared.loopback = false;
+        }
+        Err(e) => tracing::debug!(error = %e, "cannot join a pooled network namespace; making one"),
     }
 }

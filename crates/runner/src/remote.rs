@@ -65,7 +65,7 @@ pub(crate) fn run(path: &Path, env: &Envelope, json: bool, result_fd: Option<i32
             Some(exit::SETUP_FAILED)
         }
         Err(e) => {
-            eprintln!("nucleus-run: server {}: {}", path.display(), chain(&e));
+            eprintln!("nucleus-run: server {}: {e}", path.display());
             Some(exit::SETUP_FAILED)
         }
     }
@@ -113,15 +113,4 @@ fn stdio_fd(fd: i32, null: &std::fs::File) -> BorrowedFd<'_> {
         return unsafe { BorrowedFd::borrow_raw(fd) };
     }
     null.as_fd()
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -175,13 +175,14 @@ fn clone(
     go_w: &OwnedFd,
     msg_w: &OwnedFd,
 ) -> Result<nucleus_ns::Child, RunError> {
-    // SAFETY: the process is single-threaded (checked above) and the child
-    // only runs `child::run`, which does async-signal-safe work on what
-    // `prepare` allocated before the clone, and never returns.
+    // A pooled network namespace was joined already: the clone inherits it.
     let namespaces = match p.pooled_netns {
         true => p.namespaces.without(nucleus_ns::Namespace::Network),
         false => p.namespaces,
     };
+    // SAFETY: the process is single-threaded (checked above) and the child
+    // only runs `child::run`, which does async-signal-safe work on what
+    // `prepare` allocated before the clone, and never returns.
     match unsafe { nucleus_ns::fork_into(namespaces, into) } {
         Ok(Forked::Child) => child::run(p, go_r.as_raw_fd(), go_w.as_raw_fd(), msg_w.as_raw_fd()),
         Ok(Forked::Parent(child)) => Ok(child),

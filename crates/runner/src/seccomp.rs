@@ -42,11 +42,12 @@ impl SeccompSettings {
         kept_caps: Vec<String>,
         extra: Extra,
     ) -> Result<Option<CompiledFilter>, RunError> {
-        // The default profile is a function of these alone: compiled once
-        // per process (a launch server compiles its variants at start, and
-        // every worker it forks finds them).
-        let key = (self.profile_file.is_none() && self.mode != SeccompMode::Off)
-            .then(|| (self.log_denied, kept_caps.clone(), extra));
+        // The default profile, and a pinned profile file, are functions of
+        // these alone: compiled once per process (a launch server compiles
+        // them before it forks, and every worker finds them).
+        let key = self
+            .memo_policy()
+            .map(|policy| (policy, self.log_denied, kept_caps.clone(), extra));
         if let Some(hit) = key.as_ref().and_then(memo::get) {
             return Ok(Some(hit));
         }
@@ -55,6 +56,32 @@ impl SeccompSettings {
             memo::put(key, filter.clone());
         }
         Ok(filter)
+    }
+
+    /// What identifies the profile in the memo: `default`, or the pin of a
+    /// pinned profile file whose content has that SHA-256 now (the file is
+    /// read and hashed each launch, as a one-shot run does, so a changed
+    /// file fails the same way). `None`: not memoized (seccomp off, a file
+    /// without a pin, a file that does not match: the uncached path names
+    /// the error).
+    fn memo_policy(&self) -> Option<String> {
+        use sha2::Digest;
+        match (&self.profile_file, &self.profile_sha256) {
+            (None, None) if self.mode != SeccompMode::Off => Some("default".to_owned()),
+            (Some(path), Some(pin)) => {
+                let pin = pin
+                    .strip_prefix("sha256:")
+                    .unwrap_or(pin)
+                    .to_ascii_lowercase();
+                let bytes = std::fs::read(path).ok()?;
+                let actual: String = sha2::Sha256::digest(&bytes)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                (actual == pin).then(|| format!("sha256:{pin}"))
+            }
+            _ => None,
+        }
     }
 
     fn compile_uncached(
@@ -123,7 +150,31 @@ impl SeccompSettings {
 /// capabilities can ask for, so that the filters are in the memo before a
 /// launch server forks its workers.
 pub(crate) fn warm() {
-    let settings = SeccompSettings::default();
+    warm_variants(&SeccompSettings::default(), &[]);
+}
+
+/// For a launch server, before it forks the worker of `env`: compiles the
+/// variants of its profile when it is a pinned file (relative to `cwd`) or
+/// the default one with capabilities kept, unless the memo has them.
+pub(crate) fn warm_for(env: &crate::Envelope, cwd: Option<&std::path::Path>) {
+    let mut settings = env.seccomp.clone();
+    if settings.profile_file.is_some() != settings.profile_sha256.is_some() {
+        return;
+    }
+    if let (Some(path), Some(cwd)) = (&settings.profile_file, cwd) {
+        settings.profile_file = Some(cwd.join(path));
+    }
+    let caps: Vec<String> = env.caps.keep.iter().map(ToString::to_string).collect();
+    let Some(policy) = settings.memo_policy() else {
+        return;
+    };
+    let probe = (policy, settings.log_denied, caps.clone(), Extra::default());
+    if !memo::contains(&probe) {
+        warm_variants(&settings, &caps);
+    }
+}
+
+fn warm_variants(settings: &SeccompSettings, caps: &[String]) {
     for bits in 0..16u8 {
         let extra = Extra {
             no_exec: bits & 1 != 0,
@@ -131,8 +182,8 @@ pub(crate) fn warm() {
             deny_privileged_files: bits & 4 != 0,
             deny_udp: bits & 8 != 0,
         };
-        if let Err(err) = settings.compile(Vec::new(), extra) {
-            tracing::warn!(error = %err, "cannot compile the default seccomp profile ahead");
+        if let Err(err) = settings.compile(caps.to_vec(), extra) {
+            tracing::debug!(error = %err, "cannot compile a seccomp profile ahead");
         }
     }
 }
@@ -144,10 +195,12 @@ mod memo {
     use nucleus_seccomp::CompiledFilter;
     use std::sync::Mutex;
 
-    type Key = (bool, Vec<String>, Extra);
+    /// (the profile, log denied, kept capabilities, what the launch adds).
+    type Key = (String, bool, Vec<String>, Extra);
 
-    /// More variants than this are compiled each time.
-    const MAX: usize = 32;
+    /// More variants than this are compiled each time (16 per profile and
+    /// set of kept capabilities).
+    const MAX: usize = 256;
 
     static FILTERS: Mutex<Vec<(Key, CompiledFilter)>> = Mutex::new(Vec::new());
 
@@ -157,6 +210,12 @@ mod memo {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, f)| f.clone())
+    }
+
+    pub(super) fn contains(key: &Key) -> bool {
+        FILTERS
+            .lock()
+            .is_ok_and(|filters| filters.iter().any(|(k, _)| k == key))
     }
 
     pub(super) fn put(key: Key, filter: CompiledFilter) {

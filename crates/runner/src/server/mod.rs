@@ -289,6 +289,9 @@ impl Server<'_> {
             );
             return reply_now(&p.conn, ErrorKind::Busy, &message);
         }
+        // A pinned profile file or kept capabilities: compiled here once,
+        // found by this and every later worker.
+        crate::seccomp::warm_for(&req.envelope, req.cwd.as_deref());
         let netns = self.pool.take();
         match self.fork_worker(p.conn.as_fd(), p.fds, req, netns) {
             Ok(pid) => self.running.push(Running { pid, conn: p.conn }),
