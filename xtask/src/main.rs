@@ -7,11 +7,14 @@
 //!   fails; then the cgroup, Landlock and launch tests again in a VM with
 //!   Debian 12's kernel (cgroup v2, Landlock ABI 2), as root and as nobody.
 //! - `cargo xtask ci-vm`: only the VM part of `ci`.
-//! - `cargo xtask bench [--runs N] [--vm]`: start-up of `nucleus-run` side by
-//!   side with bare execution and bubblewrap, in one run, as medians and
-//!   ratios; `--vm`: the start-up table in the VM, as ratios.
-//! - `cargo xtask soak [--launches N] [--kill-percent P] [--seed S]`: N
-//!   launches of mixed workloads, runners SIGKILLed at random moments; fails
+//! - `cargo xtask modules`: only `ci`'s check that no crate has a module cycle.
+//! - `cargo xtask bench [--runs N] [--vm] [--serve]`: start-up of `nucleus-run`
+//!   side by side with bare execution and bubblewrap, in one run, as medians
+//!   and ratios; `--vm`: the start-up table in the VM, as ratios; `--serve`:
+//!   only the warm launcher's section (`bench/serve.rs`).
+//! - `cargo xtask soak [--launches N] [--kill-percent P] [--seed S] [--server]`:
+//!   N launches of mixed workloads, runners (or, through `nucleus-run serve`,
+//!   clients) SIGKILLed at random moments; fails
 //!   on any leak (processes, mounts, cgroups, runsc state, files, fds) or a
 //!   growing runner RSS (see `soak.rs`).
 //! - `cargo xtask fuzz [--time DURATION] [TARGET...]`: every parser of
@@ -39,13 +42,14 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::main(&args[1..]),
         Some("man") => man::run(&args[1..]),
+        Some("modules") => modules::check(&bench::workspace_root()),
         Some("soak") => soak::run(&args[1..]),
         Some("vm") => match vm::main(&args[1..]) {
             Ok(code) => return ExitCode::from(u8::try_from(code).unwrap_or(1)),
             Err(err) => Err(err),
         },
         _ => Err(
-            "usage: cargo xtask ci [--no-vm] | ci-vm | bench [--runs N] [--vm] | fuzz [--time DURATION] [TARGET...] | soak [--launches N] | man [--out DIR] | vm [OPTIONS] -- COMMAND"
+            "usage: cargo xtask ci [--no-vm] | ci-vm | modules | bench [--runs N] [--vm] [--serve] | fuzz [--time DURATION] [TARGET...] | soak [--launches N] | man [--out DIR] | vm [OPTIONS] -- COMMAND"
                 .to_owned(),
         ),
     };

@@ -35,8 +35,11 @@ pub(crate) fn run(args: RunArgs) -> i32 {
         }
     }
     if let Some(path) = server {
-        if let Some(code) = crate::remote::run(&path, &env, json, result_fd) {
-            return code;
+        if let Some(served) = crate::remote::run(&path, &env, json || result_fd.is_some()) {
+            if let Some(text) = served.json {
+                write_result_text(text, result_fd);
+            }
+            return served.code;
         }
     }
     // A status line for slow steps: on a terminal, never with a JSON
@@ -177,7 +180,7 @@ fn write_json(outcome: &Outcome, fd: Option<i32>) {
 }
 
 /// Writes a result's JSON text and a newline to `fd`, or to stdout.
-pub(crate) fn write_result_text(mut text: String, fd: Option<i32>) {
+fn write_result_text(mut text: String, fd: Option<i32>) {
     text.push('\n');
     match fd {
         Some(fd) => {

@@ -15,9 +15,26 @@ pub(crate) fn from_env() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// What a run through the server gave: the exit code, and the result's JSON
+/// text when the caller asked for it (`--json`, `--capture`,
+/// `--result-fd`).
+pub(crate) struct Served {
+    pub(crate) code: i32,
+    pub(crate) json: Option<String>,
+}
+
+impl Served {
+    fn failed() -> Option<Served> {
+        Some(Served {
+            code: exit::SETUP_FAILED,
+            json: None,
+        })
+    }
+}
+
 /// Runs `env` through the server at `path`; `None` when nothing listens
 /// there (the caller then runs it directly, after the warning printed here).
-pub(crate) fn run(path: &Path, env: &Envelope, json: bool, result_fd: Option<i32>) -> Option<i32> {
+pub(crate) fn run(path: &Path, env: &Envelope, want_json: bool) -> Option<Served> {
     let client = match Client::connect(path) {
         Ok(client) => client,
         Err(e)
@@ -37,7 +54,7 @@ pub(crate) fn run(path: &Path, env: &Envelope, json: bool, result_fd: Option<i32
                 "nucleus-run: cannot connect to the server {}: {e}",
                 path.display()
             );
-            return Some(exit::SETUP_FAILED);
+            return Served::failed();
         }
     };
     let mut req = Request::run(env.clone());
@@ -51,28 +68,29 @@ pub(crate) fn run(path: &Path, env: &Envelope, json: bool, result_fd: Option<i32
         Ok(null) => null,
         Err(e) => {
             eprintln!("nucleus-run: cannot open /dev/null: {e}");
-            return Some(exit::SETUP_FAILED);
+            return Served::failed();
         }
     };
     let stdio: Vec<BorrowedFd<'_>> = (0..3).map(|fd| stdio_fd(fd, &null)).collect();
     match client.run(&req, &stdio) {
-        Ok(reply) => Some(report(reply, json || env.capture.is_some(), result_fd)),
+        Ok(reply) => Some(report(reply, want_json || env.capture.is_some())),
         Err(ClientError::NoReply) => {
             eprintln!(
                 "nucleus-run: the server {} ended the run without a result (it stopped, or its worker died)",
                 path.display()
             );
-            Some(exit::SETUP_FAILED)
+            Served::failed()
         }
         Err(e) => {
             eprintln!("nucleus-run: server {}: {e}", path.display());
-            Some(exit::SETUP_FAILED)
+            Served::failed()
         }
     }
 }
 
-/// Prints the reply as a direct run prints its outcome; the exit code.
-fn report(reply: nucleus_runner::protocol::Reply, json: bool, result_fd: Option<i32>) -> i32 {
+/// Prints what a direct run prints on stderr; the exit code and, when
+/// `json`, the result's text for the caller to print.
+fn report(reply: nucleus_runner::protocol::Reply, json: bool) -> Served {
     let Some(result) = reply.result else {
         let error = reply.error.map(|e| (e.kind, e.message));
         match error {
@@ -82,7 +100,10 @@ fn report(reply: nucleus_runner::protocol::Reply, json: bool, result_fd: Option<
             }
             None => eprintln!("nucleus-run: the server's reply holds nothing"),
         }
-        return exit::SETUP_FAILED;
+        return Served {
+            code: exit::SETUP_FAILED,
+            json: None,
+        };
     };
     let text = result.get().to_owned();
     let result: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
@@ -98,10 +119,10 @@ fn report(reply: nucleus_runner::protocol::Reply, json: bool, result_fd: Option<
         .as_i64()
         .and_then(|c| i32::try_from(c).ok())
         .unwrap_or(exit::SETUP_FAILED);
-    if json || result_fd.is_some() {
-        crate::output::write_result_text(text, result_fd);
+    Served {
+        code,
+        json: json.then_some(text),
     }
-    code
 }
 
 /// fd `fd` of this process if open, else `null` in its place.

@@ -153,24 +153,23 @@ pub(crate) fn warm() {
     warm_variants(&SeccompSettings::default(), &[]);
 }
 
-/// For a launch server, before it forks the worker of `env`: compiles the
-/// variants of its profile when it is a pinned file (relative to `cwd`) or
-/// the default one with capabilities kept, unless the memo has them.
-pub(crate) fn warm_for(env: &crate::Envelope, cwd: Option<&std::path::Path>) {
-    let mut settings = env.seccomp.clone();
+/// For a launch server, before it forks a worker: compiles the variants of
+/// its `seccomp` (a pinned file, relative to `cwd`, or the default profile)
+/// with `caps` kept, unless the memo has them.
+pub(crate) fn warm_for(seccomp: &SeccompSettings, caps: &[String], cwd: Option<&std::path::Path>) {
+    let mut settings = seccomp.clone();
     if settings.profile_file.is_some() != settings.profile_sha256.is_some() {
         return;
     }
     if let (Some(path), Some(cwd)) = (&settings.profile_file, cwd) {
         settings.profile_file = Some(cwd.join(path));
     }
-    let caps: Vec<String> = env.caps.keep.iter().map(ToString::to_string).collect();
     let Some(policy) = settings.memo_policy() else {
         return;
     };
-    let probe = (policy, settings.log_denied, caps.clone(), Extra::default());
+    let probe = (policy, settings.log_denied, caps.to_vec(), Extra::default());
     if !memo::contains(&probe) {
-        warm_variants(&settings, &caps);
+        warm_variants(&settings, caps);
     }
 }
 

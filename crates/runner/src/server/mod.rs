@@ -291,7 +291,9 @@ impl Server<'_> {
         }
         // A pinned profile file or kept capabilities: compiled here once,
         // found by this and every later worker.
-        crate::seccomp::warm_for(&req.envelope, req.cwd.as_deref());
+        let env = &req.envelope;
+        let caps: Vec<String> = env.caps.keep.iter().map(ToString::to_string).collect();
+        crate::seccomp::warm_for(&env.seccomp, &caps, req.cwd.as_deref());
         let netns = self.pool.take();
         match self.fork_worker(p.conn.as_fd(), p.fds, req, netns) {
             Ok(pid) => self.running.push(Running { pid, conn: p.conn }),
