@@ -94,10 +94,11 @@ fn channel_seeds() -> Vec<Vec<u8>> {
     seeds
 }
 
-/// The launch server's decoder (`nucleus_runner::protocol`): the input is what a client
-/// wrote on the socket. Its first 4 bytes are the frame's length (`frame_len`, within the
-/// request limit), the rest goes to `decode_request` (the server) and to `decode_reply`
-/// (a client reading a server). A decoded request encodes to a frame that decodes to the
+/// The launch server's decoder (`nucleus_runner::protocol`): the input is a frame as a
+/// client wrote it on the socket, or as a server answered. Its first 4 bytes are the
+/// frame's length (`frame_len`, within the request limit), the rest goes to
+/// `decode_request` (the server) and to `decode_reply` (a client reading a server);
+/// accepted when either decodes. A decoded request encodes to a frame that decodes to the
 /// same request.
 pub(crate) const PROTOCOL: Target = Target {
     name: "protocol",
@@ -111,13 +112,13 @@ fn protocol(bytes: &[u8]) -> bool {
     let Some((header, body)) = bytes.split_first_chunk::<4>() else {
         return false;
     };
-    let _ = protocol::frame_len(*header, MAX_REPLY);
-    let _ = protocol::decode_reply(body);
+    let reply =
+        protocol::frame_len(*header, MAX_REPLY).is_ok() && protocol::decode_reply(body).is_ok();
     if protocol::frame_len(*header, MAX_REQUEST).is_err() {
-        return false;
+        return reply;
     }
     let Ok(req) = protocol::decode_request(body) else {
-        return false;
+        return reply;
     };
     let frame = protocol::encode_request(&req).expect("a decoded request encodes");
     let len = protocol::frame_len(frame[..4].try_into().expect("4 bytes"), MAX_REQUEST)
