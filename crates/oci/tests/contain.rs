@@ -248,6 +248,13 @@ fn probes_fail_as_they_must_for_root_and_nobody() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Another way a probe may end under gVisor: (probe, exit code, text the
+/// output contains). Under a tiny pids limit runsc cannot start: which of
+/// its steps meets the limit first depends on timing, a fork of its
+/// sandbox or gofer, or the Go runtime's next thread (seen in CI once).
+const GVISOR_ALSO: &[(&str, i32, &str)] =
+    &[("pids limit", 2, "runtime: failed to create new OS thread")];
+
 /// The same probes in an untrusted container (gVisor, root only). The
 /// sentry answers some in its own words: a masked /proc file it does not
 /// have at all, EACCES for a read-only /proc/sys, EPERM for every seccomp
@@ -272,7 +279,10 @@ fn probes_fail_as_they_must_under_gvisor() {
             Some(tail) => got.0 == Some(want.0) && got.1.ends_with(tail),
             None => got == (Some(want.0), want.1.to_owned()),
         };
-        if !matches {
+        let also = GVISOR_ALSO.iter().any(|(name, code, text)| {
+            *name == p.name && got.0 == Some(*code) && got.1.contains(text)
+        });
+        if !matches && !also {
             failures.push(format!("{}: got {got:?}, wanted {want:?}", p.name));
         }
         b.assert_clean();
