@@ -330,25 +330,10 @@ impl Soak {
                 a => a.to_owned(),
             })
             .collect();
-        let mut cmd = if let Some(servers) = &self.servers {
-            let mut c = if kind.nobody {
-                let mut c = Command::new("setpriv");
-                c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-                    .arg(&self.places.bin);
-                c
-            } else {
-                Command::new(&self.places.bin)
-            };
-            c.arg("--server").arg(servers.socket(kind.nobody));
-            c
-        } else if kind.nobody {
-            let mut c = Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-                .arg(&self.places.bin);
-            c
-        } else {
-            Command::new(&self.places.bin)
-        };
+        let mut cmd = runner_command(&self.places.bin, kind.nobody);
+        if let Some(servers) = &self.servers {
+            cmd.arg("--server").arg(servers.socket(kind.nobody));
+        }
         let out_path = self.dir.join(format!("out-{worker}"));
         let err_path = self.dir.join(format!("err-{worker}"));
         let (Ok(out), Ok(err)) = (
@@ -473,6 +458,17 @@ impl Soak {
 
 fn opt(v: Option<i64>) -> String {
     v.map_or("-".to_owned(), |v| v.to_string())
+}
+
+/// `bin` as root, or as nobody through `setpriv`.
+fn runner_command(bin: &Path, nobody: bool) -> Command {
+    if !nobody {
+        return Command::new(bin);
+    }
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(bin);
+    c
 }
 
 /// Waits for `pid`: its wait status and peak RSS in KiB.

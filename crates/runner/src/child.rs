@@ -185,7 +185,7 @@ fn setup(
     for &(from, to) in &p.stdio_dups {
         sys::dup2(from, to).at(Stage::Session)?;
     }
-    sys::close_fds_except(msg_fd).at(Stage::Session)?;
+    sys::close_fds_except(&[msg_fd]).at(Stage::Session)?;
     sys::setsid().at(Stage::Session)?;
     // The sandbox's own terminal (never the caller's) becomes the session's:
     // its ^C reaches the workload's foreground group.

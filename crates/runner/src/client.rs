@@ -76,7 +76,8 @@ impl Client {
             (Err(e), Ok(())) => return Err(ClientError::Io(e)),
         }
         let len = protocol::frame_len(header, MAX_REPLY).map_err(ClientError::Protocol)?;
-        let mut body = Vec::new();
+        // Room for most replies at once; a larger one grows as it comes.
+        let mut body = Vec::with_capacity(len.min(1 << 20));
         (&mut self.conn)
             .take(len as u64)
             .read_to_end(&mut body)

@@ -36,6 +36,7 @@ pub(crate) fn run(args: RunArgs) -> i32 {
     }
     if let Some(path) = server {
         if let Some(served) = crate::remote::run(&path, &env, json || result_fd.is_some()) {
+            print_notices(&served.cleaned, served.error.as_deref());
             if let Some(text) = served.json {
                 write_result_text(text, result_fd);
             }
@@ -51,19 +52,23 @@ pub(crate) fn run(args: RunArgs) -> i32 {
         Ok(outcome) => outcome,
         Err(err) => return fail(&err),
     };
-    for path in &outcome.cleaned {
-        eprintln!(
-            "nucleus-run: removed {}, left behind by an earlier run that was killed",
-            path.display()
-        );
-    }
-    if let Some(error) = &outcome.error {
-        eprintln!("nucleus-run: {error}");
-    }
+    let cleaned = outcome.cleaned.iter().map(|p| p.display());
+    print_notices(cleaned, outcome.error.as_deref());
     if json || result_fd.is_some() {
         write_json(&outcome, result_fd);
     }
     outcome.exit_code
+}
+
+/// What a run's result says on stderr, whether it ran here or through a
+/// server: what it removed of an earlier killed run, and its error.
+fn print_notices(cleaned: impl IntoIterator<Item = impl std::fmt::Display>, error: Option<&str>) {
+    for path in cleaned {
+        eprintln!("nucleus-run: removed {path}, left behind by an earlier run that was killed");
+    }
+    if let Some(error) = error {
+        eprintln!("nucleus-run: {error}");
+    }
 }
 
 /// `nucleus-run serve`: serves until a stop signal; 0, or 125 when the
@@ -168,7 +173,7 @@ fn write_new_then_rename(
 }
 
 /// Prints the error and its chain of causes, once, and gives code 125.
-pub(crate) fn fail(err: &RunError) -> i32 {
+fn fail(err: &RunError) -> i32 {
     eprintln!("nucleus-run: {}", err.chain());
     exit::SETUP_FAILED
 }

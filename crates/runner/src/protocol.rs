@@ -236,7 +236,7 @@ pub fn decode_request(body: &[u8]) -> Result<Request, ProtocolError> {
 
 /// The frame of a reply carrying `result` (an [`Outcome`](crate::Outcome)).
 pub(crate) fn encode_result(result: &crate::Outcome) -> Result<Vec<u8>, ProtocolError> {
-    let mut body = br#"{"version":1,"result":"#.to_vec();
+    let mut body = format!(r#"{{"version":{VERSION},"result":"#).into_bytes();
     serde_json::to_writer(&mut body, result)
         .map_err(|e| ProtocolError::Malformed(e.to_string()))?;
     body.push(b'}');

@@ -15,20 +15,25 @@ pub(crate) fn from_env() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// What a run through the server gave: the exit code, and the result's JSON
+/// What a run through the server gave: the exit code, what the result
+/// says on stderr (its `cleaned` paths and `error`), and the result's JSON
 /// text when the caller asked for it (`--json`, `--capture`,
 /// `--result-fd`).
+#[derive(Default)]
 pub(crate) struct Served {
     pub(crate) code: i32,
+    pub(crate) cleaned: Vec<String>,
+    pub(crate) error: Option<String>,
     pub(crate) json: Option<String>,
 }
 
 impl Served {
-    fn failed() -> Option<Served> {
-        Some(Served {
+    /// No result: the reason is printed already.
+    fn failed() -> Served {
+        Served {
             code: exit::SETUP_FAILED,
-            json: None,
-        })
+            ..Served::default()
+        }
     }
 }
 
@@ -54,7 +59,7 @@ pub(crate) fn run(path: &Path, env: &Envelope, want_json: bool) -> Option<Served
                 "nucleus-run: cannot connect to the server {}: {e}",
                 path.display()
             );
-            return Served::failed();
+            return Some(Served::failed());
         }
     };
     let mut req = Request::run(env.clone());
@@ -68,7 +73,7 @@ pub(crate) fn run(path: &Path, env: &Envelope, want_json: bool) -> Option<Served
         Ok(null) => null,
         Err(e) => {
             eprintln!("nucleus-run: cannot open /dev/null: {e}");
-            return Served::failed();
+            return Some(Served::failed());
         }
     };
     let stdio: Vec<BorrowedFd<'_>> = (0..3).map(|fd| stdio_fd(fd, &null)).collect();
@@ -79,17 +84,17 @@ pub(crate) fn run(path: &Path, env: &Envelope, want_json: bool) -> Option<Served
                 "nucleus-run: the server {} ended the run without a result (it stopped, or its worker died)",
                 path.display()
             );
-            Served::failed()
+            Some(Served::failed())
         }
         Err(e) => {
             eprintln!("nucleus-run: server {}: {e}", path.display());
-            Served::failed()
+            Some(Served::failed())
         }
     }
 }
 
-/// Prints what a direct run prints on stderr; the exit code and, when
-/// `json`, the result's text for the caller to print.
+/// Reads the reply: an error reply is printed here; a result becomes what
+/// the caller prints as for a direct run.
 fn report(reply: nucleus_runner::protocol::Reply, json: bool) -> Served {
     let Some(result) = reply.result else {
         let error = reply.error.map(|e| (e.kind, e.message));
@@ -100,27 +105,21 @@ fn report(reply: nucleus_runner::protocol::Reply, json: bool) -> Served {
             }
             None => eprintln!("nucleus-run: the server's reply holds nothing"),
         }
-        return Served {
-            code: exit::SETUP_FAILED,
-            json: None,
-        };
+        return Served::failed();
     };
     let text = result.get().to_owned();
     let result: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    for path in result["cleaned"].as_array().into_iter().flatten() {
-        if let Some(path) = path.as_str() {
-            eprintln!("nucleus-run: removed {path}, left behind by an earlier run that was killed");
-        }
-    }
-    if let Some(error) = result["error"].as_str() {
-        eprintln!("nucleus-run: {error}");
-    }
+    let cleaned = result["cleaned"].as_array().into_iter().flatten();
     let code = result["exit_code"]
         .as_i64()
         .and_then(|c| i32::try_from(c).ok())
         .unwrap_or(exit::SETUP_FAILED);
     Served {
         code,
+        cleaned: cleaned
+            .filter_map(|p| p.as_str().map(str::to_owned))
+            .collect(),
+        error: result["error"].as_str().map(str::to_owned),
         json: json.then_some(text),
     }
 }

@@ -58,30 +58,38 @@ impl SeccompSettings {
         Ok(filter)
     }
 
-    /// What identifies the profile in the memo: `default`, or the pin of a
-    /// pinned profile file whose content has that SHA-256 now (the file is
-    /// read and hashed each launch, as a one-shot run does, so a changed
-    /// file fails the same way). `None`: not memoized (seccomp off, a file
-    /// without a pin, a file that does not match: the uncached path names
-    /// the error).
-    fn memo_policy(&self) -> Option<String> {
-        use sha2::Digest;
+    /// The profile's name in the memo, from the settings alone: `default`,
+    /// or `sha256:PIN` for a pinned profile file. `None`: not memoized
+    /// (seccomp off, a file without a pin).
+    fn memo_name(&self) -> Option<String> {
         match (&self.profile_file, &self.profile_sha256) {
             (None, None) if self.mode != SeccompMode::Off => Some("default".to_owned()),
-            (Some(path), Some(pin)) => {
-                let pin = pin
-                    .strip_prefix("sha256:")
-                    .unwrap_or(pin)
-                    .to_ascii_lowercase();
-                let bytes = std::fs::read(path).ok()?;
-                let actual: String = sha2::Sha256::digest(&bytes)
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
-                (actual == pin).then(|| format!("sha256:{pin}"))
+            (Some(_), Some(pin)) => {
+                let pin = pin.strip_prefix("sha256:").unwrap_or(pin);
+                Some(format!("sha256:{}", pin.to_ascii_lowercase()))
             }
             _ => None,
         }
+    }
+
+    /// [`Self::memo_name`], when a pinned file's content has that SHA-256
+    /// now (the file is read and hashed each launch, as a one-shot run
+    /// does, so a changed file fails the same way: the uncached path names
+    /// the error).
+    fn memo_policy(&self) -> Option<String> {
+        use sha2::Digest;
+        let name = self.memo_name()?;
+        if let Some(path) = &self.profile_file {
+            let bytes = std::fs::read(path).ok()?;
+            let actual: String = sha2::Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            if name != format!("sha256:{actual}") {
+                return None;
+            }
+        }
+        Some(name)
     }
 
     fn compile_uncached(
@@ -157,18 +165,19 @@ pub(crate) fn warm() {
 /// its `seccomp` (a pinned file, relative to `cwd`, or the default profile)
 /// with `caps` kept, unless the memo has them.
 pub(crate) fn warm_for(seccomp: &SeccompSettings, caps: &[String], cwd: Option<&std::path::Path>) {
-    let mut settings = seccomp.clone();
-    if settings.profile_file.is_some() != settings.profile_sha256.is_some() {
+    // By name first: a profile compiled already costs the server's loop
+    // no read of its file.
+    let Some(name) = seccomp.memo_name() else {
+        return;
+    };
+    if memo::contains(&(name, seccomp.log_denied, caps.to_vec(), Extra::default())) {
         return;
     }
+    let mut settings = seccomp.clone();
     if let (Some(path), Some(cwd)) = (&settings.profile_file, cwd) {
         settings.profile_file = Some(cwd.join(path));
     }
-    let Some(policy) = settings.memo_policy() else {
-        return;
-    };
-    let probe = (policy, settings.log_denied, caps.to_vec(), Extra::default());
-    if !memo::contains(&probe) {
+    if settings.memo_policy().is_some() {
         warm_variants(&settings, caps);
     }
 }

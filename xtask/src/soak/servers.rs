@@ -32,12 +32,9 @@ impl Servers {
         std::fs::create_dir_all(&nobody_dir).map_err(|e| format!("{e}"))?;
         std::os::unix::fs::chown(&nobody_dir, Some(65534), Some(65534))
             .map_err(|e| format!("chown: {e}"))?;
-        let root = Server::spawn(Command::new(bin), dir.join("root.sock"))?;
-        let mut as_nobody = Command::new("setpriv");
-        as_nobody
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(bin);
-        let nobody = Server::spawn(as_nobody, nobody_dir.join("nobody.sock"))?;
+        let root = Server::spawn(super::runner_command(bin, false), dir.join("root.sock"))?;
+        let nobody_cmd = super::runner_command(bin, true);
+        let nobody = Server::spawn(nobody_cmd, nobody_dir.join("nobody.sock"))?;
         std::thread::sleep(Duration::from_millis(300));
         let start = [root.usage(), nobody.usage()];
         Ok(Servers {

@@ -69,7 +69,8 @@ fn take_client_context(
     // connections, the fds just moved) closes here.
     let mut kept = vec![conn.as_raw_fd()];
     kept.extend(keep);
-    close_all_but(&mut kept)
+    kept.sort_unstable();
+    sys::close_fds_except(&kept)
         .map_err(|e| format!("cannot close the server's fds: {}", errno_text(e)))?;
     if let Some(dir) = &req.cwd {
         std::env::set_current_dir(dir)
@@ -86,30 +87,6 @@ fn take_client_context(
             }
             std::env::set_var(key, value);
         }
-    }
-    Ok(())
-}
-
-/// Closes every fd from 3 up but those in `keep`.
-fn close_all_but(keep: &mut [RawFd]) -> Result<(), i32> {
-    keep.sort_unstable();
-    let mut low: libc::c_uint = 3;
-    for &fd in keep.iter() {
-        let fd = fd as libc::c_uint;
-        if fd > low {
-            close_range(low, fd - 1)?;
-        }
-        low = low.max(fd + 1);
-    }
-    close_range(low, libc::c_uint::MAX)
-}
-
-fn close_range(low: libc::c_uint, high: libc::c_uint) -> Result<(), i32> {
-    // SAFETY: closes fds this process inherited from the server and does
-    // not use; every one that is used is in `keep`.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, low, high, 0u32) };
-    if rc < 0 {
-        return Err(sys::errno());
     }
     Ok(())
 }

@@ -39,17 +39,25 @@ pub(crate) fn chdir(path: &CStr) -> Result<(), i32> {
     check(unsafe { libc::chdir(path.as_ptr()) }.into()).map(drop)
 }
 
-/// Closes every fd from 3 up, except `keep`.
-pub(crate) fn close_fds_except(keep: RawFd) -> Result<(), i32> {
+/// Closes every fd from 3 up, except those in `keep` (in ascending order).
+/// Allocates nothing: the init calls it between clone and exec.
+pub(crate) fn close_fds_except(keep: &[RawFd]) -> Result<(), i32> {
     let close_range = |lo: libc::c_uint, hi: libc::c_uint| {
         if lo > hi {
             return Ok(0);
         }
-        // SAFETY: closing fds the child inherited and does not use.
+        // SAFETY: closing fds the process inherited and does not use.
         check(unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) })
     };
-    close_range(3, keep as libc::c_uint - 1)?;
-    close_range(keep as libc::c_uint + 1, libc::c_uint::MAX).map(drop)
+    let mut low: libc::c_uint = 3;
+    for &fd in keep {
+        let fd = fd as libc::c_uint;
+        if fd > low {
+            close_range(low, fd - 1)?;
+        }
+        low = low.max(fd + 1);
+    }
+    close_range(low, libc::c_uint::MAX).map(drop)
 }
 
 pub(crate) fn setsid() -> Result<(), i32> {
