@@ -646,3 +646,29 @@ fn a_pinned_profile_is_still_checked_each_run() {
     assert_eq!(stderr(&direct), stderr(&served));
     assert!(stderr(&served).contains("sha256"), "{}", stderr(&served));
 }
+
+/// The server's own flags refuse what makes no sense, by name, before any
+/// socket is made.
+#[test]
+fn bad_serve_flags_are_refused() {
+    let dir = TempDir::new("serve-flags");
+    let socket = dir.path().join("s.sock").display().to_string();
+    for (flag, value) in [
+        ("--max-sandboxes", "0"),
+        ("--max-sandboxes", "many"),
+        ("--netns-pool", "-1"),
+        ("--request-timeout", "forever"),
+    ] {
+        let arg = format!("{flag}={value}");
+        let out = command(As::Caller, &["serve", "--socket", &socket, &arg])
+            .output()
+            .unwrap();
+        assert_code(&out, 125);
+        assert!(
+            stderr(&out).contains(flag),
+            "{flag} {value}: {}",
+            stderr(&out)
+        );
+        assert!(!dir.path().join("s.sock").exists());
+    }
+}

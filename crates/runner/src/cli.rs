@@ -104,8 +104,8 @@ pub(crate) enum Sub {
         #[arg(long, value_name = "PATH")]
         socket: PathBuf,
         /// The most sandboxes run at once; more requests get a "busy" reply.
-        #[arg(long, value_name = "N", default_value_t = 256)]
-        max_sandboxes: usize,
+        #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
+        max_sandboxes: u16,
         /// How many network namespaces a root server makes ahead, while idle (0: none).
         #[arg(long, value_name = "N", default_value_t = 8)]
         netns_pool: usize,

@@ -75,12 +75,12 @@ fn print_notices(cleaned: impl IntoIterator<Item = impl std::fmt::Display>, erro
 /// socket cannot be made.
 pub(crate) fn serve(
     socket: std::path::PathBuf,
-    max_sandboxes: usize,
+    max_sandboxes: u16,
     netns_pool: usize,
     request_timeout: Option<std::time::Duration>,
 ) -> i32 {
     let mut opts = nucleus_runner::server::ServeOptions::new(socket);
-    opts.max_sandboxes = max_sandboxes.max(1);
+    opts.max_sandboxes = usize::from(max_sandboxes);
     opts.netns_pool = netns_pool;
     if let Some(timeout) = request_timeout {
         opts.request_timeout = timeout;
