@@ -1,8 +1,10 @@
 //! End to end: one table of containment probes. Each probe is a small
 //! Python script run inside the sandbox that prints one verdict line; it
 //! runs under both runtimes (native, gVisor), as both root and nobody, and
-//! both directly and through a `nucleus-run serve` of the same user
-//! (`--server`); every combination must give the probe's verdict.
+//! directly, through a `nucleus-run serve` of the same user (`--server`)
+//! and, natively, as a command of a session of that server (`session
+//! exec`: sessions run natively only); every combination must give the
+//! probe's verdict.
 
 #![allow(clippy::unwrap_used)]
 
@@ -284,11 +286,17 @@ fn check(name: &str) {
     let mut failures = Vec::new();
     for (runtime, who) in combinations(name, &[As::Caller, As::Nobody]) {
         let server = Server::start(who, &[]);
-        for via in ["direct", "server"] {
+        let session = runtime == Runtime::Native;
+        if session {
+            server.create_session(who, "probes", &[]);
+        }
+        for via in ["direct", "server", "session"] {
             let args = ["--", "/usr/bin/python3", "-c", &script];
             let out = match via {
                 "direct" => run_on(runtime, who, &args),
-                _ => run_via(&server, runtime, who, &args),
+                "server" => run_via(&server, runtime, who, &args),
+                _ if session => server.exec(who, "probes", &args[1..]),
+                _ => continue,
             };
             if let Some(failure) = judge(probe, runtime, who, via, &out) {
                 failures.push(failure);

@@ -87,7 +87,14 @@ pub fn command(who: As, args: &[&str]) -> Command {
                 .args(&parent)
                 .args(rest);
         }
-        ["doctor" | "seccomp" | "serve", ..] => {
+        ["session", "create", rest @ ..] => {
+            cmd.args(["session", "create"]);
+            if trusted {
+                cmd.args(["--trust-level", "trusted"]);
+            }
+            cmd.args(&parent).args(rest);
+        }
+        ["doctor" | "seccomp" | "serve" | "session", ..] => {
             cmd.args(args);
         }
         _ if trusted => {
@@ -477,6 +484,42 @@ impl Server {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
 
+    /// `nucleus-run session ARGS --server PATH` as `who` (`ARGS` starts
+    /// with the subcommand; the server goes before any `--`).
+    pub fn session(&self, who: As, args: &[&str]) -> Output {
+        let socket = self.arg();
+        let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
+        let mut all = vec!["session"];
+        all.extend(&args[..split]);
+        all.extend(["--server", &socket]);
+        all.extend(&args[split..]);
+        command(who, &all)
+            .output()
+            .expect("spawn nucleus-run session")
+    }
+
+    /// Makes session `name` as `who` with the native envelope's `flags`;
+    /// fails the test when it cannot.
+    pub fn create_session(&self, who: As, name: &str, flags: &[&str]) {
+        let mut args = vec!["create", "--name", name, "--trust-level", "trusted"];
+        args.extend(flags);
+        let out = self.session(who, &args);
+        assert!(
+            out.status.success(),
+            "session {name} was not made: {}
+server log: {}",
+            stderr(&out),
+            self.log()
+        );
+    }
+
+    /// Runs `cmd` in session `name` as `who`.
+    pub fn exec(&self, who: As, name: &str, cmd: &[&str]) -> Output {
+        let mut args = vec!["exec", name, "--"];
+        args.extend(cmd);
+        self.session(who, &args)
+    }
+
     /// Sends `SIGTERM` and waits for the server's exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         // SAFETY: kill has no memory effects; the pid is our child's.
@@ -507,4 +550,16 @@ pub fn run_via(server: &Server, runtime: Runtime, who: As, args: &[&str]) -> Out
         server.log()
     );
     out
+}
+
+/// Waits until `cond` holds, for at most `limit`.
+pub fn eventually(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    cond()
 }

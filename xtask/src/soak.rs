@@ -204,6 +204,16 @@ impl Soak {
             let cleaned = self.cleaned_lines.load(Ordering::Relaxed);
             self.chunk(done, chunk);
             done += chunk;
+            if let Some(servers) = &self.servers {
+                let problems = servers.session_round(&self.places.bin, done, self.seed);
+                eprintln!(
+                    "session round {done}: a session made, used and removed on each server; {} problem(s)",
+                    problems.len()
+                );
+                for problem in problems {
+                    self.fail(problem);
+                }
+            }
             // What the killed runners left, before a later run cleans it.
             let left = leaks::count(&self.places).row(&format!("left {done}"));
             eprintln!("{left}");

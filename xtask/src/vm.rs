@@ -474,14 +474,15 @@ fn stream(reader: impl BufRead) -> Option<i32> {
 /// The end-to-end suites run in the VM: cgroups (v2, also as `nobody` in
 /// a delegated subtree), Landlock negotiation (ABI 2) and the launch
 /// sequence. TCG runs code several times slower: the suites are chosen,
-/// not cut by a timeout.
+/// not cut by a timeout. Sessions there: a command joins the session's
+/// cgroup v2 (as `nobody` too, in the delegated subtree).
 /// nucleus-oci's suites there: the probe table, the lifecycle, bad
 /// bundles and both engines on cgroup v2 (nested named cgroups, the device
 /// program, v2's limit files).
 const VM_SUITES: [(&str, &[&str]); 2] = [
     (
         "nucleus-runner",
-        &["limits", "lifecycle", "sandbox", "landlock"],
+        &["limits", "lifecycle", "sandbox", "landlock", "sessions"],
     ),
     (
         "nucleus-oci",

@@ -119,6 +119,39 @@ class RunTest(ServerCase):
         self.assertEqual(r.raw["enforced"]["runtime"], "gvisor")
 
 
+class SessionTest(ServerCase):
+    def test_files_persist_between_commands_and_go_with_the_session(self):
+        with self.client.session() as s:
+            self.assertEqual(s.run(["/bin/sh", "-c", "echo 42 > /tmp/answer"]).exit_code, 0)
+            r = s.run(["cat", "/tmp/answer"], timeout=10, capture=True)
+            self.assertEqual((r.exit_code, r.stdout), (0, "42\n"))
+            self.assertIn(s.name, [x["name"] for x in self.client.sessions()])
+        self.assertNotIn(s.name, [x["name"] for x in self.client.sessions()])
+        with self.assertRaises(nucleus.ServerError) as caught:
+            s.run(["/bin/true"])
+        self.assertEqual(caught.exception.kind, "not-found")
+        with nucleus.Session(self.socket, TRUSTED, name=s.name) as again:
+            r = again.run(["cat", "/tmp/answer"], capture=True)
+            self.assertEqual(r.exit_code, 1)
+
+    def test_a_timeout_ends_the_command_not_the_session(self):
+        with self.client.session(idle_timeout=60) as s:
+            r = s.run(["/bin/sleep", "30"], timeout=0.5)
+            self.assertEqual(r.killed_by, "timeout")
+            r = s.run(["/bin/sh", "-c", "echo $X; pwd"], env={"X": "y"}, workdir="/tmp", capture=True)
+            self.assertEqual(r.stdout, "y\n/tmp\n")
+
+    def test_names_are_checked_and_unique(self):
+        with self.assertRaises(nucleus.ServerError) as caught:
+            nucleus.Session(self.client, TRUSTED, name="../x").create()
+        self.assertEqual(caught.exception.kind, "bad-request")
+        with self.client.session(name="dup") as s:
+            with self.assertRaises(nucleus.ServerError) as caught:
+                nucleus.Session(self.client, TRUSTED, name="dup").create()
+            self.assertEqual(caught.exception.kind, "exists")
+            self.assertEqual(s.run(["/bin/true"]).exit_code, 0)
+
+
 class NoServerTest(unittest.TestCase):
     def test_a_missing_server_is_an_os_error(self):
         client = nucleus.Client("/nonexistent/nucleus.sock")

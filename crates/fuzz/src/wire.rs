@@ -138,6 +138,41 @@ fn protocol_seeds() -> Vec<Vec<u8>> {
         req.environ = Some([("PATH".to_owned(), "/usr/bin".to_owned())].into());
         seeds.extend(encode_request(&req));
     }
+    seeds.extend(session_seeds());
     seeds.push(encode_error(ErrorKind::Busy, "256 sandboxes run"));
+    seeds.push(encode_error(
+        ErrorKind::NotFound,
+        "no session is named \"x\"",
+    ));
     seeds
+}
+
+/// One request of each session op, every field set.
+fn session_seeds() -> Vec<Vec<u8>> {
+    use nucleus_runner::protocol::{encode_request, Exec, Op, Request};
+    let named = |op| {
+        let mut req = Request::op(op);
+        req.session = Some("agent-7".to_owned());
+        req
+    };
+    let mut create = named(Op::SessionCreate);
+    create.envelope = crate::config::envelopes().into_iter().next();
+    create.idle_timeout = Some(std::time::Duration::from_secs(90));
+    let mut exec = named(Op::SessionExec);
+    exec.exec = Some(Exec {
+        command: vec!["/bin/sh".to_owned(), "-c".to_owned(), "echo hi".to_owned()],
+        env: [("X".to_owned(), "1".to_owned())].into(),
+        workdir: Some("/tmp".into()),
+        timeout: Some(std::time::Duration::from_millis(1500)),
+        capture: Some(4096),
+    });
+    [
+        create,
+        exec,
+        named(Op::SessionRm),
+        Request::op(Op::SessionLs),
+    ]
+    .iter()
+    .filter_map(|req| encode_request(req).ok())
+    .collect()
 }

@@ -35,6 +35,9 @@ pub(crate) enum Message {
     Step { stage: Stage, at_ns: u64 },
     /// Record mode: the number of the seccomp listener fd in the init.
     Listener { fd: i32 },
+    /// A session's init finished its setup and holds the sandbox (it
+    /// starts no workload; the session's commands join it).
+    Ready,
     /// A wasm workload ended: its trap kind code (0: none), whether a memory
     /// or table grow was refused by the cap, and the fuel it consumed
     /// (`u64::MAX`: not metered).
@@ -89,6 +92,7 @@ impl Message {
             Self::Exited { status } => (2, 0, status, 0),
             Self::Landlock { status, skipped } => (3, status as u32, 0, skipped),
             Self::Listener { fd } => (4, 0, fd, 0),
+            Self::Ready => (7, 0, 0, 0),
             Self::Wasm {
                 trap,
                 memory_limit_hit,
@@ -141,6 +145,7 @@ impl Message {
                 stage: Stage::from_u32(a)?,
                 at_ns: u64::from(b as u32) | (u64::from(c) << 32),
             }),
+            7 => Some(Self::Ready),
             _ => None,
         }
     }

@@ -114,18 +114,21 @@ pub(crate) fn run(p: &Prepared, go_fd: RawFd, go_parent_fd: RawFd, msg_fd: RawFd
     }
     match setup(p, go_fd, go_parent_fd, msg_fd) {
         Ok((workload, saved)) => init(p, msg_fd, workload, &saved),
-        Err(f) => {
-            channel::send(
-                msg_fd,
-                Message::Failed {
-                    stage: f.stage,
-                    errno: f.errno,
-                    detail: f.detail,
-                },
-            );
-            sys::exit(exit::SETUP_FAILED)
-        }
+        Err(f) => fail(msg_fd, &f),
     }
+}
+
+/// Reports a failed stage (a `Failed` message) and exits 125.
+fn fail(msg_fd: RawFd, f: &Failure) -> ! {
+    channel::send(
+        msg_fd,
+        Message::Failed {
+            stage: f.stage,
+            errno: f.errno,
+            detail: f.detail,
+        },
+    );
+    sys::exit(exit::SETUP_FAILED)
 }
 
 /// The init's setup, in launch order; each line says why it sits there
@@ -178,18 +181,52 @@ fn setup(
     if p.loopback {
         nucleus_ns::loopback_up().at(Stage::Loopback)?;
     }
+    // Rlimits, stdio, ids, capabilities, Landlock, seccomp: what a
+    // session's command goes through too.
+    restrict(p, &p.stdio_dups, p.ctty, msg_fd, true)?;
+    // PID 1 takes every signal with sigwaitinfo: all blocked before the
+    // fork, so none is lost and the init needs no handler.
+    let saved = sys::sigmask(libc::SIG_BLOCK, &sys::full_sigset());
+    // A session's init holds the sandbox for the commands that join it
+    // (`session.rs`), and only reaps.
+    if p.hold {
+        channel::send(msg_fd, Message::Ready);
+        return Ok((0, saved));
+    }
+    let workload = sys::fork().at(Stage::Fork)?;
+    if workload == 0 {
+        start_workload(p, &saved, msg_fd);
+    }
+    Ok((workload, saved))
+}
+
+/// What confines the workload once the view is built, in launch order: the
+/// init runs it before it forks the workload (`init`: it also becomes the
+/// subreaper, hidden from the workload), a session's command before it
+/// executes.
+fn restrict(
+    p: &Prepared,
+    stdio_dups: &[(RawFd, RawFd)],
+    ctty: Option<RawFd>,
+    msg_fd: RawFd,
+    init: bool,
+) -> Result<(), Failure> {
     // Resource limits before anything of the workload runs.
     p.rlimit_policy.apply().at(Stage::Rlimits)?;
     // Relayed stdio in place, then no inherited fd may leak host files in;
     // a new session detaches the terminal.
-    for &(from, to) in &p.stdio_dups {
+    for &(from, to) in stdio_dups {
         sys::dup2(from, to).at(Stage::Session)?;
     }
     sys::close_fds_except(&[msg_fd]).at(Stage::Session)?;
-    sys::setsid().at(Stage::Session)?;
+    // (A session's command is in the group its parent made: a timeout
+    // kills the group.)
+    if init {
+        sys::setsid().at(Stage::Session)?;
+    }
     // The sandbox's own terminal (never the caller's) becomes the session's:
     // its ^C reaches the workload's foreground group.
-    if let Some(fd) = p.ctty {
+    if let Some(fd) = ctty {
         sys::set_controlling_terminal(fd).at(Stage::Session)?;
     }
     // The workload's ids, then the capability drop (which needs the final uid).
@@ -204,9 +241,11 @@ fn setup(
     // Orphans of the workload come to the init even without a PID
     // namespace; and the workload must not reach the init's channel through
     // /proc/1/fd (execve makes the workload dumpable again).
-    sys::set_child_subreaper().at(Stage::NoNewPrivs)?;
-    if !p.seccomp_listener {
-        sys::set_not_dumpable().at(Stage::NoNewPrivs)?;
+    if init {
+        sys::set_child_subreaper().at(Stage::NoNewPrivs)?;
+        if !p.seccomp_listener {
+            sys::set_not_dumpable().at(Stage::NoNewPrivs)?;
+        }
     }
     // Landlock after the view is final (its tmpfs mounts are covered) and
     // before the init forks, so the init is inside the domain too.
@@ -228,14 +267,85 @@ fn setup(
             filter.apply().at(Stage::Seccomp)?;
         }
     }
-    // PID 1 takes every signal with sigwaitinfo: all blocked before the
-    // fork, so none is lost and the init needs no handler.
-    let saved = sys::sigmask(libc::SIG_BLOCK, &sys::full_sigset());
-    let workload = sys::fork().at(Stage::Fork)?;
-    if workload == 0 {
-        start_workload(p, &saved, msg_fd);
+    Ok(())
+}
+
+/// The parent of a session's command (`session.rs`), forked by its exec
+/// worker: a new process group (a timeout kills the group), the session's
+/// namespaces joined, the command forked into them (`run_exec`) and put in
+/// the session's cgroup before it is released; then it reports the
+/// command's status as an init reports the workload's. It stays outside
+/// the session's PID namespace, whose init reaps the command's orphans.
+pub(crate) fn run_command(p: &Prepared, cmd: &CommandPlan<'_>, msg_fd: RawFd) -> ! {
+    let (go_r, go_w) = cmd.go;
+    let started = (|| {
+        sys::setsid().at(Stage::Sync)?;
+        sys::set_pdeathsig().at(Stage::Sync)?;
+        for &(nstype, fd) in cmd.namespaces {
+            sys::setns(fd, nstype).at(Stage::Sync)?;
+        }
+        let pid = sys::fork().at(Stage::Fork)?;
+        if pid == 0 {
+            sys::close(go_w);
+            run_exec(p, cmd, go_r, msg_fd);
+        }
+        let mut digits = [0u8; 12];
+        let text = sys::format_pid(pid, &mut digits);
+        for &fd in cmd.procs {
+            if let Err(e) = sys::write_all(fd, text) {
+                sys::kill(pid, libc::SIGKILL);
+                return Err(e).at(Stage::Sync);
+            }
+        }
+        sys::write_all(go_w, &[1]).at(Stage::Sync)?;
+        Ok(pid)
+    })();
+    match started {
+        Ok(pid) => {
+            let status = sys::wait_status(pid);
+            channel::send(msg_fd, Message::Exited { status });
+            sys::exit(0)
+        }
+        Err(f) => fail(msg_fd, &f),
     }
-    Ok((workload, saved))
+}
+
+/// What a session's command is run with, prepared by its exec worker
+/// before the fork (`session.rs`).
+pub(crate) struct CommandPlan<'a> {
+    /// The session's namespaces, `(CLONE_NEW*, fd)`, the user namespace first.
+    pub(crate) namespaces: &'a [(libc::c_int, RawFd)],
+    /// `cgroup.procs` of the session's cgroups, open for writing.
+    pub(crate) procs: &'a [RawFd],
+    /// The program.
+    pub(crate) exec: &'a ExecPlan,
+    /// Where it starts, inside the view.
+    pub(crate) workdir: &'a std::ffi::CStr,
+    /// Its stdio onto the relay's pipes (`--capture`).
+    pub(crate) stdio_dups: &'a [(RawFd, RawFd)],
+    /// The release pipe: read by the command, written by its parent.
+    pub(crate) go: (RawFd, RawFd),
+}
+
+/// A session's command, in the session's namespaces (in `/` of its view):
+/// waits until its parent put it in the session's cgroup, enters its
+/// directory, goes through what confines the init (`restrict`) and
+/// executes; it is the workload itself.
+fn run_exec(p: &Prepared, cmd: &CommandPlan<'_>, go_fd: RawFd, msg_fd: RawFd) -> ! {
+    let ready = (|| {
+        sys::set_pdeathsig().at(Stage::Sync)?;
+        if sys::read_byte(go_fd).at(Stage::Sync)? == 0 {
+            sys::exit(exit::SETUP_FAILED);
+        }
+        sys::chdir(cmd.workdir).at(Stage::Workdir)?;
+        restrict(p, cmd.stdio_dups, None, msg_fd, false)
+    })();
+    if let Err(f) = ready {
+        fail(msg_fd, &f);
+    }
+    workload_signals();
+    mark(Stage::Exec);
+    exec_workload(cmd.exec, msg_fd)
 }
 
 /// The forked workload: every signal unblocked, death with the init, the
@@ -302,6 +412,10 @@ fn init(p: &Prepared, msg_fd: RawFd, workload: libc::pid_t, saved: &libc::sigset
     let mut handed = [(0, 0); 8];
     loop {
         let (sig, code) = sys::sigwait(&all);
+        // A session's init has no workload to forward to: it only reaps.
+        if workload == 0 && sig != libc::SIGCHLD {
+            continue;
+        }
         if let Some((_, plan)) = p.signal_tool.iter().find(|(s, _)| *s == sig) {
             // The runtime delivers it to the workload, from in here.
             match (sys::fork(), plan.candidates.first()) {

@@ -38,7 +38,7 @@ Docker and bubblewrap equivalents: -e K=V, -w DIR, -u UID[:GID], -m SIZE as in d
 #[derive(Debug, Parser)]
 #[command(name = "nucleus-run", version, args_conflicts_with_subcommands = true)]
 #[command(
-    override_usage = "nucleus-run [OPTIONS] -- CMD [ARGS...]\n       nucleus-run [OPTIONS] --wasm MODULE [-- ARGS...]\n       nucleus-run doctor [--json] [--verbose] [--runsc PATH] [--bind PATH]...\n       nucleus-run seccomp record -o PROFILE.json [OPTIONS] -- CMD [ARGS...]\n       nucleus-run serve --socket PATH\n       nucleus-run completions bash|zsh|fish",
+    override_usage = "nucleus-run [OPTIONS] -- CMD [ARGS...]\n       nucleus-run [OPTIONS] --wasm MODULE [-- ARGS...]\n       nucleus-run doctor [--json] [--verbose] [--runsc PATH] [--bind PATH]...\n       nucleus-run seccomp record -o PROFILE.json [OPTIONS] -- CMD [ARGS...]\n       nucleus-run serve --socket PATH\n       nucleus-run session create|exec|ls|rm ...\n       nucleus-run completions bash|zsh|fish",
     after_help = EXAMPLES
 )]
 pub(crate) struct Cli {
@@ -112,6 +112,74 @@ pub(crate) enum Sub {
         /// How long a client may take to send its request (default 10s).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         request_timeout: Option<std::time::Duration>,
+    },
+    /// Keep a sandbox for several commands, in the `nucleus-run serve` of --server PATH (or $NUCLEUS_SERVER).
+    Session {
+        #[command(subcommand)]
+        cmd: SessionCmd,
+    },
+}
+
+/// The session subcommands; each talks to a server.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub(crate) enum SessionCmd {
+    /// Make session NAME: the sandbox of the flags (no command), kept until `session rm`, its idle timeout or the server's stop.
+    Create {
+        /// The session's name: 1-64 of A-Z a-z 0-9 . _ - (not starting with . or -).
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// Remove the session after this long with no command running (default 10m).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        idle_timeout: Option<std::time::Duration>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Run CMD in session NAME (its files, directory state and limits are the session's); exits with CMD's code.
+    Exec {
+        /// The session.
+        name: String,
+        /// The server (default: $NUCLEUS_SERVER).
+        #[arg(long, value_name = "PATH")]
+        server: Option<PathBuf>,
+        /// Kill CMD (and its process group) after DURATION (default: the session's --timeout).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// Set an environment variable for CMD (repeatable).
+        #[arg(long, short = 'e', value_name = "K=V", value_parser = parse_env)]
+        env: Vec<(String, String)>,
+        /// Start CMD in DIR inside the sandbox (default: the session's workdir).
+        #[arg(long, short = 'w', value_name = "DIR")]
+        workdir: Option<PathBuf>,
+        /// Print CMD's result as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Keep CMD's stdout and stderr in the JSON result (at most --capture-limit each, default 1M).
+        #[arg(long)]
+        capture: bool,
+        /// With --capture: keep at most SIZE of each stream.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        capture_limit: Option<u64>,
+        /// The command and its arguments.
+        #[arg(trailing_var_arg = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// List the server's sessions.
+    Ls {
+        /// The server (default: $NUCLEUS_SERVER).
+        #[arg(long, value_name = "PATH")]
+        server: Option<PathBuf>,
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End session NAME: its processes are killed and what it made is removed.
+    Rm {
+        /// The session.
+        name: String,
+        /// The server (default: $NUCLEUS_SERVER).
+        #[arg(long, value_name = "PATH")]
+        server: Option<PathBuf>,
     },
 }
 
@@ -352,7 +420,7 @@ impl From<CompatArg> for nucleus_landlock_policy::Compat {
     }
 }
 
-fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     nucleus_cgroup::parse_size(s).map_err(|e| e.to_string())
 }
 
@@ -382,6 +450,11 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
 
 impl RunArgs {
     /// The Envelope: the config file's (or the default), with flags applied.
+    /// Whether a command was given (`-- CMD`).
+    pub(crate) fn has_command(&self) -> bool {
+        !self.command.is_empty()
+    }
+
     pub(crate) fn envelope(self) -> Result<Envelope, RunError> {
         let mut env = match &self.config {
             Some(path) => Envelope::from_file(path)?,

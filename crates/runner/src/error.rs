@@ -158,6 +158,23 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// A session cannot be made of this Envelope.
+    #[error("a session {why}")]
+    SessionUnsupported {
+        /// What the Envelope asks that a session cannot give.
+        why: &'static str,
+    },
+    /// A session's namespaces or cgroup could not be held or joined.
+    #[error("cannot {what} the session's {ns}")]
+    SessionJoin {
+        /// Open or join.
+        what: &'static str,
+        /// The namespace (or `cgroup`).
+        ns: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// A pipe could not be created or used.
     #[error("cannot set up the sandbox channel")]
     Pipe {

@@ -72,7 +72,7 @@ pub(crate) fn run(
     let (prepared_run, prepared) = tracing::debug_span!("workspace")
         .in_scope(|| workspace(env, &runsc, &opts, &staged, detached, maps, &relay))?;
     let host_userns = prepared.namespaces.contains(Namespace::User);
-    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, Some(relay), cancel)?;
+    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, Some(relay), cancel, None)?;
     first.done();
     let failure = tracing::debug_span!("finish")
         .in_scope(|| prepared_run.finish(outcome.exit_code, outcome.signal))?;

@@ -50,6 +50,9 @@ pub struct LaunchOptions<'a> {
     /// to the caller's user namespace, so a kept `CAP_NET_*` would not
     /// apply in it); otherwise it is closed unused.
     pub netns: Option<std::os::fd::OwnedFd>,
+    /// Hold the sandbox as a session instead of running its command
+    /// (`session.rs`): set by the launch server.
+    pub(crate) session: Option<crate::session::Hold>,
 }
 
 impl<'a> LaunchOptions<'a> {
@@ -64,7 +67,7 @@ impl<'a> LaunchOptions<'a> {
     pub fn cancelled_by(fd: std::os::fd::BorrowedFd<'a>) -> LaunchOptions<'a> {
         LaunchOptions {
             cancel: Some(fd),
-            netns: None,
+            ..LaunchOptions::default()
         }
     }
 }
@@ -94,6 +97,12 @@ pub fn launch_with(env: &Envelope, opts: LaunchOptions<'_>) -> Result<Outcome, R
     // place until the workload closes it again (natively).
     let closed = sys::occupy_closed_stdio().map_err(|source| RunError::Pipe { source })?;
     if decision == Decision::Gvisor {
+        if opts.session.is_some() {
+            return Err(RunError::SessionUnsupported {
+                why: "runs on the native runtime only for now: pass --runtime native \
+                      (or --trust-level trusted)",
+            });
+        }
         return crate::gvisor::run(env, cancel);
     }
     let mut prepared = match tracing::debug_span!("prepare").in_scope(|| Prepared::new(env)) {
@@ -103,6 +112,10 @@ pub fn launch_with(env: &Envelope, opts: LaunchOptions<'_>) -> Result<Outcome, R
         Err(err) => return Err(err),
     };
     prepared.closed_stdio = closed;
+    if opts.session.is_some() {
+        crate::session::check(env, &prepared)?;
+        prepared.hold = true;
+    }
     if let Some(netns) = opts.netns {
         join_pooled_netns(env, &mut prepared, netns);
     }
@@ -115,7 +128,7 @@ pub fn launch_with(env: &Envelope, opts: LaunchOptions<'_>) -> Result<Outcome, R
         }
         None => None,
     };
-    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, relay, cancel)?;
+    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, relay, cancel, opts.session)?;
     outcome.enforced.runtime = decision;
     Ok(outcome)
 }
@@ -142,7 +155,7 @@ pub fn record(env: &Envelope) -> Result<(Outcome, nucleus_seccomp::Profile), Run
     env.seccomp.profile_file = None;
     env.seccomp.profile_sha256 = None;
     let prepared = Prepared::new(&env)?;
-    let (outcome, profile) = run_prepared(&env, prepared, Mode::Record, None, None)?;
+    let (outcome, profile) = run_prepared(&env, prepared, Mode::Record, None, None, None)?;
     let mut profile = profile.ok_or(RunError::RecordIncomplete)?;
     // What the init may need on another run (forwarding a signal) though
     // this one did not.

@@ -44,6 +44,7 @@ mod report;
 mod sandbox;
 mod seccomp;
 pub mod server;
+mod session;
 mod stage;
 mod state;
 mod steps;

@@ -6,6 +6,7 @@ mod generate;
 mod logging;
 mod output;
 mod remote;
+mod sessions;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
             netns_pool,
             request_timeout,
         }) => output::serve(socket, max_sandboxes, netns_pool, request_timeout),
+        Some(cli::Sub::Session { cmd }) => sessions::run(cmd),
         None => output::run(cli.run),
     };
     ExitCode::from(code as u8)

@@ -36,11 +36,7 @@ pub(crate) fn run(args: RunArgs) -> i32 {
     }
     if let Some(path) = server {
         if let Some(served) = crate::remote::run(&path, &env, json || result_fd.is_some()) {
-            print_notices(&served.cleaned, served.error.as_deref());
-            if let Some(text) = served.json {
-                write_result_text(text, result_fd);
-            }
-            return served.code;
+            return print_served(served, result_fd);
         }
     }
     // A status line for slow steps: on a terminal, never with a JSON
@@ -58,6 +54,16 @@ pub(crate) fn run(args: RunArgs) -> i32 {
         write_json(&outcome, result_fd);
     }
     outcome.exit_code
+}
+
+/// Prints what a run through a server gave, as a direct run prints its
+/// outcome; returns its exit code.
+pub(crate) fn print_served(served: crate::remote::Served, result_fd: Option<i32>) -> i32 {
+    print_notices(&served.cleaned, served.error.as_deref());
+    if let Some(text) = served.json {
+        write_result_text(text, result_fd);
+    }
+    served.code
 }
 
 /// What a run's result says on stderr, whether it ran here or through a

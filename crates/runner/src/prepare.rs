@@ -74,6 +74,9 @@ pub(crate) struct Prepared {
     /// The init sends a `Step` record at the end of each stage (when the
     /// runner logs at debug level): the parent logs the child's steps.
     pub(crate) step_times: bool,
+    /// The init holds the sandbox for a session's commands instead of
+    /// forking a workload (`session.rs`).
+    pub(crate) hold: bool,
 }
 
 /// What the init's forked workload becomes.
@@ -94,7 +97,7 @@ impl Prepared {
     }
 }
 
-fn cstring(s: impl Into<Vec<u8>>) -> Result<CString, RunError> {
+pub(crate) fn cstring(s: impl Into<Vec<u8>>) -> Result<CString, RunError> {
     let bytes = s.into();
     CString::new(bytes.clone()).map_err(|_| RunError::NulByte {
         text: String::from_utf8_lossy(&bytes).into_owned(),
@@ -242,6 +245,7 @@ impl Prepared {
             userns_limits: userns_limits(env, namespaces)?,
             idmap_binds,
             step_times: false,
+            hold: false,
         })
     }
 
@@ -311,6 +315,7 @@ impl Prepared {
             userns_limits: Vec::new(),
             idmap_binds: false,
             step_times: false,
+            hold: false,
         })
     }
 }
@@ -422,7 +427,7 @@ impl ExecPlan {
         }
     }
 
-    fn new(env: &Envelope, uid: u32) -> Result<ExecPlan, RunError> {
+    pub(crate) fn new(env: &Envelope, uid: u32) -> Result<ExecPlan, RunError> {
         let argv = env
             .command
             .iter()

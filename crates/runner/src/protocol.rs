@@ -2,7 +2,8 @@
 //! socket and what the server answers. `docs/PROTOCOL.md` is its full text;
 //! this module is the one implementation both sides use.
 //!
-//! One connection carries one run:
+//! One connection carries one request (a run here; the session ops are
+//! in `docs/PROTOCOL.md`):
 //!
 //! 1. The client sends one **frame**: a 4-byte big-endian length, then that
 //!    many bytes of a JSON [`Request`] (at most [`MAX_REQUEST`]). The first
@@ -21,7 +22,7 @@
 //! let frame = protocol::encode_request(&Request::run(env))?;
 //! let len = protocol::frame_len(frame[..4].try_into().unwrap(), protocol::MAX_REQUEST)?;
 //! let back = protocol::decode_request(&frame[4..4 + len])?;
-//! assert_eq!(back.envelope.command, ["/bin/echo", "hi"]);
+//! assert_eq!(back.envelope().unwrap().command, ["/bin/echo", "hi"]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -42,6 +43,9 @@ pub const MAX_REPLY: usize = 256 << 20;
 /// The most file descriptors a request carries: stdin, stdout, stderr.
 pub const MAX_FDS: usize = 3;
 
+/// The longest session name.
+pub const MAX_SESSION_NAME: usize = 64;
+
 /// What a request asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -49,6 +53,59 @@ pub enum Op {
     /// Run the envelope's command in a new sandbox and reply with its result.
     #[default]
     Run,
+    /// Make the sandbox of `envelope` (its command is not run) and keep it
+    /// as session `session` until `session-rm`, its idle timeout or the
+    /// server's stop. The reply's result is `{"session": NAME, "pid": PID}`.
+    SessionCreate,
+    /// Run `exec` in session `session`: same filesystem view, writable
+    /// state, namespaces and cgroup as the session's earlier commands. The
+    /// result is the run's, as for `run`.
+    SessionExec,
+    /// End session `session`: its processes are killed and what it made is
+    /// removed before the reply, `{"removed": NAME}`.
+    SessionRm,
+    /// List the sessions: `{"sessions": [{"name", "pid", "idle_timeout"}]}`.
+    SessionLs,
+}
+
+impl Op {
+    /// The op's name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Run => "run",
+            Op::SessionCreate => "session-create",
+            Op::SessionExec => "session-exec",
+            Op::SessionRm => "session-rm",
+            Op::SessionLs => "session-ls",
+        }
+    }
+}
+
+/// One command of a session (`session-exec`): the session's envelope
+/// gives everything else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Exec {
+    /// The program and its arguments (searched on the session's `PATH`).
+    pub command: Vec<String>,
+    /// Variables set for this command, over the session's environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// The directory it starts in, inside the sandbox (default: the
+    /// session's workdir).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<PathBuf>,
+    /// Its wall-clock limit (default: the session envelope's `timeout`);
+    /// only this command is killed when it runs out.
+    #[serde(
+        default,
+        with = "crate::duration::opt_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<std::time::Duration>,
+    /// Capture up to this many bytes of stdout and stderr into the result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<u64>,
 }
 
 /// One request: the Envelope (the JSON of `--config`) and how to run it.
@@ -60,8 +117,25 @@ pub struct Request {
     /// What to do.
     #[serde(default)]
     pub op: Op,
-    /// The sandbox, as `nucleus-run --config FILE.json` reads it.
-    pub envelope: Envelope,
+    /// The sandbox, as `nucleus-run --config FILE.json` reads it (`run`,
+    /// `session-create`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<Envelope>,
+    /// The session's name (the `session-*` ops but `session-ls`): 1 to 64
+    /// of `A-Z a-z 0-9 . _ -`, not starting with `.` or `-`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// The command of a `session-exec`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<Exec>,
+    /// How long a session lives without a command running before it is
+    /// removed (`session-create`; default 10 minutes).
+    #[serde(
+        default,
+        with = "crate::duration::opt_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub idle_timeout: Option<std::time::Duration>,
     /// The directory relative paths of the Envelope are taken from (the
     /// client's working directory); the server's own when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,13 +156,107 @@ impl Request {
     /// ```
     pub fn run(envelope: Envelope) -> Request {
         Request {
+            envelope: Some(envelope),
+            ..Request::op(Op::Run)
+        }
+    }
+
+    /// A request of `op` with no field set: the `session-*` ops fill in
+    /// theirs.
+    ///
+    /// ```
+    /// use nucleus_runner::protocol::{Op, Request};
+    /// let mut req = Request::op(Op::SessionRm);
+    /// req.session = Some("agent-1".into());
+    /// assert!(nucleus_runner::protocol::encode_request(&req).is_ok());
+    /// ```
+    pub fn op(op: Op) -> Request {
+        Request {
             version: VERSION,
-            op: Op::Run,
-            envelope,
+            op,
+            envelope: None,
+            session: None,
+            exec: None,
+            idle_timeout: None,
             cwd: None,
             environ: None,
         }
     }
+
+    /// The envelope of a `run` or `session-create` (checked there by
+    /// [`decode_request`]).
+    pub fn envelope(&self) -> Option<&Envelope> {
+        self.envelope.as_ref()
+    }
+
+    /// Checks that the op has the fields it needs and no other.
+    fn check_fields(&self) -> Result<(), ProtocolError> {
+        let has = [
+            ("envelope", self.envelope.is_some()),
+            ("session", self.session.is_some()),
+            ("exec", self.exec.is_some()),
+            ("idle_timeout", self.idle_timeout.is_some()),
+        ];
+        let needs: &[&str] = match self.op {
+            Op::Run => &["envelope"],
+            Op::SessionCreate => &["envelope", "session"],
+            Op::SessionExec => &["session", "exec"],
+            Op::SessionRm => &["session"],
+            Op::SessionLs => &[],
+        };
+        let may: &[&str] = match self.op {
+            Op::SessionCreate => &["idle_timeout"],
+            _ => &[],
+        };
+        for (field, present) in has {
+            let needed = needs.contains(&field);
+            if needed && !present {
+                return Err(ProtocolError::Malformed(format!(
+                    "a {} request needs the field `{field}`",
+                    self.op.name()
+                )));
+            }
+            if present && !needed && !may.contains(&field) {
+                return Err(ProtocolError::Malformed(format!(
+                    "a {} request has no field `{field}`",
+                    self.op.name()
+                )));
+            }
+        }
+        if let Some(name) = &self.session {
+            check_session_name(name)?;
+        }
+        if self.exec.as_ref().is_some_and(|e| e.command.is_empty()) {
+            return Err(ProtocolError::Malformed(
+                "a session-exec needs a command (exec.command is empty)".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A session name: 1 to [`MAX_SESSION_NAME`] of `A-Z a-z 0-9 . _ -`, not
+/// starting with `.` or `-`.
+///
+/// ```
+/// use nucleus_runner::protocol::check_session_name;
+/// assert!(check_session_name("agent-7.shell").is_ok());
+/// assert!(check_session_name("../x").is_err());
+/// assert!(check_session_name("").is_err());
+/// ```
+pub fn check_session_name(name: &str) -> Result<(), ProtocolError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    let ok = !name.is_empty()
+        && name.len() <= MAX_SESSION_NAME
+        && name.chars().all(allowed)
+        && !name.starts_with(['.', '-']);
+    if ok {
+        return Ok(());
+    }
+    Err(ProtocolError::Malformed(format!(
+        "the session name {name:?} is not valid: 1 to {MAX_SESSION_NAME} of A-Z a-z 0-9 . _ -, \
+         not starting with . or -"
+    )))
 }
 
 /// The server's answer to one request.
@@ -128,6 +296,10 @@ pub enum ErrorKind {
     Busy,
     /// The sandbox could not be set up (what `nucleus-run` exits 125 for).
     Setup,
+    /// No session has that name (`session-exec`, `session-rm`).
+    NotFound,
+    /// A session of that name exists already (`session-create`).
+    Exists,
 }
 
 impl std::fmt::Display for ErrorKind {
@@ -137,6 +309,8 @@ impl std::fmt::Display for ErrorKind {
             ErrorKind::Refused => "refused",
             ErrorKind::Busy => "busy",
             ErrorKind::Setup => "setup failed",
+            ErrorKind::NotFound => "no such session",
+            ErrorKind::Exists => "session exists",
         })
     }
 }
@@ -211,7 +385,7 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, ProtocolError> {
 /// ```
 /// use nucleus_runner::protocol::{decode_request, ProtocolError};
 /// let req = decode_request(br#"{"version":1,"envelope":{"command":["/bin/true"]}}"#).unwrap();
-/// assert_eq!(req.envelope.command, ["/bin/true"]);
+/// assert_eq!(req.envelope().unwrap().command, ["/bin/true"]);
 /// assert_eq!(
 ///     decode_request(br#"{"version":2,"envelope":{}}"#),
 ///     Err(ProtocolError::Version { got: 2 })
@@ -231,7 +405,10 @@ pub fn decode_request(body: &[u8]) -> Result<Request, ProtocolError> {
             got: versioned.version,
         });
     }
-    serde_json::from_slice(body).map_err(|e| ProtocolError::Malformed(e.to_string()))
+    let req: Request =
+        serde_json::from_slice(body).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+    req.check_fields()?;
+    Ok(req)
 }
 
 /// The frame of a reply carrying `result` (an [`Outcome`](crate::Outcome)).
@@ -241,6 +418,12 @@ pub(crate) fn encode_result(result: &crate::Outcome) -> Result<Vec<u8>, Protocol
         .map_err(|e| ProtocolError::Malformed(e.to_string()))?;
     body.push(b'}');
     frame(body, MAX_REPLY)
+}
+
+/// The frame of a reply whose result is `value` (the `session-*` ops).
+pub(crate) fn encode_value(value: &serde_json::Value) -> Vec<u8> {
+    let body = serde_json::json!({ "version": VERSION, "result": value });
+    frame(body.to_string().into_bytes(), MAX_REPLY).unwrap_or_default()
 }
 
 /// The frame of an error reply.

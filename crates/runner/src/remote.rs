@@ -29,7 +29,7 @@ pub(crate) struct Served {
 
 impl Served {
     /// No result: the reason is printed already.
-    fn failed() -> Served {
+    pub(crate) fn failed() -> Served {
         Served {
             code: exit::SETUP_FAILED,
             ..Served::default()
@@ -63,39 +63,62 @@ pub(crate) fn run(path: &Path, env: &Envelope, want_json: bool) -> Option<Served
         }
     };
     let mut req = Request::run(env.clone());
+    add_client_context(&mut req);
+    let Some(reply) = exchange(client, path, &req, true) else {
+        return Some(Served::failed());
+    };
+    Some(report(reply, want_json || env.capture.is_some()))
+}
+
+/// This process's directory and environment, which the Envelope's relative
+/// paths and `--env-keep` are taken from.
+pub(crate) fn add_client_context(req: &mut Request) {
     req.cwd = std::env::current_dir().ok();
     req.environ = Some(
         std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect(),
     );
+}
+
+/// Sends `req` (with this process's stdio when `stdio`) and reads the
+/// reply; `None` when there is none (the reason is printed).
+pub(crate) fn exchange(
+    client: Client,
+    path: &Path,
+    req: &Request,
+    stdio: bool,
+) -> Option<nucleus_runner::protocol::Reply> {
     let null = match std::fs::File::open("/dev/null") {
         Ok(null) => null,
         Err(e) => {
             eprintln!("nucleus-run: cannot open /dev/null: {e}");
-            return Some(Served::failed());
+            return None;
         }
     };
-    let stdio: Vec<BorrowedFd<'_>> = (0..3).map(|fd| stdio_fd(fd, &null)).collect();
-    match client.run(&req, &stdio) {
-        Ok(reply) => Some(report(reply, want_json || env.capture.is_some())),
+    let fds: Vec<BorrowedFd<'_>> = match stdio {
+        true => (0..3).map(|fd| stdio_fd(fd, &null)).collect(),
+        false => Vec::new(),
+    };
+    match client.run(req, &fds) {
+        Ok(reply) => Some(reply),
         Err(ClientError::NoReply) => {
             eprintln!(
-                "nucleus-run: the server {} ended the run without a result (it stopped, or its worker died)",
+                "nucleus-run: the server {} ended the request without a reply (it stopped, or its worker died)",
                 path.display()
             );
-            Some(Served::failed())
+            None
         }
         Err(e) => {
             eprintln!("nucleus-run: server {}: {e}", path.display());
-            Some(Served::failed())
+            None
         }
     }
 }
 
 /// Reads the reply: an error reply is printed here; a result becomes what
 /// the caller prints as for a direct run.
-fn report(reply: nucleus_runner::protocol::Reply, json: bool) -> Served {
+pub(crate) fn report(reply: nucleus_runner::protocol::Reply, json: bool) -> Served {
     let Some(result) = reply.result else {
         let error = reply.error.map(|e| (e.kind, e.message));
         match error {

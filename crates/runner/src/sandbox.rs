@@ -39,6 +39,7 @@ pub(crate) fn run_prepared(
     mode: Mode,
     mut relay: Option<crate::relay::Relay>,
     cancel: Option<std::os::fd::BorrowedFd<'_>>,
+    hold: Option<crate::session::Hold>,
 ) -> Result<(Outcome, Option<nucleus_seccomp::Profile>), RunError> {
     // The clone copies the address space; a second thread would leave its
     // locks held in the child forever.
@@ -85,6 +86,17 @@ pub(crate) fn run_prepared(
     // The child waits on the go pipe until its id maps exist.
     tracing::debug_span!("admit")
         .in_scope(|| admit(&prepared, cgroup.as_ref(), &sandbox.child, cloned_into))?;
+    // A session's namespaces are opened while the init cannot run yet.
+    let mut host = match hold {
+        Some(hold) => Some(crate::session::Host::open(
+            env,
+            &prepared,
+            hold,
+            sandbox.child.pid,
+            cgroup.as_ref(),
+        )?),
+        None => None,
+    };
     release(&go_w)?;
     drop(go_w);
     if let Some(relay) = relay.as_mut() {
@@ -98,18 +110,24 @@ pub(crate) fn run_prepared(
             .map_err(|source| RunError::Terminal { source })?;
     }
     sys::set_nonblocking(&msg_r).map_err(|source| RunError::Pipe { source })?;
-    let watch = Watch {
+    let mut watch = Watch {
         child: &sandbox.child,
         msg: &msg_r,
         sigfd: &sigfd,
-        timeout: crate::wasm_host::wall_clock_timeout(env, prepared.wasm()),
+        // A session has no deadline of its own: its commands have theirs.
+        timeout: match host {
+            Some(_) => None,
+            None => crate::wasm_host::wall_clock_timeout(env, prepared.wasm()),
+        },
         cgroup: cgroup.as_ref(),
         record: mode == Mode::Record,
         console: console.as_ref(),
         cancel,
+        host: host.as_mut().map(|h| h as &mut dyn crate::supervise::Held),
     };
     let raw = tracing::debug_span!("supervise").in_scope(|| watch.supervise(started))?;
     sandbox.waited = true;
+    drop(host);
     crate::steps::log(&raw.messages, cloned_ns);
     let ends = Ends {
         reaper,

@@ -112,10 +112,24 @@ mod tests {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
-    /// The stages in the order `child.rs` first names them; `wasm` (the
-    /// wasm workload's, in wasm.rs) right after `exec`, its alternative.
+    /// The stages in the order `child.rs` first names them, the body of
+    /// `fn restrict` read where `setup` calls it; `wasm` (the wasm
+    /// workload's, in wasm.rs) right after `exec`, its alternative.
     fn code_order() -> Vec<&'static str> {
-        let child = read("crates/runner/src/child.rs");
+        let text = read("crates/runner/src/child.rs");
+        let start = text
+            .find("\nfn restrict(")
+            .expect("child.rs has fn restrict");
+        let len = text[start + 1..]
+            .find("\n}\n")
+            .expect("the end of fn restrict")
+            + 3;
+        let body = &text[start..start + 1 + len];
+        let without = text.replacen(body, "\n", 1);
+        let call = without
+            .find("restrict(p, &p.stdio_dups")
+            .expect("setup calls restrict");
+        let child = format!("{}{body}{}", &without[..call], &without[call..]);
         let mut order: Vec<&'static str> = Vec::new();
         for (at, _) in child.match_indices("Stage::") {
             let rest = &child[at + "Stage::".len()..];

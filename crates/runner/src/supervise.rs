@@ -4,7 +4,7 @@
 
 use crate::channel::{self, Message};
 use crate::{sys, RunError};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// What the supervision loop saw.
@@ -19,7 +19,7 @@ pub(crate) struct Raw {
 }
 
 /// What supervision watches.
-pub(crate) struct Watch<'a> {
+pub(crate) struct Watch<'a, 'h> {
     pub(crate) child: &'a nucleus_ns::Child,
     pub(crate) msg: &'a OwnedFd,
     pub(crate) sigfd: &'a OwnedFd,
@@ -31,11 +31,30 @@ pub(crate) struct Watch<'a> {
     pub(crate) console: Option<&'a crate::console::Console>,
     /// Kill the sandbox when this hangs up (a launch server's client went away).
     pub(crate) cancel: Option<std::os::fd::BorrowedFd<'a>>,
+    /// A session's holder: its control socket is served, its idle timeout
+    /// and the control's hang-up end the sandbox.
+    pub(crate) host: Option<&'a mut (dyn Held + 'h)>,
 }
 
-impl Watch<'_> {
+/// What supervision asks of a sandbox held as a session (`session::Host`).
+pub(crate) trait Held {
+    /// The control socket, polled for requests (and always for its hang-up).
+    fn control_fd(&self) -> RawFd;
+    /// Whether requests are taken yet (the init reported `Ready`).
+    fn ready(&self) -> bool;
+    /// Sees the channel's records so far (answers the creator on `Ready`).
+    fn saw(&mut self, messages: &[Message]);
+    /// Reaps the commands that ended.
+    fn reap(&mut self);
+    /// Takes the waiting requests; `false` when the control socket closed.
+    fn serve(&mut self) -> bool;
+    /// When the session ends for idleness (`None` while a command runs).
+    fn idle_deadline(&self) -> Option<Instant>;
+}
+
+impl Watch<'_, '_> {
     /// Forwards signals, enforces the deadline and waits for the init.
-    pub(crate) fn supervise(&self, started: Instant) -> Result<Raw, RunError> {
+    pub(crate) fn supervise(&mut self, started: Instant) -> Result<Raw, RunError> {
         let deadline = self.timeout.and_then(|t| started.checked_add(t));
         let mut messages = Vec::new();
         let mut eof = false;
@@ -44,13 +63,14 @@ impl Watch<'_> {
         let mut forwarded = None;
         let mut cancelled = false;
         loop {
-            let wait_ms = match deadline {
-                Some(_) if timed_out => -1,
-                Some(d) => d
-                    .saturating_duration_since(Instant::now())
-                    .as_millis()
-                    .min(i32::MAX as u128) as i32,
-                None => -1,
+            let idle = match (&self.host, cancelled) {
+                (Some(host), false) => host.idle_deadline(),
+                _ => None,
+            };
+            let wait_ms = match (deadline, idle) {
+                (Some(_), _) if timed_out => -1,
+                (Some(d), _) | (None, Some(d)) => ms_until(d),
+                (None, None) => -1,
             };
             let mut fds = [
                 pollfd(self.child.pidfd.as_raw_fd()),
@@ -60,6 +80,14 @@ impl Watch<'_> {
                     Some(fd) if !cancelled => fd.as_raw_fd(),
                     _ => -1,
                 }),
+                match &self.host {
+                    Some(host) if !cancelled => libc::pollfd {
+                        fd: host.control_fd(),
+                        events: if host.ready() { libc::POLLIN } else { 0 },
+                        revents: 0,
+                    },
+                    _ => hangup(-1),
+                },
             ];
             sys::poll(&mut fds, wait_ms).map_err(|source| RunError::Wait { source })?;
             if fds[2].revents != 0 {
@@ -72,6 +100,10 @@ impl Watch<'_> {
                 forwarded = self.forward_signals().or(forwarded);
             }
             if fds[3].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                cancelled = true;
+                self.kill_all();
+            }
+            if !cancelled && self.serve_session(&messages, fds[4].revents, idle) {
                 cancelled = true;
                 self.kill_all();
             }
@@ -93,6 +125,33 @@ impl Watch<'_> {
                 self.kill_all();
             }
         }
+    }
+
+    /// A session's turn: answers its creator once the init is ready, reaps
+    /// finished commands, starts requested ones; `true` when the session
+    /// ends (the server hung up, or the idle timeout passed).
+    fn serve_session(
+        &mut self,
+        messages: &[Message],
+        revents: libc::c_short,
+        idle: Option<Instant>,
+    ) -> bool {
+        let Some(host) = self.host.as_deref_mut() else {
+            return false;
+        };
+        host.saw(messages);
+        host.reap();
+        if revents & libc::POLLIN != 0 && host.ready() && !host.serve() {
+            return true;
+        }
+        if revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            return true;
+        }
+        let expired = idle.is_some_and(|d| Instant::now() >= d) && host.idle_deadline().is_some();
+        if expired {
+            tracing::info!("session idle for its whole timeout; ending it");
+        }
+        expired
     }
 
     /// Once the init reported its listener fd: takes it and answers every
@@ -138,6 +197,13 @@ impl Watch<'_> {
         sys::kill(-self.child.pid, libc::SIGKILL);
         sys::pidfd_send_signal(&self.child.pidfd, libc::SIGKILL);
     }
+}
+
+/// Milliseconds from now to `d` (0 when past), as poll takes them.
+fn ms_until(d: Instant) -> i32 {
+    d.saturating_duration_since(Instant::now())
+        .as_millis()
+        .min(i32::MAX as u128) as i32
 }
 
 /// Polls `fd` for its hangup only (reported whatever the events asked).

@@ -1,7 +1,9 @@
 //! `nucleus-run serve` beside bare execution, bubblewrap and the one-shot
 //! `nucleus-run`, in one run: per-launch latency (median, p99) of
 //! `/bin/true`, interleaved, and the throughput of 2 concurrent clients for
-//! 10 s each. The client here is its own small implementation of
+//! 10 s each. A session's command (`session-exec`: it joins a sandbox kept
+//! for it, so it is no new sandbox) is a row of its own, beside, not in,
+//! the targets. The client here is its own small implementation of
 //! `docs/PROTOCOL.md` (a frame with three fds, one reply frame), so the
 //! figure is the server's, not a client library's.
 
@@ -17,6 +19,13 @@ use super::{bwrap_case, strings, Case};
 /// The request every bench launch sends: the one-shot case's envelope.
 const REQUEST: &[u8] =
     br#"{"version":1,"envelope":{"command":["/bin/true"],"trust_level":"trusted"}}"#;
+
+/// A command of the bench's session.
+const SESSION_EXEC: &[u8] =
+    br#"{"version":1,"op":"session-exec","session":"bench","exec":{"command":["/bin/true"]}}"#;
+
+/// The bench's session: the one-shot case's envelope, kept.
+const SESSION_CREATE: &[u8] = br#"{"version":1,"op":"session-create","session":"bench","envelope":{"trust_level":"trusted"},"idle_timeout":"1h"}"#;
 
 /// How long each throughput contender runs.
 const THROUGHPUT_TIME: Duration = Duration::from_secs(10);
@@ -65,10 +74,28 @@ impl Drop for Server {
 
 /// One launch through the server: the request with /dev/null as stdio,
 /// the reply read whole; fails unless the result says exit 0.
-fn request(socket: &Path, null: RawFd) -> Result<(), String> {
+fn request(socket: &Path, body: &[u8], null: RawFd) -> Result<(), String> {
+    let text = exchange(socket, body, null)?;
+    if !text.contains(r#""exit_code":0,"#) {
+        return Err(format!("the server's reply is not a success: {text}"));
+    }
+    Ok(())
+}
+
+/// Makes the bench's session.
+fn create_session(socket: &Path, null: RawFd) -> Result<(), String> {
+    let text = exchange(socket, SESSION_CREATE, null)?;
+    if !text.contains(r#""session":"bench""#) {
+        return Err(format!("the bench's session was not made: {text}"));
+    }
+    Ok(())
+}
+
+/// Sends `body` with /dev/null as stdio; returns the reply's text.
+fn exchange(socket: &Path, body: &[u8], null: RawFd) -> Result<String, String> {
     let mut conn = UnixStream::connect(socket).map_err(|e| format!("connect: {e}"))?;
-    let mut frame = (REQUEST.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(REQUEST);
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(body);
     send_with_fds(&conn, &frame, &[null, null, null])?;
     let mut header = [0u8; 4];
     conn.read_exact(&mut header)
@@ -76,11 +103,7 @@ fn request(socket: &Path, null: RawFd) -> Result<(), String> {
     let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
     conn.read_exact(&mut body)
         .map_err(|e| format!("reply: {e}"))?;
-    let text = String::from_utf8_lossy(&body);
-    if !text.contains(r#""exit_code":0,"#) {
-        return Err(format!("the server's reply is not a success: {text}"));
-    }
-    Ok(())
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 fn send_with_fds(conn: &UnixStream, bytes: &[u8], fds: &[RawFd]) -> Result<(), String> {
@@ -119,7 +142,7 @@ fn send_with_fds(conn: &UnixStream, bytes: &[u8], fds: &[RawFd]) -> Result<(), S
 /// What one contender does once: a process to spawn, or a server request.
 enum Launch<'a> {
     Spawn(&'a Case),
-    Request(&'a Path),
+    Request(&'a Path, &'static [u8]),
 }
 
 impl Launch<'_> {
@@ -137,7 +160,7 @@ impl Launch<'_> {
                 }
                 Ok(())
             }
-            Launch::Request(socket) => request(socket, null),
+            Launch::Request(socket, body) => request(socket, body, null),
         }
     }
 }
@@ -174,9 +197,14 @@ pub(super) fn serve(nucleus: &str, runs: usize) -> Result<(), String> {
     });
     let mut launches: Vec<(&str, Launch<'_>)> =
         cases.iter().map(|c| (c.name, Launch::Spawn(c))).collect();
+    create_session(&server.socket, null.as_raw_fd())?;
+    launches.push((
+        "session exec (client lib)",
+        Launch::Request(&server.socket, SESSION_EXEC),
+    ));
     launches.push((
         "server request (client lib)",
-        Launch::Request(&server.socket),
+        Launch::Request(&server.socket, REQUEST),
     ));
     let samples = latencies(&launches, runs, null.as_raw_fd())?;
     report_latency(&launches, &samples, runs);
@@ -185,6 +213,7 @@ pub(super) fn serve(nucleus: &str, runs: usize) -> Result<(), String> {
         contenders.push(&launches[1]);
     }
     contenders.push(&launches[if bwrap.is_some() { 2 } else { 1 }]);
+    contenders.push(&launches[launches.len() - 2]);
     throughput(&contenders, null.as_raw_fd())
 }
 

@@ -1,9 +1,12 @@
 //! `cargo xtask soak --server`: the same launches sent through two
 //! `nucleus-run serve`, one of root and one of nobody (each workload to the
 //! server of its user), the clients SIGKILLed at random moments instead of
-//! the runners. Besides the leak counts: every server's worker is gone at
-//! each count, the servers' fds and memory are flat, and a `SIGTERM` at the
-//! end stops both with exit 0 and leaves nothing.
+//! the runners. Before each count, a session round on both servers: a
+//! session made, commands run in it (some clients killed), one left running
+//! in the background, the session removed. Besides the leak counts: every
+//! server's worker (and session) is gone at each count, the servers' fds
+//! and memory are flat, and a `SIGTERM` at the end stops both with exit 0
+//! and leaves nothing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -53,6 +56,47 @@ impl Servers {
         }
     }
 
+    /// One session round on each server (see the module); the problems.
+    pub(crate) fn session_round(&self, bin: &Path, round: usize, seed: u64) -> Vec<String> {
+        let mut problems = Vec::new();
+        for nobody in [false, true] {
+            let name = format!("soak-{round}");
+            let socket = self.socket(nobody);
+            let session = |args: &[&str]| {
+                let mut cmd = super::runner_command(bin, nobody);
+                cmd.arg("session").args(args).arg("--server").arg(socket);
+                cmd
+            };
+            let create = ["create", "--name", &name, "--trust-level", "trusted"];
+            let mut steps: Vec<(Command, Option<Duration>, i32)> =
+                vec![(session(&create), None, 0)];
+            let mut rng = seed ^ round as u64;
+            for i in 0..COMMANDS_PER_ROUND {
+                rng = rng
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let kill = (rng >> 33).is_multiple_of(4);
+                let script = format!("echo {i} >> /tmp/log; sleep 0.0{}", i % 10);
+                let mut cmd = session(&["exec", &name]);
+                cmd.args(["--", "sh", "-c", &script]);
+                let delay = kill.then(|| Duration::from_micros((rng >> 40) % 20_000));
+                steps.push((cmd, delay, 0));
+            }
+            let mut bg = session(&["exec", &name]);
+            bg.args(["--", "sh", "-c", "sleep 1000 >/dev/null 2>&1 &"]);
+            steps.push((bg, None, 0));
+            steps.push((session(&["rm", &name]), None, 0));
+            for (mut cmd, kill, want) in steps {
+                if let Some(problem) = run_step(&mut cmd, kill, want) {
+                    let who = if nobody { "nobody" } else { "root" };
+                    problems.push(format!("session round {round} ({who}): {problem}"));
+                    break;
+                }
+            }
+        }
+        problems
+    }
+
     /// Takes the servers' memory and fds now as the start of the check.
     pub(crate) fn mark(&mut self) {
         self.start = [self.root.usage(), self.nobody.usage()];
@@ -97,6 +141,41 @@ impl Servers {
             })
             .collect()
     }
+}
+
+/// Commands run in each session round.
+const COMMANDS_PER_ROUND: usize = 20;
+
+/// Runs one step of a session round, killed after `kill` if given; the
+/// problem when it was not killed and did not exit `want`.
+fn run_step(cmd: &mut Command, kill: Option<Duration>, want: i32) -> Option<String> {
+    let spawned = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .current_dir("/")
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => return Some(format!("spawn: {e}")),
+    };
+    if let Some(delay) = kill {
+        std::thread::sleep(delay);
+        let _ = child.kill();
+    }
+    let out = match child.wait_with_output() {
+        Ok(out) => out,
+        Err(e) => return Some(format!("wait: {e}")),
+    };
+    let killed = kill.is_some() && out.status.code().is_none();
+    (!killed && out.status.code() != Some(want)).then(|| {
+        format!(
+            "{:?} exited {:?}: {}",
+            cmd.get_args().collect::<Vec<_>>(),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        )
+    })
 }
 
 impl Server {

@@ -31,10 +31,11 @@ mod listen;
 mod netns;
 mod worker;
 
-use crate::protocol::{self, ErrorKind, Request, MAX_FDS, MAX_REQUEST};
+use crate::protocol::{self, ErrorKind, Op, Request, MAX_FDS, MAX_REQUEST};
 use crate::sys::{self, socket};
 use crate::RunError;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -117,6 +118,7 @@ pub fn serve(opts: &ServeOptions) -> Result<(), RunError> {
         opts,
         pending: Vec::new(),
         running: Vec::new(),
+        sessions: BTreeMap::new(),
         old_mask,
         pool: netns::Pool::new(opts.netns_pool),
     };
@@ -136,16 +138,29 @@ struct Pending {
     since: Instant,
 }
 
-/// A worker and its client's connection.
+/// A worker and its client's connection (a session's holder: the
+/// server's end of its control socket).
 struct Running {
     pid: libc::pid_t,
-    conn: UnixStream,
+    conn: OwnedFd,
+}
+
+/// A session the server holds.
+struct Session {
+    /// Its holder (a worker in `running`).
+    pid: libc::pid_t,
+    idle: Duration,
+    since: Instant,
+    /// Clients of `session-rm`, answered once the holder is gone.
+    removing: Vec<UnixStream>,
 }
 
 struct Server<'a> {
     opts: &'a ServeOptions,
     pending: Vec<Pending>,
     running: Vec<Running>,
+    /// By name.
+    sessions: BTreeMap<String, Session>,
     /// The mask before the server blocked its signals: a worker's.
     old_mask: libc::sigset_t,
     pool: netns::Pool,
@@ -214,6 +229,26 @@ impl Server<'_> {
     fn reap(&mut self) {
         while let Some((pid, _)) = sys::wait_any(true) {
             self.running.retain(|r| r.pid != pid);
+            self.session_ended(pid);
+        }
+    }
+
+    /// Forgets the session whose holder `pid` ended and answers its
+    /// `session-rm` clients: everything it made is gone by now.
+    fn session_ended(&mut self, pid: libc::pid_t) {
+        let Some(name) = self
+            .sessions
+            .iter()
+            .find_map(|(name, s)| (s.pid == pid).then(|| name.clone()))
+        else {
+            return;
+        };
+        tracing::info!(session = %name, "session ended");
+        if let Some(session) = self.sessions.remove(&name) {
+            let frame = protocol::encode_value(&serde_json::json!({ "removed": name }));
+            for conn in session.removing {
+                let _ = socket::send_with_fds(conn.as_fd(), &frame, &[]);
+            }
         }
     }
 
@@ -276,12 +311,22 @@ impl Server<'_> {
         });
     }
 
-    /// Decodes a whole request and forks its worker.
+    /// Decodes a whole request and does what it asks.
     fn dispatch(&mut self, p: Pending, body: &[u8]) {
         let req = match protocol::decode_request(body) {
             Ok(req) => req,
             Err(e) => return reply_now(&p.conn, ErrorKind::BadRequest, &e.to_string()),
         };
+        match req.op {
+            Op::Run | Op::SessionCreate => self.start(p, req),
+            Op::SessionExec => self.exec(p, &req, body),
+            Op::SessionRm => self.remove(p, &req),
+            Op::SessionLs => self.list(&p.conn),
+        }
+    }
+
+    /// Forks the worker of a `run` or the holder of a `session-create`.
+    fn start(&mut self, p: Pending, req: Request) {
         if self.running.len() >= self.opts.max_sandboxes {
             let message = format!(
                 "{} sandboxes run, the most this server runs",
@@ -289,16 +334,136 @@ impl Server<'_> {
             );
             return reply_now(&p.conn, ErrorKind::Busy, &message);
         }
+        if let Some(name) = req
+            .session
+            .as_ref()
+            .filter(|n| self.sessions.contains_key(*n))
+        {
+            let message =
+                format!("a session named {name:?} exists; remove it or pick another name");
+            return reply_now(&p.conn, ErrorKind::Exists, &message);
+        }
         // A pinned profile file or kept capabilities: compiled here once,
         // found by this and every later worker.
-        let env = &req.envelope;
-        let caps: Vec<String> = env.caps.keep.iter().map(ToString::to_string).collect();
-        crate::seccomp::warm_for(&env.seccomp, &caps, req.cwd.as_deref());
-        let netns = self.pool.take();
-        match self.fork_worker(p.conn.as_fd(), p.fds, req, netns) {
-            Ok(pid) => self.running.push(Running { pid, conn: p.conn }),
+        if let Some(env) = req.envelope() {
+            let caps: Vec<String> = env.caps.keep.iter().map(ToString::to_string).collect();
+            crate::seccomp::warm_for(&env.seccomp, &caps, req.cwd.as_deref());
+        }
+        let (job, ours) = match req.op {
+            Op::SessionCreate => match socket::seqpacket_pair() {
+                Ok((ours, theirs)) => (worker::Job::Session { control: theirs }, Some(ours)),
+                Err(e) => {
+                    return reply_now(
+                        &p.conn,
+                        ErrorKind::Setup,
+                        &format!("cannot make a socket: {e}"),
+                    )
+                }
+            },
+            _ => (
+                worker::Job::Run {
+                    netns: self.pool.take(),
+                },
+                None,
+            ),
+        };
+        let name = req.session.clone();
+        let idle = req.idle_timeout.unwrap_or(worker::DEFAULT_IDLE);
+        // A session's init would hold its creator's stdio for its whole
+        // life: it gets /dev/null (its commands bring their own).
+        let stdio = match name {
+            Some(_) => Vec::new(),
+            None => p.fds,
+        };
+        match self.fork_worker(p.conn.as_fd(), stdio, req, job) {
+            Ok(pid) => {
+                let conn = match ours {
+                    Some(control) => {
+                        // A full control queue answers `busy`, never blocks the server.
+                        let _ = sys::set_nonblocking(&control);
+                        control
+                    }
+                    None => p.conn.into(),
+                };
+                self.running.push(Running { pid, conn });
+                if let Some(name) = name {
+                    let session = Session {
+                        pid,
+                        idle,
+                        since: Instant::now(),
+                        removing: Vec::new(),
+                    };
+                    self.sessions.insert(name, session);
+                }
+            }
             Err(e) => reply_now(&p.conn, ErrorKind::Setup, &format!("cannot fork: {e}")),
         }
+    }
+
+    /// Passes a `session-exec` to its session's holder, with the client's
+    /// connection and stdio.
+    fn exec(&mut self, p: Pending, req: &Request, body: &[u8]) {
+        let Some(control) = self.control_of(req) else {
+            return reply_now(&p.conn, ErrorKind::NotFound, &not_found(req));
+        };
+        if body.len() > crate::session::MAX_EXEC_REQUEST {
+            let message = format!(
+                "a session-exec request is at most {} KiB",
+                crate::session::MAX_EXEC_REQUEST >> 10
+            );
+            return reply_now(&p.conn, ErrorKind::BadRequest, &message);
+        }
+        let mut fds: Vec<BorrowedFd<'_>> = vec![p.conn.as_fd()];
+        fds.extend(p.fds.iter().map(AsFd::as_fd));
+        match socket::send_with_fds(control, body, &fds) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => reply_now(
+                &p.conn,
+                ErrorKind::Busy,
+                "the session has too many commands waiting to start",
+            ),
+            Err(e) => reply_now(
+                &p.conn,
+                ErrorKind::NotFound,
+                &format!("the session is ending ({e})"),
+            ),
+        }
+    }
+
+    /// Ends a session; its client is answered once the holder is gone.
+    fn remove(&mut self, p: Pending, req: &Request) {
+        let Some(control) = self.control_of(req) else {
+            return reply_now(&p.conn, ErrorKind::NotFound, &not_found(req));
+        };
+        socket::shutdown(control);
+        if let Some(session) = req.session.as_ref().and_then(|n| self.sessions.get_mut(n)) {
+            session.removing.push(p.conn);
+        }
+    }
+
+    /// Answers a `session-ls`.
+    fn list(&self, conn: &UnixStream) {
+        let sessions: Vec<serde_json::Value> = self
+            .sessions
+            .iter()
+            .map(|(name, s)| {
+                serde_json::json!({
+                    "name": name,
+                    "pid": s.pid,
+                    "age_s": s.since.elapsed().as_secs(),
+                    "idle_timeout": crate::duration::format_duration(s.idle),
+                })
+            })
+            .collect();
+        let frame = protocol::encode_value(&serde_json::json!({ "sessions": sessions }));
+        let _ = socket::send_with_fds(conn.as_fd(), &frame, &[]);
+    }
+
+    /// The server's end of the control socket of the request's session.
+    fn control_of(&self, req: &Request) -> Option<BorrowedFd<'_>> {
+        let session = self.sessions.get(req.session.as_deref()?)?;
+        let running = self.running.iter().find(|r| r.pid == session.pid)?;
+        Some(running.conn.as_fd())
     }
 
     fn fork_worker(
@@ -306,12 +471,12 @@ impl Server<'_> {
         conn: std::os::fd::BorrowedFd<'_>,
         stdio: Vec<OwnedFd>,
         req: Request,
-        netns: Option<OwnedFd>,
+        job: worker::Job,
     ) -> std::io::Result<libc::pid_t> {
         match sys::fork().map_err(std::io::Error::from_raw_os_error)? {
             // The server is single-threaded (checked at start): the child
             // may allocate and run the launch sequence.
-            0 => worker::run(conn.as_raw_fd(), stdio, req, netns, &self.old_mask),
+            0 => worker::run(conn.as_raw_fd(), stdio, req, job, &self.old_mask),
             pid => Ok(pid),
         }
     }
@@ -379,6 +544,11 @@ impl Pending {
             )),
         }
     }
+}
+
+fn not_found(req: &Request) -> String {
+    let name = req.session.as_deref().unwrap_or_default();
+    format!("no session is named {name:?} (it was removed, timed out idle, or never made)")
 }
 
 /// The peer must be the server's own user or root.

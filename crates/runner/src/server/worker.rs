@@ -3,18 +3,28 @@
 //! environment, and writes the reply.
 
 use crate::protocol::{self, ErrorKind, Request};
+use crate::session::{Hold, REPLY_TIMEOUT_SECS};
 use crate::sys::{self, socket};
-use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::Duration;
 
-/// How long a reply may wait for a client that does not read it.
-const REPLY_TIMEOUT_SECS: libc::time_t = 30;
+/// How long a session lives with no command running, unless its request says.
+pub(super) const DEFAULT_IDLE: Duration = Duration::from_secs(600);
+
+/// What a worker runs besides the client's request.
+pub(super) enum Job {
+    /// A `run`, in a network namespace of the pool if one was there.
+    Run { netns: Option<OwnedFd> },
+    /// A `session-create`: the holder's end of the session's control socket.
+    Session { control: OwnedFd },
+}
 
 /// Runs `req` for the client on `conn`; never returns.
 pub(super) fn run(
     conn: RawFd,
     stdio: Vec<OwnedFd>,
     req: Request,
-    netns: Option<OwnedFd>,
+    job: Job,
     mask: &libc::sigset_t,
 ) -> ! {
     // The server's blocked signals are its own; the launch blocks what it
@@ -23,9 +33,15 @@ pub(super) fn run(
     // SAFETY: the fd number is the connection this process inherited from
     // the server; nothing else in this process closes it.
     let conn = unsafe { BorrowedFd::borrow_raw(conn) };
-    let keep = netns.as_ref().map(AsRawFd::as_raw_fd);
+    let keep = match &job {
+        Job::Run { netns } => netns.as_ref().map(AsRawFd::as_raw_fd),
+        Job::Session { control } => Some(control.as_raw_fd()),
+    };
     let frame = match take_client_context(conn, stdio, keep, &req) {
-        Ok(()) => launch(conn, req, netns),
+        Ok(()) => match job {
+            Job::Run { netns } => launch(conn, req, netns),
+            Job::Session { control } => hold(conn, req, control),
+        },
         Err(message) => protocol::encode_error(ErrorKind::Setup, &message),
     };
     socket::set_send_timeout(conn, REPLY_TIMEOUT_SECS);
@@ -36,13 +52,52 @@ pub(super) fn run(
 
 /// Runs the launch and encodes its result or error.
 fn launch(conn: BorrowedFd<'_>, req: Request, netns: Option<OwnedFd>) -> Vec<u8> {
+    let Some(env) = req.envelope() else {
+        return protocol::encode_error(ErrorKind::BadRequest, "a run needs an envelope");
+    };
     let mut opts = crate::LaunchOptions::cancelled_by(conn);
     opts.netns = netns;
-    let outcome = crate::launch_with(&req.envelope, opts);
-    match outcome {
+    match crate::launch_with(env, opts) {
         Ok(outcome) => protocol::encode_result(&outcome).unwrap_or_else(|e| {
             protocol::encode_error(ErrorKind::Setup, &format!("cannot encode the result: {e}"))
         }),
+        Err(err) => protocol::encode_error(ErrorKind::Setup, &err.chain()),
+    }
+}
+
+/// Holds a session until it ends (`session.rs`). Its creator is answered
+/// once the sandbox is ready; what is returned here reaches it only when
+/// the session failed before that.
+fn hold(conn: BorrowedFd<'_>, req: Request, control: OwnedFd) -> Vec<u8> {
+    let (Some(env), Some(name)) = (req.envelope(), req.session.clone()) else {
+        return protocol::encode_error(ErrorKind::BadRequest, "a session needs a name");
+    };
+    let reply = match conn.try_clone_to_owned() {
+        Ok(fd) => fd,
+        Err(e) => return protocol::encode_error(ErrorKind::Setup, &format!("cannot dup: {e}")),
+    };
+    // A session runs no command of its own; the launch's plan wants one.
+    let mut env = env.clone();
+    if env.command.is_empty() {
+        env.command = vec!["/bin/true".to_owned()];
+    }
+    let opts = crate::LaunchOptions {
+        session: Some(Hold {
+            control,
+            reply,
+            name,
+            idle: req.idle_timeout.unwrap_or(DEFAULT_IDLE),
+        }),
+        ..crate::LaunchOptions::default()
+    };
+    match crate::launch_with(&env, opts) {
+        Ok(outcome) => {
+            let why = outcome
+                .error
+                .as_deref()
+                .unwrap_or("it ended before it was ready");
+            protocol::encode_error(ErrorKind::Setup, &format!("the session failed: {why}"))
+        }
         Err(err) => protocol::encode_error(ErrorKind::Setup, &err.chain()),
     }
 }
@@ -56,22 +111,11 @@ fn take_client_context(
     keep: Option<RawFd>,
     req: &Request,
 ) -> Result<(), String> {
-    let mut stdio = stdio.into_iter();
-    for target in 0..3 {
-        let from = match stdio.next() {
-            Some(fd) => fd.into_raw_fd(),
-            None => dev_null()?,
-        };
-        sys::dup2(from, target)
-            .map_err(|e| format!("cannot set up fd {target}: {}", errno_text(e)))?;
-    }
     // Every other fd of the server (its listener, the other clients'
     // connections, the fds just moved) closes here.
     let mut kept = vec![conn.as_raw_fd()];
     kept.extend(keep);
-    kept.sort_unstable();
-    sys::close_fds_except(&kept)
-        .map_err(|e| format!("cannot close the server's fds: {}", errno_text(e)))?;
+    crate::session::adopt_stdio(stdio, &kept)?;
     if let Some(dir) = &req.cwd {
         std::env::set_current_dir(dir)
             .map_err(|e| format!("cannot enter the client's directory {}: {e}", dir.display()))?;
@@ -89,17 +133,4 @@ fn take_client_context(
         }
     }
     Ok(())
-}
-
-fn dev_null() -> Result<RawFd, String> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-        .map(IntoRawFd::into_raw_fd)
-        .map_err(|e| format!("cannot open /dev/null: {e}"))
-}
-
-fn errno_text(errno: i32) -> std::io::Error {
-    std::io::Error::from_raw_os_error(errno)
 }

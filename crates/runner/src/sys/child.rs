@@ -166,6 +166,59 @@ pub(crate) fn wait_pid(pid: libc::pid_t) {
     }
 }
 
+/// Waits for the child `pid` and returns its wait status.
+pub(crate) fn wait_status(pid: libc::pid_t) -> i32 {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a live int.
+        let rc = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+        if rc >= 0 || errno() != libc::EINTR {
+            return status;
+        }
+    }
+}
+
+/// Joins the namespace `fd` (of type `nstype`, a `CLONE_NEW*` flag).
+pub(crate) fn setns(fd: RawFd, nstype: libc::c_int) -> Result<(), i32> {
+    // SAFETY: plain syscall with integer arguments.
+    check(unsafe { libc::setns(fd, nstype) }.into()).map(drop)
+}
+
+/// Writes all of `bytes` to `fd` (no allocation).
+pub(crate) fn write_all(fd: RawFd, bytes: &[u8]) -> Result<(), i32> {
+    // SAFETY: writes from a live slice.
+    let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+    match n {
+        n if n < 0 => Err(errno()),
+        n if n as usize == bytes.len() => Ok(()),
+        _ => Err(libc::EIO),
+    }
+}
+
+/// `pid` in decimal, in `buf` (no allocation).
+pub(crate) fn format_pid(pid: libc::pid_t, buf: &mut [u8; 12]) -> &[u8] {
+    let mut n = pid.unsigned_abs();
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[at..]
+}
+
+/// Reaps the child `pid` if it ended: `true` when it is gone (reaped now,
+/// or not a child any more).
+pub(crate) fn reap_nohang(pid: libc::pid_t) -> bool {
+    let mut status = 0;
+    // SAFETY: `status` is a live int.
+    let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG | libc::__WALL) };
+    rc == pid || (rc < 0 && errno() == libc::ECHILD)
+}
+
 /// Makes this process non-dumpable: no ptrace, no /proc/PID/fd access by
 /// processes without CAP_SYS_PTRACE.
 pub(crate) fn set_not_dumpable() -> Result<(), i32> {

@@ -244,8 +244,14 @@ pub(crate) fn occupy_closed_stdio() -> io::Result<Vec<RawFd>> {
 
 /// Moves this process into the network namespace `fd`.
 pub(crate) fn join_netns(fd: &OwnedFd) -> io::Result<()> {
+    join_namespace(fd, libc::CLONE_NEWNET)
+}
+
+/// Moves this process into the namespace `fd` refers to, which must be of
+/// type `nstype` (a `CLONE_NEW*` flag).
+pub(crate) fn join_namespace(fd: &OwnedFd, nstype: libc::c_int) -> io::Result<()> {
     // SAFETY: plain syscall on an fd we own.
-    if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } < 0 {
+    if unsafe { libc::setns(fd.as_raw_fd(), nstype) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

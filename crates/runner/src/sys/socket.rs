@@ -157,6 +157,19 @@ pub(crate) fn send_all(
     Ok(())
 }
 
+/// A connected pair of close-on-exec `SOCK_SEQPACKET` unix sockets: each
+/// send is one message, with its fds.
+pub(crate) fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1; 2];
+    let kind = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
+    // SAFETY: socketpair writes two fds into the live array.
+    if unsafe { libc::socketpair(libc::AF_UNIX, kind, 0, fds.as_mut_ptr()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both fds are new and ours alone.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
 /// `shutdown(SHUT_RDWR)`: every holder of the connection sees it hang up.
 pub(crate) fn shutdown(sock: BorrowedFd<'_>) {
     // SAFETY: plain syscall on a live socket; an error (already shut) is moot.
