@@ -52,7 +52,12 @@ struct Soak {
     wasm: String,
     kill_percent: u64,
     seed: u64,
+    /// The launches of the first and last RSS window (`rss_window`) only:
+    /// a child's peak RSS includes this process's own at its `exec`
+    /// (`vfork`), so this process must not grow with the soak's length.
     launches: Mutex<Vec<Launch>>,
+    /// How many launches the soak makes.
+    total: usize,
     failures: Mutex<Vec<String>>,
     cleaned_lines: AtomicUsize,
     killed: AtomicUsize,
@@ -125,6 +130,7 @@ pub(crate) fn soak(
         kill_percent,
         seed,
         launches: Mutex::new(Vec::new()),
+        total: launches,
         failures: Mutex::new(Vec::new()),
         cleaned_lines: AtomicUsize::new(0),
         killed: AtomicUsize::new(0),
@@ -401,7 +407,9 @@ impl Soak {
                 ));
             }
         }
-        if index != usize::MAX {
+        let window = rss_window(self.total);
+        let measured = index < window || (self.total - window..self.total).contains(&index);
+        if measured {
             if let Ok(mut l) = self.launches.lock() {
                 l.push(Launch {
                     index,
@@ -422,7 +430,7 @@ impl Soak {
 
     /// Median peak RSS per workload, first window against last; the problems.
     fn rss_report(&self, launches: usize) -> Vec<String> {
-        let window = (launches / 4).clamp(1, 1000);
+        let window = rss_window(launches);
         let Ok(all) = self.launches.lock() else {
             return vec!["poisoned".to_owned()];
         };
@@ -464,6 +472,11 @@ impl Soak {
         }
         problems
     }
+}
+
+/// The launches whose peak RSS is compared: the first and the last this many.
+fn rss_window(launches: usize) -> usize {
+    (launches / 4).clamp(1, 1000)
 }
 
 fn opt(v: Option<i64>) -> String {
