@@ -660,3 +660,47 @@ fn bad_serve_flags_are_refused() {
         assert!(!dir.path().join("s.sock").exists());
     }
 }
+
+/// A result larger than the socket's buffer (4 MB of captured output)
+/// arrives whole, from a run and from a session's command, root and nobody:
+/// the server reads requests without blocking, and its workers must send
+/// replies blocking.
+#[test]
+fn a_result_larger_than_the_socket_buffer_arrives_whole() {
+    let test = "server_large_result";
+    let script = "head -c 4000000 /dev/zero | tr '\\0' a";
+    let capture = [
+        "--capture",
+        "--capture-limit",
+        "8M",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ];
+    for who in [As::Caller, As::Nobody] {
+        if !can_run_as(test, who) {
+            continue;
+        }
+        let server = Server::start(who, &[]);
+        let run = run_via(&server, Runtime::Native, who, &capture);
+        server.create_session(who, "big", &[]);
+        let mut exec = vec!["exec", "big"];
+        exec.extend(capture);
+        let session = server.session(who, &exec);
+        for (via, out) in [("run", run), ("session", session)] {
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{who:?} {via}: {}",
+                stderr(&out)
+            );
+            let result: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+            let captured = &result["captured"];
+            assert_eq!(captured["stdout_bytes"], 4_000_000, "{who:?} {via}");
+            assert_eq!(captured["truncated"], false, "{who:?} {via}");
+            let text = captured["stdout"].as_str().unwrap();
+            assert!(text.len() == 4_000_000 && text.bytes().all(|b| b == b'a'));
+        }
+    }
+}

@@ -49,7 +49,19 @@ pub(crate) const MAX_EXEC_REQUEST: usize = 64 << 10;
 pub(crate) const MAX_COMMANDS: usize = 64;
 
 /// How long a reply may wait for a client that does not read it.
-pub(crate) const REPLY_TIMEOUT_SECS: libc::time_t = 30;
+const REPLY_TIMEOUT_SECS: libc::time_t = 30;
+
+/// Sends a reply frame on a client's connection. The server reads requests
+/// without blocking, and `O_NONBLOCK` belongs to the connection (every copy
+/// of it): it is cleared first, so that a reply larger than the socket's
+/// buffer (captured output) is sent whole, waiting at most
+/// [`REPLY_TIMEOUT_SECS`] for a client that does not read. A client gone
+/// meanwhile cannot be told.
+pub(crate) fn send_reply(conn: BorrowedFd<'_>, frame: &[u8]) {
+    let _ = sys::set_blocking(conn);
+    socket::set_send_timeout(conn, REPLY_TIMEOUT_SECS);
+    let _ = socket::send_all(conn, frame, &[]);
+}
 
 /// What the server gives a session's launch.
 #[derive(Debug)]
@@ -213,8 +225,7 @@ impl<'a> Host<'a> {
             },
             Err(message) => protocol::encode_error(ErrorKind::Setup, &message),
         };
-        socket::set_send_timeout(conn, REPLY_TIMEOUT_SECS);
-        let _ = socket::send_all(conn, &frame, &[]);
+        send_reply(conn, &frame);
         sys::exit(0)
     }
 
@@ -324,8 +335,7 @@ impl Held for Host<'_> {
         self.idle_since = Instant::now();
         let value = serde_json::json!({ "session": self.hold.name, "pid": std::process::id() });
         let reply = self.hold.reply.as_fd();
-        socket::set_send_timeout(reply, REPLY_TIMEOUT_SECS);
-        let _ = socket::send_all(reply, &protocol::encode_value(&value), &[]);
+        send_reply(reply, &protocol::encode_value(&value));
         socket::shutdown(reply);
         tracing::debug!(session = %self.hold.name, "session ready");
     }

@@ -3,8 +3,8 @@
 //! environment, and writes the reply.
 
 use crate::protocol::{self, ErrorKind, Request};
-use crate::session::{Hold, REPLY_TIMEOUT_SECS};
-use crate::sys::{self, socket};
+use crate::session::{send_reply, Hold};
+use crate::sys;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -44,9 +44,8 @@ pub(super) fn run(
         },
         Err(message) => protocol::encode_error(ErrorKind::Setup, &message),
     };
-    socket::set_send_timeout(conn, REPLY_TIMEOUT_SECS);
-    // A client gone meanwhile cannot be told; its sandbox is already gone.
-    let _ = socket::send_all(conn, &frame, &[]);
+    // A client gone meanwhile: its sandbox is already gone.
+    send_reply(conn, &frame);
     sys::exit(0)
 }
 

@@ -18,7 +18,7 @@ pub(crate) use child::*;
 pub(crate) use terminal::*;
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 pub(crate) fn errno() -> i32 {
     io::Error::last_os_error()
@@ -52,9 +52,23 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 pub(crate) fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    set_o_nonblock(fd.as_fd(), true)
+}
+
+/// Clears `O_NONBLOCK`: a flag of the open file description, so every
+/// copy of the fd (in every process) blocks again.
+pub(crate) fn set_blocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    set_o_nonblock(fd, false)
+}
+
+fn set_o_nonblock(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
     let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
-    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    let flags = match on {
+        true => flags | OFlag::O_NONBLOCK,
+        false => flags - OFlag::O_NONBLOCK,
+    };
+    fcntl(fd, FcntlArg::F_SETFL(flags))?;
     Ok(())
 }
 
