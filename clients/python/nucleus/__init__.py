@@ -121,7 +121,7 @@ class Client:
         body: dict = {**self.envelope, **dict(envelope or {})}
         body["command"] = list(argv)
         if timeout is not None:
-            body["timeout"] = f"{int(timeout * 1000)}ms"
+            body["timeout"] = _duration(timeout)
         if capture:
             body.setdefault("capture", 1 << 20)
         if env:
@@ -225,7 +225,7 @@ class Session:
             "cwd": os.getcwd(),
         }
         if self.idle_timeout is not None:
-            request["idle_timeout"] = f"{int(self.idle_timeout * 1000)}ms"
+            request["idle_timeout"] = _duration(self.idle_timeout)
         self.client._exchange(request, [])
         return self
 
@@ -247,7 +247,7 @@ class Session:
         process group, not the session."""
         exec_: dict = {"command": list(argv)}
         if timeout is not None:
-            exec_["timeout"] = f"{int(timeout * 1000)}ms"
+            exec_["timeout"] = _duration(timeout)
         if capture:
             exec_["capture"] = 1 << 20
         if env:
@@ -278,6 +278,11 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as the protocol's duration text (whole milliseconds)."""
+    return f"{int(seconds * 1000)}ms"
 
 
 def _read_frame(sock: socket.socket) -> dict:

@@ -420,6 +420,9 @@ impl From<CompatArg> for nucleus_landlock_policy::Compat {
     }
 }
 
+/// What `--capture` keeps of each stream without `--capture-limit` (1 MiB).
+pub(crate) const DEFAULT_CAPTURE_LIMIT: u64 = 1 << 20;
+
 pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     nucleus_cgroup::parse_size(s).map_err(|e| e.to_string())
 }
@@ -569,7 +572,11 @@ impl RunArgs {
         }
         env.userns_limits.extend(self.ulimit_ns.iter().cloned());
         if self.capture || self.capture_limit.is_some() {
-            env.capture = Some(self.capture_limit.or(env.capture).unwrap_or(1 << 20));
+            env.capture = Some(
+                self.capture_limit
+                    .or(env.capture)
+                    .unwrap_or(DEFAULT_CAPTURE_LIMIT),
+            );
         }
         if let Some(t) = self.cpu_time {
             env.rlimits.set(nucleus_cgroup::rlimit::cpu_time(

@@ -64,7 +64,7 @@ pub(crate) fn run(
     let first = FirstStart::check(&work_dir);
     let opts = run_options(env, platform, work_dir, maps.as_ref());
     let relay = match env.capture {
-        Some(limit) => Relay::for_capture(crate::sandbox::limit_bytes(limit)),
+        Some(limit) => Relay::for_capture(limit),
         None => Relay::for_output(),
     }
     .map_err(|source| RunError::Pipe { source })?;

@@ -5,7 +5,7 @@
 use crate::guard::Decision;
 use crate::outcome::Outcome;
 use crate::prepare::Prepared;
-use crate::sandbox::{limit_bytes, run_prepared, Mode};
+use crate::sandbox::{run_prepared, Mode};
 use crate::{sys, Envelope, RunError};
 
 /// Runs the Envelope's command in a new sandbox and waits for it.
@@ -121,7 +121,7 @@ pub fn launch_with(env: &Envelope, opts: LaunchOptions<'_>) -> Result<Outcome, R
     }
     let relay = match env.capture {
         Some(limit) => {
-            let relay = crate::relay::Relay::for_capture(limit_bytes(limit))
+            let relay = crate::relay::Relay::for_capture(limit)
                 .map_err(|source| RunError::Pipe { source })?;
             prepared.stdio_dups = relay.child_dups();
             Some(relay)

@@ -420,6 +420,16 @@ pub(crate) fn encode_result(result: &crate::Outcome) -> Result<Vec<u8>, Protocol
     frame(body, MAX_REPLY)
 }
 
+/// The frame of a launch's reply: its result, or the `setup` error.
+pub(crate) fn encode_outcome(outcome: Result<crate::Outcome, crate::RunError>) -> Vec<u8> {
+    match outcome {
+        Ok(outcome) => encode_result(&outcome).unwrap_or_else(|e| {
+            encode_error(ErrorKind::Setup, &format!("cannot encode the result: {e}"))
+        }),
+        Err(err) => encode_error(ErrorKind::Setup, &err.chain()),
+    }
+}
+
 /// The frame of a reply whose result is `value` (the `session-*` ops).
 pub(crate) fn encode_value(value: &serde_json::Value) -> Vec<u8> {
     let body = serde_json::json!({ "version": VERSION, "result": value });

@@ -59,7 +59,8 @@ impl Relay {
     /// Pipes for stdout and stderr whose output is kept, up to `limit`
     /// bytes each (the rest is read and counted, so the workload never
     /// blocks), for the result (`--capture`).
-    pub(crate) fn for_capture(limit: usize) -> io::Result<Relay> {
+    pub(crate) fn for_capture(limit: u64) -> io::Result<Relay> {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let mut streams = Vec::new();
         for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
             let (r, w) = crate::sys::pipe()?;

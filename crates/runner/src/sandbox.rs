@@ -12,11 +12,6 @@ use nucleus_ns::Forked;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
 
-/// A `--capture` limit as a buffer size.
-pub(crate) fn limit_bytes(limit: u64) -> usize {
-    usize::try_from(limit).unwrap_or(usize::MAX)
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
     Run,

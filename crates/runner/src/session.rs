@@ -38,7 +38,7 @@ use crate::supervise::{Held, Watch};
 use crate::sys::{self, socket};
 use crate::{Envelope, RunError};
 use nucleus_ns::Namespace;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// The largest request the server passes to a holder (one message of the
@@ -133,8 +133,8 @@ impl<'a> Host<'a> {
             .into_iter()
             .map(|ns| {
                 let path = format!("/proc/{pid}/ns/{}", ns.proc_name());
-                open_fd(&path, libc::O_RDONLY)
-                    .map(|fd| (ns, fd))
+                std::fs::File::open(path)
+                    .map(|file| (ns, OwnedFd::from(file)))
                     .map_err(|source| RunError::SessionJoin {
                         what: "open",
                         ns: format!("{} namespace", ns.name()),
@@ -147,14 +147,16 @@ impl<'a> Host<'a> {
             .unwrap_or_default()
             .into_iter()
             .map(|dir| {
-                let path = dir.join("cgroup.procs");
-                open_fd(&path.to_string_lossy(), libc::O_WRONLY).map_err(|source| {
-                    RunError::SessionJoin {
+                let procs = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(dir.join("cgroup.procs"));
+                procs
+                    .map(OwnedFd::from)
+                    .map_err(|source| RunError::SessionJoin {
                         what: "open",
                         ns: format!("cgroup {}", dir.display()),
                         source,
-                    }
-                })
+                    })
             })
             .collect::<Result<_, _>>()?;
         sys::set_nonblocking(&hold.control).map_err(|source| RunError::Pipe { source })?;
@@ -217,12 +219,7 @@ impl<'a> Host<'a> {
         // by `_exit`.
         let conn = unsafe { BorrowedFd::borrow_raw(conn) };
         let frame = match adopt_stdio(stdio, &keep) {
-            Ok(()) => match self.run_command(conn, exec) {
-                Ok(outcome) => protocol::encode_result(&outcome).unwrap_or_else(|e| {
-                    protocol::encode_error(ErrorKind::Setup, &format!("cannot encode: {e}"))
-                }),
-                Err(err) => protocol::encode_error(ErrorKind::Setup, &err.chain()),
-            },
+            Ok(()) => protocol::encode_outcome(self.run_command(conn, exec)),
             Err(message) => protocol::encode_error(ErrorKind::Setup, &message),
         };
         send_reply(conn, &frame);
@@ -239,7 +236,7 @@ impl<'a> Host<'a> {
         let workdir = crate::prepare::cstring(env.workdir.as_os_str().as_encoded_bytes())?;
         let mut relay = match env.capture {
             Some(limit) => Some(
-                crate::relay::Relay::for_capture(usize::try_from(limit).unwrap_or(usize::MAX))
+                crate::relay::Relay::for_capture(limit)
                     .map_err(|source| RunError::Pipe { source })?,
             ),
             None => None,
@@ -415,17 +412,9 @@ fn dev_null() -> Result<RawFd, String> {
         .map_err(|e| format!("cannot open /dev/null: {e}"))
 }
 
-fn reply_error(conn: BorrowedFd<'_>, kind: ErrorKind, message: &str) {
+/// Sends an error reply without waiting (it is small; a client that does
+/// not read loses it).
+pub(crate) fn reply_error(conn: BorrowedFd<'_>, kind: ErrorKind, message: &str) {
+    tracing::debug!(%kind, message, "error reply");
     let _ = socket::send_with_fds(conn, &protocol::encode_error(kind, message), &[]);
-}
-
-fn open_fd(path: &str, flags: libc::c_int) -> std::io::Result<OwnedFd> {
-    let path = std::ffi::CString::new(path).map_err(std::io::Error::other)?;
-    // SAFETY: opens a NUL-terminated path; the fd is new and ours.
-    let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the fd was just opened and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

@@ -38,7 +38,7 @@ pub(crate) fn run(cmd: SessionCmd) -> i32 {
                 workdir,
                 timeout,
                 capture: (capture || capture_limit.is_some())
-                    .then(|| capture_limit.unwrap_or(1 << 20)),
+                    .then(|| capture_limit.unwrap_or(crate::cli::DEFAULT_CAPTURE_LIMIT)),
             };
             let json = json || exec.capture.is_some();
             let mut req = Request::op(Op::SessionExec);

@@ -567,9 +567,7 @@ fn check_peer(conn: &UnixStream) -> Result<(), String> {
 /// Sends an error reply without waiting (it is small; a client that does
 /// not read loses it) and lets the connection close.
 fn reply_now(conn: &UnixStream, kind: ErrorKind, message: &str) {
-    tracing::debug!(%kind, message, "error reply");
-    let frame = protocol::encode_error(kind, message);
-    let _ = socket::send_with_fds(conn.as_fd(), &frame, &[]);
+    crate::session::reply_error(conn.as_fd(), kind, message);
 }
 
 fn pollin(fd: libc::c_int) -> libc::pollfd {

@@ -56,12 +56,7 @@ fn launch(conn: BorrowedFd<'_>, req: Request, netns: Option<OwnedFd>) -> Vec<u8>
     };
     let mut opts = crate::LaunchOptions::cancelled_by(conn);
     opts.netns = netns;
-    match crate::launch_with(env, opts) {
-        Ok(outcome) => protocol::encode_result(&outcome).unwrap_or_else(|e| {
-            protocol::encode_error(ErrorKind::Setup, &format!("cannot encode the result: {e}"))
-        }),
-        Err(err) => protocol::encode_error(ErrorKind::Setup, &err.chain()),
-    }
+    protocol::encode_outcome(crate::launch_with(env, opts))
 }
 
 /// Holds a session until it ends (`session.rs`). Its creator is answered

@@ -156,14 +156,7 @@ pub(crate) fn clear_child_subreaper() -> Result<(), i32> {
 
 /// Reaps the child `pid`, waiting for it.
 pub(crate) fn wait_pid(pid: libc::pid_t) {
-    let mut status = 0;
-    loop {
-        // SAFETY: `status` is a live int.
-        let rc = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
-        if rc >= 0 || errno() != libc::EINTR {
-            return;
-        }
-    }
+    wait_status(pid);
 }
 
 /// Waits for the child `pid` and returns its wait status.
