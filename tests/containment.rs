@@ -1,10 +1,11 @@
 //! End to end: one table of containment probes. Each probe is a small
 //! Python script run inside the sandbox that prints one verdict line; it
 //! runs under both runtimes (native, gVisor), as both root and nobody, and
-//! directly, through a `nucleus-run serve` of the same user (`--server`)
-//! and, natively, as a command of a session of that server (`session
-//! exec`: sessions run natively only); every combination must give the
-//! probe's verdict.
+//! directly, through a `nucleus-run serve` of the same user (`--server`,
+//! a new sandbox, then again in a spare that server built ahead for the
+//! same shape of request) and, natively, as a command of a session of
+//! that server (`session exec`: sessions and spares are native only);
+//! every combination must give the probe's verdict.
 
 #![allow(clippy::unwrap_used)]
 
@@ -285,16 +286,17 @@ fn check(name: &str) {
     let script = format!("{PRELUDE}\n{}\n{EPILOGUE}", probe.body);
     let mut failures = Vec::new();
     for (runtime, who) in combinations(name, &[As::Caller, As::Nobody]) {
-        let server = Server::start(who, &[]);
+        let server = Server::start(who, &["--spares", "1"]);
         let session = runtime == Runtime::Native;
         if session {
             server.create_session(who, "probes", &[]);
         }
-        for via in ["direct", "server", "session"] {
+        for via in ["direct", "server", "spare", "session"] {
             let args = ["--", "/usr/bin/python3", "-c", &script];
             let out = match via {
                 "direct" => run_on(runtime, who, &args),
-                "server" => run_via(&server, runtime, who, &args),
+                // The second of the shape: the spare the first left.
+                "server" | "spare" => run_via(&server, runtime, who, &args),
                 _ if session => server.exec(who, "probes", &args[1..]),
                 _ => continue,
             };

@@ -704,3 +704,83 @@ fn a_result_larger_than_the_socket_buffer_arrives_whole() {
         }
     }
 }
+
+/// With `--spares`, a request of a shape seen before runs in a sandbox the
+/// server built ahead (its PID 1 started well before the command), still
+/// one of its own: nothing of the run before is there, and the exit code
+/// and output are the request's. A client that dies takes its spare's
+/// sandbox with it; stopping the server ends the idle spares. Natively
+/// (spares are native only), as root and as nobody.
+#[test]
+fn spares_are_built_ahead_and_each_used_once() {
+    // PID 1's start and the shell's, in clock ticks; exit 9 if the file
+    // of the run before is there.
+    let script = "test ! -e /tmp/left || exit 9; echo x > /tmp/left; \
+        read -r a < /proc/1/stat; read -r b < /proc/self/stat; \
+        set -- $a; s1=${22}; set -- $b; echo $(( ${22} - s1 )); exit 4";
+    let ticks = |out: &std::process::Output| stdout(out).trim().parse::<i64>().unwrap_or(-1);
+    for who in [As::Caller, As::Nobody] {
+        let mut server = Server::start(who, &["--spares", "2"]);
+        let flag = world_writable("spare-flag");
+        let bind = format!("{}:/flag", flag.path().display());
+        let run = |script: &str| {
+            let args = ["--bind", &bind, "--", "/bin/sh", "-c", script];
+            run_via(&server, Runtime::Native, who, &args)
+        };
+        // The first of its shape is cold: PID 1 and the shell start together.
+        let out = run(script);
+        assert_code(&out, 4);
+        assert!(ticks(&out) < 10, "{who:?}: {}", stdout(&out));
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(500));
+            let out = run(script);
+            assert_code(&out, 4);
+            assert!(ticks(&out) >= 20, "{who:?}: not a spare: {}", stdout(&out));
+        }
+        // A spare's client dies: its sleep goes with it.
+        std::thread::sleep(Duration::from_millis(500));
+        let sleeper = "touch /flag/started; exec /bin/sleep 600";
+        let args = [
+            "--server",
+            &server.arg(),
+            "--bind",
+            &bind,
+            "--",
+            "/bin/sh",
+            "-c",
+            sleeper,
+        ];
+        let mut client = command_on(Runtime::Native, who, &args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = flag.path().join("started");
+        assert!(eventually(Duration::from_secs(20), || started.exists()));
+        let sleeps = |pid: u32| {
+            descendants(pid).into_iter().any(|p| {
+                std::fs::read(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|c| c.starts_with(b"/bin/sleep"))
+            })
+        };
+        assert!(
+            sleeps(server.child.id()),
+            "{who:?}: the sleep is not below the server"
+        );
+        client.kill().unwrap();
+        client.wait().unwrap();
+        assert!(
+            eventually(Duration::from_secs(20), || !sleeps(server.child.id())),
+            "{who:?}: the spare's sandbox outlived its client"
+        );
+        // Idle spares end with the server.
+        let pid = server.child.id();
+        assert!(!descendants(pid).is_empty(), "{who:?}: no spare was kept");
+        let status = server.stop();
+        assert!(status.success(), "{status}: {}", server.log());
+        assert!(
+            descendants(pid).is_empty(),
+            "{who:?}: a spare outlived the server"
+        );
+    }
+}

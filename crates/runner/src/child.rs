@@ -193,9 +193,24 @@ fn setup(
         channel::send(msg_fd, Message::Ready);
         return Ok((0, saved));
     }
+    // A spare's init waits for its command and stdio (`spare.rs`); a
+    // holder that closes the socket instead ends the spare unused.
+    let command = match &p.spare {
+        Some(slot) => {
+            channel::send(msg_fd, Message::Ready);
+            match slot.take().at(Stage::Spare)? {
+                Some(command) => Some(command),
+                None => sys::exit(0),
+            }
+        }
+        None => None,
+    };
     let workload = sys::fork().at(Stage::Fork)?;
     if workload == 0 {
-        start_workload(p, &saved, msg_fd);
+        match &command {
+            Some(command) => start_spare_workload(command, &saved, msg_fd),
+            None => start_workload(p, &saved, msg_fd),
+        }
     }
     Ok((workload, saved))
 }
@@ -218,7 +233,12 @@ fn restrict(
     for &(from, to) in stdio_dups {
         sys::dup2(from, to).at(Stage::Session)?;
     }
-    sys::close_fds_except(&[msg_fd]).at(Stage::Session)?;
+    // (A spare's init keeps the socket its command comes on.)
+    let keep = match &p.spare {
+        Some(slot) if init => [msg_fd.min(slot.control), msg_fd.max(slot.control)],
+        _ => [msg_fd, msg_fd],
+    };
+    sys::close_fds_except(&keep).at(Stage::Session)?;
     // (A session's command is in the group its parent made: a timeout
     // kills the group.)
     if init {
@@ -345,7 +365,7 @@ fn run_exec(p: &Prepared, cmd: &CommandPlan<'_>, go_fd: RawFd, msg_fd: RawFd) ->
     }
     workload_signals();
     mark(Stage::Exec);
-    exec_workload(cmd.exec, msg_fd)
+    exec_plan(cmd.exec, msg_fd)
 }
 
 /// The forked workload: every signal unblocked, death with the init, the
@@ -359,13 +379,26 @@ fn start_workload(p: &Prepared, saved: &libc::sigset_t, msg_fd: RawFd) -> ! {
     match &p.workload {
         Workload::Exec(exec) => {
             mark(Stage::Exec);
-            exec_workload(exec, msg_fd)
+            exec_plan(exec, msg_fd)
         }
         Workload::Wasm(wasm) => {
             mark(Stage::Wasm);
             crate::wasm_host::run_workload(wasm, msg_fd)
         }
     }
+}
+
+/// A spare's workload: as `start_workload`, with the command its init
+/// took (the runner found no stdio closed: a server's worker never does).
+fn start_spare_workload(
+    command: &crate::slot::Command<'_>,
+    saved: &libc::sigset_t,
+    msg_fd: RawFd,
+) -> ! {
+    sys::sigmask(libc::SIG_SETMASK, saved);
+    workload_signals();
+    mark(Stage::Exec);
+    exec_workload(command.candidates(), command.argv(), command.envp(), msg_fd)
 }
 
 /// Enters the Landlock domain and reports its status; on failure returns
@@ -475,14 +508,25 @@ fn workload_signals() {
     let _ = sys::set_pdeathsig();
 }
 
+/// [`exec_workload`] of a prepared plan.
+fn exec_plan(exec: &ExecPlan, msg_fd: RawFd) -> ! {
+    let candidates = exec.candidates.iter().map(|c| c.as_c_str());
+    exec_workload(candidates, &exec.argv_ptrs, &exec.envp_ptrs, msg_fd)
+}
+
 /// The program workload: restore SIGPIPE, search and execute. (A wasm
 /// workload keeps SIGPIPE ignored: WASI reports a closed pipe as `EPIPE`.)
-fn exec_workload(exec: &ExecPlan, msg_fd: RawFd) -> ! {
+fn exec_workload<'a>(
+    candidates: impl Iterator<Item = &'a std::ffi::CStr>,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    msg_fd: RawFd,
+) -> ! {
     sys::default_signal(libc::SIGPIPE);
     let mut denied = false;
     let mut errno = libc::ENOENT;
-    for path in &exec.candidates {
-        match sys::execve(path, &exec.argv_ptrs, &exec.envp_ptrs) {
+    for path in candidates {
+        match sys::execve(path, argv, envp) {
             libc::ENOENT | libc::ENOTDIR => {}
             libc::EACCES => denied = true,
             other => {

@@ -109,6 +109,9 @@ pub(crate) enum Sub {
         /// How many network namespaces a root server makes ahead, while idle (0: none).
         #[arg(long, value_name = "N", default_value_t = 8)]
         netns_pool: usize,
+        /// Build N sandboxes ahead for each recent kind of run request, each used by one request (default 0: none; at most 16).
+        #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=16))]
+        spares: u8,
         /// How long a client may take to send its request (default 10s).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         request_timeout: Option<std::time::Duration>,

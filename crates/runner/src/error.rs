@@ -164,6 +164,13 @@ pub enum RunError {
         /// What the Envelope asks that a session cannot give.
         why: &'static str,
     },
+    /// A spare (a sandbox a server builds ahead) cannot be made of this
+    /// Envelope; the server runs its requests cold.
+    #[error("a spare {why}")]
+    SpareUnsupported {
+        /// What the Envelope asks that a spare cannot give.
+        why: &'static str,
+    },
     /// A session's namespaces or cgroup could not be held or joined.
     #[error("cannot {what} the session's {ns}")]
     SessionJoin {

@@ -22,7 +22,7 @@ use crate::outcome::{
 };
 use crate::prepare::{idmap_wanted, ExecPlan, MemfdNoexec, Prepared};
 use crate::relay::Relay;
-use crate::sandbox::{run_prepared, Mode};
+use crate::sandbox::{run_prepared, Holding, Mode};
 use crate::{exit, Envelope, NetworkMode, RunError};
 use nucleus_gvisor::{BundleSpec, RunOptions, Runsc};
 use nucleus_idmap::{Caller, ResolvedMaps, SubIdPaths};
@@ -72,7 +72,8 @@ pub(crate) fn run(
     let (prepared_run, prepared) = tracing::debug_span!("workspace")
         .in_scope(|| workspace(env, &runsc, &opts, &staged, detached, maps, &relay))?;
     let host_userns = prepared.namespaces.contains(Namespace::User);
-    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, Some(relay), cancel, None)?;
+    let (mut outcome, _) =
+        run_prepared(env, prepared, Mode::Run, Some(relay), cancel, Holding::None)?;
     first.done();
     let failure = tracing::debug_span!("finish")
         .in_scope(|| prepared_run.finish(outcome.exit_code, outcome.signal))?;

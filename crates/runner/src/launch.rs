@@ -5,8 +5,9 @@
 use crate::guard::Decision;
 use crate::outcome::Outcome;
 use crate::prepare::Prepared;
-use crate::sandbox::{run_prepared, Mode};
+use crate::sandbox::{run_prepared, Holding, Mode};
 use crate::{sys, Envelope, RunError};
+use std::os::fd::AsRawFd;
 
 /// Runs the Envelope's command in a new sandbox and waits for it.
 ///
@@ -53,6 +54,9 @@ pub struct LaunchOptions<'a> {
     /// Hold the sandbox as a session instead of running its command
     /// (`session.rs`): set by the launch server.
     pub(crate) session: Option<crate::session::Hold>,
+    /// Build the sandbox as a spare that waits for the command of the
+    /// request the server passes it (`spare.rs`): set by the launch server.
+    pub(crate) spare: Option<crate::spare::SpareHold<'a>>,
 }
 
 impl<'a> LaunchOptions<'a> {
@@ -97,6 +101,11 @@ pub fn launch_with(env: &Envelope, opts: LaunchOptions<'_>) -> Result<Outcome, R
     // place until the workload closes it again (natively).
     let closed = sys::occupy_closed_stdio().map_err(|source| RunError::Pipe { source })?;
     if decision == Decision::Gvisor {
+        if opts.spare.is_some() {
+            return Err(RunError::SpareUnsupported {
+                why: "runs on the native runtime only",
+            });
+        }
         if opts.session.is_some() {
             return Err(RunError::SessionUnsupported {
                 why: "runs on the native runtime only for now: pass --runtime native \
@@ -112,9 +121,18 @@ pub fn launch_with(env: &Envelope, opts: LaunchOptions<'_>) -> Result<Outcome, R
         Err(err) => return Err(err),
     };
     prepared.closed_stdio = closed;
-    if opts.session.is_some() {
+    let mut holding = Holding::None;
+    if let Some(hold) = opts.session {
         crate::session::check(env, &prepared)?;
         prepared.hold = true;
+        holding = Holding::Session(hold);
+    }
+    if let Some(hold) = opts.spare {
+        crate::spare::check(env, &prepared)?;
+        let (ours, theirs) =
+            crate::sys::socket::seqpacket_pair().map_err(|source| RunError::Pipe { source })?;
+        prepared.spare = Some(crate::slot::Slot::new(theirs.as_raw_fd()));
+        holding = Holding::Spare(hold, ours, theirs);
     }
     if let Some(netns) = opts.netns {
         join_pooled_netns(env, &mut prepared, netns);
@@ -128,7 +146,7 @@ pub fn launch_with(env: &Envelope, opts: LaunchOptions<'_>) -> Result<Outcome, R
         }
         None => None,
     };
-    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, relay, cancel, opts.session)?;
+    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, relay, cancel, holding)?;
     outcome.enforced.runtime = decision;
     Ok(outcome)
 }
@@ -155,7 +173,7 @@ pub fn record(env: &Envelope) -> Result<(Outcome, nucleus_seccomp::Profile), Run
     env.seccomp.profile_file = None;
     env.seccomp.profile_sha256 = None;
     let prepared = Prepared::new(&env)?;
-    let (outcome, profile) = run_prepared(&env, prepared, Mode::Record, None, None, None)?;
+    let (outcome, profile) = run_prepared(&env, prepared, Mode::Record, None, None, Holding::None)?;
     let mut profile = profile.ok_or(RunError::RecordIncomplete)?;
     // What the init may need on another run (forwarding a signal) though
     // this one did not.

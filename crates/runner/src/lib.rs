@@ -45,6 +45,8 @@ mod sandbox;
 mod seccomp;
 pub mod server;
 mod session;
+mod slot;
+mod spare;
 mod stage;
 mod state;
 mod steps;

@@ -50,8 +50,9 @@ fn main() -> ExitCode {
             socket,
             max_sandboxes,
             netns_pool,
+            spares,
             request_timeout,
-        }) => output::serve(socket, max_sandboxes, netns_pool, request_timeout),
+        }) => output::serve(socket, max_sandboxes, netns_pool, spares, request_timeout),
         Some(cli::Sub::Session { cmd }) => sessions::run(cmd),
         None => output::run(cli.run),
     };

@@ -83,11 +83,13 @@ pub(crate) fn serve(
     socket: std::path::PathBuf,
     max_sandboxes: u16,
     netns_pool: usize,
+    spares: u8,
     request_timeout: Option<std::time::Duration>,
 ) -> i32 {
     let mut opts = nucleus_runner::server::ServeOptions::new(socket);
     opts.max_sandboxes = usize::from(max_sandboxes);
     opts.netns_pool = netns_pool;
+    opts.spares = usize::from(spares);
     if let Some(timeout) = request_timeout {
         opts.request_timeout = timeout;
     }

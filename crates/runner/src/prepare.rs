@@ -77,6 +77,9 @@ pub(crate) struct Prepared {
     /// The init holds the sandbox for a session's commands instead of
     /// forking a workload (`session.rs`).
     pub(crate) hold: bool,
+    /// The init of a spare takes its command here before it forks the
+    /// workload (`spare.rs`).
+    pub(crate) spare: Option<crate::slot::Slot>,
 }
 
 /// What the init's forked workload becomes.
@@ -246,6 +249,7 @@ impl Prepared {
             idmap_binds,
             step_times: false,
             hold: false,
+            spare: None,
         })
     }
 
@@ -316,6 +320,7 @@ impl Prepared {
             idmap_binds: false,
             step_times: false,
             hold: false,
+            spare: None,
         })
     }
 }
@@ -400,6 +405,16 @@ fn workload_ids(
 }
 
 impl ExecPlan {
+    /// The arguments, `argv[0]` first.
+    pub(crate) fn argv(&self) -> &[CString] {
+        &self._argv
+    }
+
+    /// The environment, `KEY=VALUE` each.
+    pub(crate) fn envp(&self) -> &[CString] {
+        &self._envp
+    }
+
     /// A program given by path, with an empty environment.
     pub(crate) fn program(argv: &[OsString]) -> Result<ExecPlan, RunError> {
         let argv = argv

@@ -34,7 +34,7 @@ pub(crate) fn run_prepared(
     mode: Mode,
     mut relay: Option<crate::relay::Relay>,
     cancel: Option<std::os::fd::BorrowedFd<'_>>,
-    hold: Option<crate::session::Hold>,
+    holding: Holding<'_>,
 ) -> Result<(Outcome, Option<nucleus_seccomp::Profile>), RunError> {
     // The clone copies the address space; a second thread would leave its
     // locks held in the child forever.
@@ -82,16 +82,21 @@ pub(crate) fn run_prepared(
     tracing::debug_span!("admit")
         .in_scope(|| admit(&prepared, cgroup.as_ref(), &sandbox.child, cloned_into))?;
     // A session's namespaces are opened while the init cannot run yet.
-    let mut host = match hold {
-        Some(hold) => Some(crate::session::Host::open(
-            env,
-            &prepared,
-            hold,
-            sandbox.child.pid,
-            cgroup.as_ref(),
-        )?),
-        None => None,
-    };
+    let (mut session, mut spare) = (None, None);
+    match holding {
+        Holding::None => {}
+        Holding::Session(hold) => {
+            let pid = sandbox.child.pid;
+            let host = crate::session::Host::open(env, &prepared, hold, pid, cgroup.as_ref())?;
+            session = Some(host);
+        }
+        Holding::Spare(hold, ours, theirs) => {
+            drop(theirs);
+            let pidfd = &sandbox.child.pidfd;
+            spare = Some(crate::spare::Host::new(env, &prepared, hold, ours, pidfd)?);
+        }
+    }
+    let held = session.is_some() || spare.is_some();
     release(&go_w)?;
     drop(go_w);
     if let Some(relay) = relay.as_mut() {
@@ -109,20 +114,33 @@ pub(crate) fn run_prepared(
         child: &sandbox.child,
         msg: &msg_r,
         sigfd: &sigfd,
-        // A session has no deadline of its own: its commands have theirs.
-        timeout: match host {
-            Some(_) => None,
-            None => crate::wasm_host::wall_clock_timeout(env, prepared.wasm()),
+        // A session has no deadline of its own: its commands have theirs
+        // (a spare's, once it has one).
+        timeout: match held {
+            true => None,
+            false => crate::wasm_host::wall_clock_timeout(env, prepared.wasm()),
         },
         cgroup: cgroup.as_ref(),
         record: mode == Mode::Record,
         console: console.as_ref(),
         cancel,
-        host: host.as_mut().map(|h| h as &mut dyn crate::supervise::Held),
+        host: match (&mut session, &mut spare) {
+            (Some(h), _) => Some(h as &mut dyn crate::supervise::Held),
+            (None, Some(h)) => Some(h as &mut dyn crate::supervise::Held),
+            (None, None) => None,
+        },
     };
     let raw = tracing::debug_span!("supervise").in_scope(|| watch.supervise(started))?;
     sandbox.waited = true;
-    drop(host);
+    drop(session);
+    // A spare's result is its command's: that Envelope, from its start.
+    let mut run = spare.and_then(|h| h.run);
+    let relay = match run.as_mut() {
+        Some(run) => run.relay.take(),
+        None => relay,
+    };
+    let env = run.as_ref().map_or(env, |run| &run.env);
+    let started = run.as_ref().map_or(started, |run| run.started);
     crate::steps::log(&raw.messages, cloned_ns);
     let ends = Ends {
         reaper,
@@ -134,6 +152,17 @@ pub(crate) fn run_prepared(
     };
     let outcome = ends.conclude(env, &prepared, &raw, started)?;
     Ok((outcome, raw.recorded))
+}
+
+/// What holds a sandbox besides its own command.
+pub(crate) enum Holding<'a> {
+    /// Nothing: the init runs the Envelope's command.
+    None,
+    /// A session: commands join the sandbox (`session.rs`).
+    Session(crate::session::Hold),
+    /// A spare: the init waits for its command (`spare.rs`); with the
+    /// holder's end of the init's socket, then the init's end.
+    Spare(crate::spare::SpareHold<'a>, OwnedFd, OwnedFd),
 }
 
 /// What is left to end once the init is gone, in the order it is ended.

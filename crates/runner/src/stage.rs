@@ -41,6 +41,8 @@ pub enum Stage {
     MemfdNoexec,
     /// The user namespace's limits (`/proc/sys/user`) are set.
     UsernsLimits,
+    /// A spare's init takes its command and stdio.
+    Spare,
 }
 
 impl Stage {
@@ -64,11 +66,12 @@ impl Stage {
             Self::Wasm => "wasm",
             Self::MemfdNoexec => "memfd_noexec",
             Self::UsernsLimits => "userns_limits",
+            Self::Spare => "spare",
         }
     }
 
     /// Every stage, in wire-number order.
-    pub(crate) const ALL: [Stage; 17] = [
+    pub(crate) const ALL: [Stage; 18] = [
         Stage::Sync,
         Stage::Mount,
         Stage::Workdir,
@@ -86,6 +89,7 @@ impl Stage {
         Stage::Wasm,
         Stage::MemfdNoexec,
         Stage::UsernsLimits,
+        Stage::Spare,
     ];
 
     /// The stage with this wire number.

@@ -219,12 +219,18 @@ pub(crate) fn hide_in_bundle(
 /// Where run directories live: private to the caller, reachable by the
 /// mapped ids (0711 up to it, the run directory itself is theirs).
 pub(crate) fn runtime_dir(caller: &Caller) -> Result<PathBuf, RunError> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     let base = if caller.uid == 0 {
         PathBuf::from("/run/nucleus")
     } else {
         std::env::temp_dir().join(format!("nucleus-{}", caller.uid))
     };
+    runtime_dir_in(&base, caller.uid)
+}
+
+/// [`runtime_dir`] below `base`, which `uid` owns.
+fn runtime_dir_in(base: &Path, uid: u32) -> Result<PathBuf, RunError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let base = base.to_owned();
     let dir = base.join("gvisor");
     for d in [&base, &dir] {
         let made = std::fs::DirBuilder::new().mode(0o711).create(d);
@@ -239,10 +245,14 @@ pub(crate) fn runtime_dir(caller: &Caller) -> Result<PathBuf, RunError> {
         }
         let meta = std::fs::symlink_metadata(d).map_err(err)?;
         // Somebody else's directory (or a link) in a shared /tmp is refused.
-        if !meta.is_dir() || meta.uid() != caller.uid {
+        if !meta.is_dir() || meta.uid() != uid {
             return Err(err(std::io::Error::from_raw_os_error(libc::EPERM)));
         }
-        if meta.permissions().mode() & 0o022 != 0 {
+        // 0711 exactly: writable by others it would be anybody's, and
+        // without the search bit (0700, as the id leases make
+        // /run/nucleus when they come first) the mapped ids could not
+        // reach their run directory.
+        if meta.permissions().mode() & 0o7777 != 0o711 {
             std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o711)).map_err(err)?;
         }
     }
@@ -252,6 +262,27 @@ pub(crate) fn runtime_dir(caller: &Caller) -> Result<PathBuf, RunError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runtime_directory_is_reachable_whoever_made_its_parent() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = nucleus_test_support::TempDir::new("runtime-dir");
+        let base = tmp.path().join("nucleus");
+        // The id leases make it private when they come first.
+        std::fs::create_dir(&base).unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let uid = nucleus_idmap::Caller::current().uid;
+        let dir = runtime_dir_in(&base, uid).unwrap();
+        for d in [&base, &dir] {
+            let mode = std::fs::metadata(d).unwrap().permissions().mode() & 0o7777;
+            assert_eq!(mode, 0o711, "{}", d.display());
+        }
+        // Writable by others is closed too.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        runtime_dir_in(&base, uid).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o711);
+    }
 
     #[test]
     fn lexical_and_canonical_paths() {

@@ -50,12 +50,21 @@ pub(crate) trait Held {
     fn serve(&mut self) -> bool;
     /// When the session ends for idleness (`None` while a command runs).
     fn idle_deadline(&self) -> Option<Instant>;
+    /// The deadline of the command the sandbox's init runs (a spare's).
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// Kills the sandbox when it hangs up, as [`Watch::cancel`] (a
+    /// spare's client).
+    fn cancel_fd(&self) -> Option<RawFd> {
+        None
+    }
 }
 
 impl Watch<'_, '_> {
     /// Forwards signals, enforces the deadline and waits for the init.
     pub(crate) fn supervise(&mut self, started: Instant) -> Result<Raw, RunError> {
-        let deadline = self.timeout.and_then(|t| started.checked_add(t));
+        let fixed = self.timeout.and_then(|t| started.checked_add(t));
         let mut messages = Vec::new();
         let mut eof = false;
         let mut timed_out = false;
@@ -63,6 +72,7 @@ impl Watch<'_, '_> {
         let mut forwarded = None;
         let mut cancelled = false;
         loop {
+            let deadline = fixed.or_else(|| self.host.as_ref().and_then(|h| h.deadline()));
             let idle = match (&self.host, cancelled) {
                 (Some(host), false) => host.idle_deadline(),
                 _ => None,
@@ -76,9 +86,11 @@ impl Watch<'_, '_> {
                 pollfd(self.child.pidfd.as_raw_fd()),
                 pollfd(self.sigfd.as_raw_fd()),
                 pollfd(if eof { -1 } else { self.msg.as_raw_fd() }),
-                hangup(match self.cancel {
-                    Some(fd) if !cancelled => fd.as_raw_fd(),
-                    _ => -1,
+                hangup(match (self.cancel, &self.host) {
+                    _ if cancelled => -1,
+                    (Some(fd), _) => fd.as_raw_fd(),
+                    (None, Some(host)) => host.cancel_fd().unwrap_or(-1),
+                    (None, None) => -1,
                 }),
                 match &self.host {
                     Some(host) if !cancelled => libc::pollfd {

@@ -3,7 +3,9 @@
 //! `/bin/true`, interleaved, and the throughput of 2 concurrent clients for
 //! 10 s each. A session's command (`session-exec`: it joins a sandbox kept
 //! for it, so it is no new sandbox) is a row of its own, beside, not in,
-//! the targets. The client here is its own small implementation of
+//! the targets; so is the server without spares (each request's sandbox
+//! built on demand) beside the one with `--spares 2`, whose figure the
+//! targets read. The client here is its own small implementation of
 //! `docs/PROTOCOL.md` (a frame with three fds, one reply frame), so the
 //! figure is the server's, not a client library's.
 
@@ -38,13 +40,15 @@ struct Server {
 }
 
 impl Server {
-    fn start(nucleus: &str) -> Result<Server, String> {
-        let dir = std::env::temp_dir().join(format!("nucleus-bench-serve-{}", std::process::id()));
+    fn start(nucleus: &str, tag: &str, extra: &[&str]) -> Result<Server, String> {
+        let dir =
+            std::env::temp_dir().join(format!("nucleus-bench-serve-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let socket = dir.join("s.sock");
         let child = Command::new(nucleus)
             .args(["serve", "--socket"])
             .arg(&socket)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -167,7 +171,9 @@ impl Launch<'_> {
 
 /// The section: latency table, then throughput.
 pub(super) fn serve(nucleus: &str, runs: usize) -> Result<(), String> {
-    let server = Server::start(nucleus)?;
+    let server = Server::start(nucleus, "cold", &[])?;
+    // Its spares are built while the other cases run (interleaved).
+    let spared = Server::start(nucleus, "spares", &["--spares", "2"])?;
     let socket = server.socket.display().to_string();
     let null = std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
     let mut cases = vec![Case {
@@ -206,14 +212,20 @@ pub(super) fn serve(nucleus: &str, runs: usize) -> Result<(), String> {
         "server request (client lib)",
         Launch::Request(&server.socket, REQUEST),
     ));
+    launches.push((
+        "server, --spares 2 (client lib)",
+        Launch::Request(&spared.socket, REQUEST),
+    ));
     let samples = latencies(&launches, runs, null.as_raw_fd())?;
     report_latency(&launches, &samples, runs);
-    let mut contenders = vec![&launches[launches.len() - 1]];
+    let last = launches.len() - 1;
+    let mut contenders = vec![&launches[last]];
     if bwrap.is_some() {
         contenders.push(&launches[1]);
     }
     contenders.push(&launches[if bwrap.is_some() { 2 } else { 1 }]);
-    contenders.push(&launches[launches.len() - 2]);
+    contenders.push(&launches[last - 1]);
+    contenders.push(&launches[last - 2]);
     throughput(&contenders, null.as_raw_fd())
 }
 

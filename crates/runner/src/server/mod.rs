@@ -29,6 +29,7 @@
 
 mod listen;
 mod netns;
+mod spares;
 mod worker;
 
 use crate::protocol::{self, ErrorKind, Op, Request, MAX_FDS, MAX_REQUEST};
@@ -56,15 +57,18 @@ pub struct ServeOptions {
     pub stop_grace: Duration,
     /// How many network namespaces to keep made ahead (root servers; 0: none).
     pub netns_pool: usize,
+    /// How many spare sandboxes to keep built ahead for each recent shape
+    /// of request (0, the default: none). See `docs/ARCHITECTURE.md`.
+    pub spares: usize,
 }
 
 impl ServeOptions {
     /// The defaults: 256 sandboxes, 64 pending requests, 10 s to send one,
-    /// 10 s to stop, 8 network namespaces ahead.
+    /// 10 s to stop, 8 network namespaces ahead, no spares.
     ///
     /// ```
     /// let opts = nucleus_runner::server::ServeOptions::new("/tmp/n.sock");
-    /// assert_eq!(opts.max_sandboxes, 256);
+    /// assert_eq!((opts.max_sandboxes, opts.spares), (256, 0));
     /// ```
     pub fn new(socket: impl Into<PathBuf>) -> ServeOptions {
         ServeOptions {
@@ -74,6 +78,7 @@ impl ServeOptions {
             request_timeout: Duration::from_secs(10),
             stop_grace: Duration::from_secs(10),
             netns_pool: 8,
+            spares: 0,
         }
     }
 }
@@ -121,6 +126,7 @@ pub fn serve(opts: &ServeOptions) -> Result<(), RunError> {
         sessions: BTreeMap::new(),
         old_mask,
         pool: netns::Pool::new(opts.netns_pool),
+        shapes: spares::Shapes::new(opts.spares),
     };
     let result = server.run(&listener, &sigfd);
     listen::remove(&opts.socket, ino);
@@ -143,6 +149,8 @@ struct Pending {
 struct Running {
     pid: libc::pid_t,
     conn: OwnedFd,
+    /// A spare's shape, until it took a request (`spares.rs`).
+    spare: Option<String>,
 }
 
 /// A session the server holds.
@@ -164,6 +172,7 @@ struct Server<'a> {
     /// The mask before the server blocked its signals: a worker's.
     old_mask: libc::sigset_t,
     pool: netns::Pool,
+    shapes: spares::Shapes,
 }
 
 impl Server<'_> {
@@ -176,13 +185,19 @@ impl Server<'_> {
                 pollin(if accepting { listener.as_raw_fd() } else { -1 }),
             ];
             fds.extend(self.pending.iter().map(|p| pollin(p.conn.as_raw_fd())));
-            // Idle time fills the pool: one namespace per turn of the loop,
-            // and only when nothing is waiting.
-            let fill = self.pool.wants_more();
+            // Idle time fills the pool and builds spares: one namespace or
+            // spare per turn of the loop, and only when nothing is waiting.
+            let fill = self.pool.wants_more() || self.wanted_spare().is_some();
             let timeout = if fill { 0 } else { self.next_deadline_ms() };
             let ready = sys::poll(&mut fds, timeout).map_err(|source| RunError::Wait { source })?;
+            for key in self.shapes.expire() {
+                self.close_spares(&key);
+            }
             if fill && ready == 0 {
-                self.pool.add_one();
+                match self.pool.wants_more() {
+                    true => self.pool.add_one(),
+                    false => self.add_spare(),
+                }
                 continue;
             }
             // Pending connections first: `accept` below pushes new ones.
@@ -198,18 +213,101 @@ impl Server<'_> {
         }
     }
 
-    /// Milliseconds to the first pending connection's deadline (-1: none).
+    /// Milliseconds to the first deadline (-1: none): a pending
+    /// connection's, a shape's expiry, the retry of a failed shape.
     fn next_deadline_ms(&self) -> libc::c_int {
         self.pending
             .iter()
-            .map(|p| {
-                (p.since + self.opts.request_timeout)
-                    .saturating_duration_since(Instant::now())
+            .map(|p| p.since + self.opts.request_timeout)
+            .chain(self.shapes.next_expiry())
+            .chain(self.shapes.next_retry())
+            .map(|at| {
+                at.saturating_duration_since(Instant::now())
                     .as_millis()
                     .min(i32::MAX as u128) as libc::c_int
             })
             .min()
             .unwrap_or(-1)
+    }
+
+    /// The sandboxes that count against `--max-sandboxes`: every worker
+    /// but the spares still waiting for a request.
+    fn sandboxes(&self) -> usize {
+        self.running.iter().filter(|r| r.spare.is_none()).count()
+    }
+
+    /// The shape that wants one more spare, if the server has room.
+    fn wanted_spare(&self) -> Option<&spares::Shape> {
+        if self.running.len() >= self.opts.max_sandboxes {
+            return None;
+        }
+        let count = |key: &str| {
+            let mine = |r: &&Running| r.spare.as_deref() == Some(key);
+            self.running.iter().filter(mine).count()
+        };
+        self.shapes.wanting(count)
+    }
+
+    /// Forks the holder of one more spare of the shape that wants one.
+    fn add_spare(&mut self) {
+        let Some(shape) = self.wanted_spare() else {
+            return;
+        };
+        let (key, template) = (shape.key.clone(), shape.template.clone());
+        let forked = socket::seqpacket_pair().and_then(|(ours, theirs)| {
+            match sys::fork().map_err(std::io::Error::from_raw_os_error)? {
+                // The server is single-threaded: the child may allocate.
+                0 => worker::spare(&template, theirs, &self.old_mask),
+                pid => Ok((pid, ours)),
+            }
+        });
+        match forked {
+            Ok((pid, conn)) => {
+                // A full queue is a refused pass (the request runs cold),
+                // never a blocked server.
+                let _ = sys::set_nonblocking(&conn);
+                self.running.push(Running {
+                    pid,
+                    conn,
+                    spare: Some(key),
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start a spare");
+                self.shapes.failed(&key);
+            }
+        }
+    }
+
+    /// Ends the spares of shape `key` that wait for a request.
+    fn close_spares(&mut self, key: &str) {
+        for r in &mut self.running {
+            if r.spare.as_deref() == Some(key) {
+                socket::shutdown(r.conn.as_fd());
+                r.spare = None;
+            }
+        }
+    }
+
+    /// Passes a `run` to a spare of its shape; `false` when none took it.
+    fn pass_to_spare(&mut self, key: &str, p: &Pending, body: &[u8]) -> bool {
+        let mut fds: Vec<BorrowedFd<'_>> = vec![p.conn.as_fd()];
+        fds.extend(p.fds.iter().map(AsFd::as_fd));
+        for r in &mut self.running {
+            if r.spare.as_deref() != Some(key) {
+                continue;
+            }
+            // Taken or refused, a spare gets one request: it is no longer one.
+            r.spare = None;
+            match socket::send_with_fds(r.conn.as_fd(), body, &fds) {
+                Ok(_) => return true,
+                Err(e) => {
+                    tracing::debug!(error = %e, "a spare refused a request");
+                    socket::shutdown(r.conn.as_fd());
+                }
+            }
+        }
+        false
     }
 
     /// Reaps workers; `true` on a stop signal.
@@ -228,6 +326,15 @@ impl Server<'_> {
 
     fn reap(&mut self) {
         while let Some((pid, _)) = sys::wait_any(true) {
+            // A spare that ended on its own, before any request: its build failed.
+            let failed = self
+                .running
+                .iter()
+                .find(|r| r.pid == pid)
+                .and_then(|r| r.spare.clone());
+            if let Some(key) = failed {
+                self.shapes.failed(&key);
+            }
             self.running.retain(|r| r.pid != pid);
             self.session_ended(pid);
         }
@@ -318,7 +425,7 @@ impl Server<'_> {
             Err(e) => return reply_now(&p.conn, ErrorKind::BadRequest, &e.to_string()),
         };
         match req.op {
-            Op::Run | Op::SessionCreate => self.start(p, req),
+            Op::Run | Op::SessionCreate => self.start(p, req, body),
             Op::SessionExec => self.exec(p, &req, body),
             Op::SessionRm => self.remove(p, &req),
             Op::SessionLs => self.list(&p.conn),
@@ -326,13 +433,23 @@ impl Server<'_> {
     }
 
     /// Forks the worker of a `run` or the holder of a `session-create`.
-    fn start(&mut self, p: Pending, req: Request) {
-        if self.running.len() >= self.opts.max_sandboxes {
+    fn start(&mut self, p: Pending, req: Request, body: &[u8]) {
+        if self.sandboxes() >= self.opts.max_sandboxes {
             let message = format!(
                 "{} sandboxes run, the most this server runs",
-                self.running.len()
+                self.sandboxes()
             );
             return reply_now(&p.conn, ErrorKind::Busy, &message);
+        }
+        // A spare of the request's shape takes it; the next one of the
+        // shape is built when the server is idle again.
+        if let Some(key) = self.shapes.key(&req, body.len()) {
+            for dropped in self.shapes.note(&key, &req) {
+                self.close_spares(&dropped);
+            }
+            if self.pass_to_spare(&key, &p, body) {
+                return;
+            }
         }
         if let Some(name) = req
             .session
@@ -385,7 +502,11 @@ impl Server<'_> {
                     }
                     None => p.conn.into(),
                 };
-                self.running.push(Running { pid, conn });
+                self.running.push(Running {
+                    pid,
+                    conn,
+                    spare: None,
+                });
                 if let Some(name) = name {
                     let session = Session {
                         pid,

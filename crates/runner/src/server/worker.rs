@@ -5,7 +5,7 @@
 use crate::protocol::{self, ErrorKind, Request};
 use crate::session::{send_reply, Hold};
 use crate::sys;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 /// How long a session lives with no command running, unless its request says.
@@ -37,7 +37,9 @@ pub(super) fn run(
         Job::Run { netns } => netns.as_ref().map(AsRawFd::as_raw_fd),
         Job::Session { control } => Some(control.as_raw_fd()),
     };
-    let frame = match take_client_context(conn, stdio, keep, &req) {
+    let mut kept = vec![conn.as_raw_fd()];
+    kept.extend(keep);
+    let frame = match take_client_context(stdio, &kept, &req) {
         Ok(()) => match job {
             Job::Run { netns } => launch(conn, req, netns),
             Job::Session { control } => hold(conn, req, control),
@@ -57,6 +59,57 @@ fn launch(conn: BorrowedFd<'_>, req: Request, netns: Option<OwnedFd>) -> Vec<u8>
     let mut opts = crate::LaunchOptions::cancelled_by(conn);
     opts.netns = netns;
     protocol::encode_outcome(crate::launch_with(env, opts))
+}
+
+/// Builds a spare for requests like `template` (with the template's
+/// directory and environment, /dev/null as stdio) and waits for one
+/// (`spare.rs`); replies to the request it took, or runs that request cold
+/// when the spare could not; never returns.
+pub(super) fn spare(template: &Request, control: OwnedFd, mask: &libc::sigset_t) -> ! {
+    sys::sigmask(libc::SIG_SETMASK, mask);
+    if let Err(message) = take_client_context(Vec::new(), &[control.as_raw_fd()], template) {
+        tracing::debug!(%message, "cannot build a spare");
+        sys::exit(1);
+    }
+    let taken = std::cell::RefCell::new(None);
+    let result = match template.envelope() {
+        Some(env) => {
+            let opts = crate::LaunchOptions {
+                spare: Some(crate::spare::SpareHold {
+                    control: control.as_fd(),
+                    taken: &taken,
+                }),
+                ..crate::LaunchOptions::default()
+            };
+            crate::launch_with(env, opts)
+        }
+        None => Err(crate::RunError::NoCommand),
+    };
+    if let Err(e) = &result {
+        tracing::debug!(error = %e, "the spare ended");
+    }
+    let taken = taken
+        .into_inner()
+        .or_else(|| crate::spare::drain(control.as_fd()));
+    drop(control);
+    let Some(taken) = taken else { sys::exit(0) };
+    let conn = taken.conn.as_raw_fd();
+    if taken.started {
+        // SAFETY: the connection is `taken.conn`, open until the exit.
+        send_reply(
+            unsafe { BorrowedFd::borrow_raw(conn) },
+            &protocol::encode_outcome(result),
+        );
+        sys::exit(0)
+    }
+    // Cold, in this worker, as `run` would have: the spare is gone.
+    run(
+        conn,
+        taken.stdio,
+        taken.request,
+        Job::Run { netns: None },
+        mask,
+    )
 }
 
 /// Holds a session until it ends (`session.rs`). Its creator is answered
@@ -97,19 +150,12 @@ fn hold(conn: BorrowedFd<'_>, req: Request, control: OwnedFd) -> Vec<u8> {
 }
 
 /// Puts the client's fds on 0, 1 and 2 (`/dev/null` for missing ones),
-/// closes every other fd but the connection (and `keep`), and takes the
-/// client's directory and environment.
-fn take_client_context(
-    conn: BorrowedFd<'_>,
-    stdio: Vec<OwnedFd>,
-    keep: Option<RawFd>,
-    req: &Request,
-) -> Result<(), String> {
+/// closes every other fd but `keep` (the connection, and what the job
+/// holds), and takes the client's directory and environment.
+fn take_client_context(stdio: Vec<OwnedFd>, keep: &[RawFd], req: &Request) -> Result<(), String> {
     // Every other fd of the server (its listener, the other clients'
     // connections, the fds just moved) closes here.
-    let mut kept = vec![conn.as_raw_fd()];
-    kept.extend(keep);
-    crate::session::adopt_stdio(stdio, &kept)?;
+    crate::session::adopt_stdio(stdio, keep)?;
     if let Some(dir) = &req.cwd {
         std::env::set_current_dir(dir)
             .map_err(|e| format!("cannot enter the client's directory {}: {e}", dir.display()))?;

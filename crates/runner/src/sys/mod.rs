@@ -51,7 +51,7 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
 }
 
-pub(crate) fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+pub(crate) fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
     set_o_nonblock(fd.as_fd(), true)
 }
 
