@@ -737,6 +737,29 @@ fn spares_are_built_ahead_and_each_used_once() {
             assert_code(&out, 4);
             assert!(ticks(&out) >= 20, "{who:?}: not a spare: {}", stdout(&out));
         }
+        // The result is the command's: its code, output and CPU time; a
+        // process it leaves behind ends with the sandbox, as in any run.
+        std::thread::sleep(Duration::from_millis(300));
+        let out = run("echo out");
+        assert_eq!(stdout(&out), "out\n", "{who:?}");
+        let args = [
+            "--json",
+            "--bind",
+            &bind,
+            "--",
+            "/bin/sh",
+            "-c",
+            "(sleep 0.3; echo late) & echo now",
+        ];
+        std::thread::sleep(Duration::from_millis(300));
+        let out = run_via(&server, Runtime::Native, who, &args);
+        assert_code(&out, 0);
+        let text = stdout(&out);
+        let (first, json) = text.split_once('\n').unwrap();
+        assert_eq!(first, "now", "{who:?}: {text}");
+        let result: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+        assert!(result["wall_time_ms"].as_f64().unwrap() > 0.0, "{result}");
+        assert!(result["user_cpu_ms"].as_f64().is_some(), "{result}");
         // A spare's client dies: its sleep goes with it.
         std::thread::sleep(Duration::from_millis(500));
         let sleeper = "touch /flag/started; exec /bin/sleep 600";

@@ -36,8 +36,17 @@ pub(crate) enum Message {
     /// Record mode: the number of the seccomp listener fd in the init.
     Listener { fd: i32 },
     /// A session's init finished its setup and holds the sandbox (it
-    /// starts no workload; the session's commands join it).
+    /// starts no workload; the session's commands join it); a spare's
+    /// waits for its command.
     Ready,
+    /// A spare's init reaped its workload and no other process is left in
+    /// the sandbox: the workload's own usage (`wait4`), each saturated at
+    /// `u32::MAX`; sent just before `Exited`.
+    Usage {
+        user_us: u32,
+        sys_us: u32,
+        maxrss_kb: u32,
+    },
     /// A wasm workload ended: its trap kind code (0: none), whether a memory
     /// or table grow was refused by the cap, and the fuel it consumed
     /// (`u64::MAX`: not metered).
@@ -93,6 +102,11 @@ impl Message {
             Self::Landlock { status, skipped } => (3, status as u32, 0, skipped),
             Self::Listener { fd } => (4, 0, fd, 0),
             Self::Ready => (7, 0, 0, 0),
+            Self::Usage {
+                user_us,
+                sys_us,
+                maxrss_kb,
+            } => (8, user_us, sys_us as i32, maxrss_kb),
             Self::Wasm {
                 trap,
                 memory_limit_hit,
@@ -146,6 +160,11 @@ impl Message {
                 at_ns: u64::from(b as u32) | (u64::from(c) << 32),
             }),
             7 => Some(Self::Ready),
+            8 => Some(Self::Usage {
+                user_us: a,
+                sys_us: b as u32,
+                maxrss_kb: c,
+            }),
             _ => None,
         }
     }
@@ -220,6 +239,11 @@ mod tests {
                 detail: Detail::None,
             },
             Message::Exited { status: 9 },
+            Message::Usage {
+                user_us: 1_500,
+                sys_us: u32::MAX,
+                maxrss_kb: 2_048,
+            },
             Message::Landlock {
                 status: LandlockStatus::PartiallyEnforced,
                 skipped: 2,

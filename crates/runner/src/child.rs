@@ -481,12 +481,17 @@ fn init(p: &Prepared, msg_fd: RawFd, workload: libc::pid_t, saved: &libc::sigset
             }
             continue;
         }
-        while let Some((pid, status)) = sys::wait_any(true) {
+        while let Some((pid, status, usage)) = sys::reap_any_usage() {
             if libc::WIFSTOPPED(status) {
                 // A child that made the init its tracer (PTRACE_TRACEME):
                 // let it go on with its signal.
                 sys::ptrace_cont(pid, libc::WSTOPSIG(status));
             } else if pid == workload {
+                // A spare's holder may answer at once when nothing else
+                // is left to write or end (`spare.rs`).
+                if p.spare.is_some() && sys::no_children() {
+                    channel::send(msg_fd, usage_message(&usage));
+                }
                 channel::send(msg_fd, Message::Exited { status });
                 sys::exit(0);
             } else if let Some(slot) = handed.iter_mut().find(|h| h.0 == pid) {
@@ -497,6 +502,21 @@ fn init(p: &Prepared, msg_fd: RawFd, workload: libc::pid_t, saved: &libc::sigset
                 *slot = (0, 0);
             }
         }
+    }
+}
+
+/// The workload's usage as a `Usage` record, each figure saturated.
+fn usage_message(usage: &libc::rusage) -> Message {
+    let us = |t: libc::timeval| {
+        let total = (t.tv_sec as u64)
+            .saturating_mul(1_000_000)
+            .saturating_add(t.tv_usec as u64);
+        u32::try_from(total).unwrap_or(u32::MAX)
+    };
+    Message::Usage {
+        user_us: us(usage.ru_utime),
+        sys_us: us(usage.ru_stime),
+        maxrss_kb: u32::try_from(usage.ru_maxrss).unwrap_or(u32::MAX),
     }
 }
 

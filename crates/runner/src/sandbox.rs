@@ -93,7 +93,10 @@ pub(crate) fn run_prepared(
         Holding::Spare(hold, ours, theirs) => {
             drop(theirs);
             let pidfd = &sandbox.child.pidfd;
-            spare = Some(crate::spare::Host::new(env, &prepared, hold, ours, pidfd)?);
+            let cg = cgroup.is_some();
+            spare = Some(crate::spare::Host::new(
+                env, &prepared, hold, ours, pidfd, cg,
+            )?);
         }
     }
     let held = session.is_some() || spare.is_some();

@@ -93,6 +93,9 @@ pub(crate) struct Taken {
     pub(crate) stdio: Vec<OwnedFd>,
     /// The init has the command: the run is the spare's, never run again.
     pub(crate) started: bool,
+    /// The client has its result already (the holder answered as soon as
+    /// the command ended, see [`Host::saw`]).
+    pub(crate) replied: bool,
 }
 
 /// A command the spare runs.
@@ -113,6 +116,8 @@ pub(crate) struct Host<'a> {
     init: OwnedFd,
     taken: &'a RefCell<Option<Taken>>,
     ready: bool,
+    /// The sandbox has a cgroup (its figures are read once it is gone).
+    cgroup: bool,
     pub(crate) run: Option<Run>,
 }
 
@@ -123,6 +128,7 @@ impl<'a> Host<'a> {
         hold: SpareHold<'a>,
         init_control: OwnedFd,
         init: &OwnedFd,
+        cgroup: bool,
     ) -> Result<Host<'a>, RunError> {
         sys::set_nonblocking(hold.control).map_err(|source| RunError::Pipe { source })?;
         Ok(Host {
@@ -135,8 +141,48 @@ impl<'a> Host<'a> {
                 .map_err(|source| RunError::Pipe { source })?,
             taken: hold.taken,
             ready: false,
+            cgroup,
             run: None,
         })
+    }
+
+    /// Answers the client as soon as its command ended, when that is the
+    /// whole result: the init reported the workload's usage (it does when
+    /// no other process is left in the sandbox), no cgroup's figures and
+    /// no captured output are to come, and the deadline did not pass. The
+    /// sandbox is removed right after, as ever; the reply just does not
+    /// wait for the kernel to tear its namespaces down.
+    fn answer_early(&self, messages: &[Message]) {
+        let Some(run) = &self.run else { return };
+        let mut taken = self.taken.borrow_mut();
+        let Some(t) = taken.as_mut().filter(|t| !t.replied) else {
+            return;
+        };
+        if self.cgroup
+            || run.relay.is_some()
+            || self.deadline().is_some_and(|d| Instant::now() >= d)
+        {
+            return;
+        }
+        let Some(usage) = usage_of(messages) else {
+            return;
+        };
+        if !messages.iter().any(|m| matches!(m, Message::Exited { .. })) {
+            return;
+        }
+        let raw = crate::supervise::Raw {
+            messages: messages.to_vec(),
+            init_status: 0,
+            usage,
+            timed_out: false,
+            recorded: None,
+            forwarded: None,
+        };
+        let mut outcome =
+            crate::report::interpret(&run.env, self.prepared, &raw, run.started.elapsed());
+        outcome.enforced.runtime = crate::guard::Decision::Native;
+        crate::session::send_reply(t.conn.as_fd(), &protocol::encode_outcome(Ok(outcome)));
+        t.replied = true;
     }
 
     /// Sends the init the taken request's command with its stdio; `Err`
@@ -169,12 +215,14 @@ impl<'a> Host<'a> {
             // SAFETY: the relay's write end, open until `start` below.
             stdio[to as usize] = unsafe { BorrowedFd::borrow_raw(from) };
         }
+        // The run's time counts from the send: the command may be done
+        // before this process runs again.
+        let started = Instant::now();
         socket::send_with_fds(self.init_control.as_fd(), &message, &stdio)
             .map_err(|e| format!("the spare's init is gone: {e}"))?;
         drop(stdio);
         t.started = true;
         t.stdio.clear();
-        let started = Instant::now();
         if let Some(relay) = relay.as_mut() {
             if let Err(e) = relay.start(&self.init) {
                 // The command runs already: it is killed, never run again.
@@ -202,6 +250,7 @@ impl Held for Host<'_> {
 
     fn saw(&mut self, messages: &[Message]) {
         self.ready |= messages.contains(&Message::Ready);
+        self.answer_early(messages);
     }
 
     fn reap(&mut self) {}
@@ -258,6 +307,32 @@ impl Held for Host<'_> {
     }
 }
 
+/// The workload's usage from the init's `Usage` record, unless a figure
+/// saturated.
+fn usage_of(messages: &[Message]) -> Option<libc::rusage> {
+    let (user_us, sys_us, maxrss_kb) = messages.iter().find_map(|m| match *m {
+        Message::Usage {
+            user_us,
+            sys_us,
+            maxrss_kb,
+        } => Some((user_us, sys_us, maxrss_kb)),
+        _ => None,
+    })?;
+    if [user_us, sys_us, maxrss_kb].contains(&u32::MAX) {
+        return None;
+    }
+    let tv = |us: u32| libc::timeval {
+        tv_sec: libc::time_t::from(us / 1_000_000),
+        tv_usec: libc::suseconds_t::from(us % 1_000_000),
+    };
+    // SAFETY: all-zero is a valid rusage.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    usage.ru_utime = tv(user_us);
+    usage.ru_stime = tv(sys_us);
+    usage.ru_maxrss = libc::c_long::from(maxrss_kb);
+    Some(usage)
+}
+
 /// A request as the server passes it: the body, then the client's
 /// connection and stdio. `None` (answered, if it can be) when it is not
 /// one the server would pass.
@@ -270,6 +345,7 @@ pub(crate) fn take(body: &[u8], fds: Vec<OwnedFd>) -> Option<Taken> {
             request,
             stdio: fds.collect(),
             started: false,
+            replied: false,
         }),
         Err(e) => {
             let kind = protocol::ErrorKind::BadRequest;

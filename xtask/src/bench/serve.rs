@@ -5,7 +5,9 @@
 //! for it, so it is no new sandbox) is a row of its own, beside, not in,
 //! the targets; so is the server without spares (each request's sandbox
 //! built on demand) beside the one with `--spares 2`, whose figure the
-//! targets read. The client here is its own small implementation of
+//! targets read. The floor (fresh namespaces and an exec, no sandbox
+//! set up in them) shows what no sandbox can beat on this machine. The
+//! client here is its own small implementation of
 //! `docs/PROTOCOL.md` (a frame with three fds, one reply frame), so the
 //! figure is the server's, not a client library's.
 
@@ -143,10 +145,67 @@ fn send_with_fds(conn: &UnixStream, bytes: &[u8], fds: &[RawFd]) -> Result<(), S
     Ok(())
 }
 
-/// What one contender does once: a process to spawn, or a server request.
+/// What one contender does once: a process to spawn, a server request,
+/// or the kernel's floor.
 enum Launch<'a> {
     Spawn(&'a Case),
     Request(&'a Path, &'static [u8]),
+    /// What no sandbox with fresh namespaces can undercut: a fork that
+    /// unshares the namespaces `bwrap --unshare-all` (and nucleus) make,
+    /// then a fork (into the new PID namespace) that executes `/bin/true`:
+    /// no id map, mount, view, filter or policy at all.
+    Floor,
+}
+
+/// The namespaces of the floor: user, mount, PID, network, IPC, UTS, cgroup.
+const FLOOR_NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWCGROUP;
+
+/// One launch of the floor; stdout and stdin are `null`.
+fn floor(null: RawFd) -> Result<(), String> {
+    let path = c"/bin/true";
+    let argv = [path.as_ptr(), std::ptr::null()];
+    let envp = [std::ptr::null()];
+    // SAFETY: the children only make async-signal-safe calls (unshare,
+    // fork, dup2, execve, waitpid, _exit) on what was prepared above.
+    let status = unsafe {
+        match libc::fork() {
+            -1 => return Err(format!("fork: {}", std::io::Error::last_os_error())),
+            0 => {
+                if libc::unshare(FLOOR_NAMESPACES) != 0 {
+                    libc::_exit(120);
+                }
+                match libc::fork() {
+                    -1 => libc::_exit(121),
+                    0 => {
+                        libc::dup2(null, 0);
+                        libc::dup2(null, 1);
+                        libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                        libc::_exit(122)
+                    }
+                    pid => {
+                        let mut status = 0;
+                        libc::waitpid(pid, &mut status, 0);
+                        libc::_exit(if status == 0 { 0 } else { 123 })
+                    }
+                }
+            }
+            pid => {
+                let mut status = 0;
+                libc::waitpid(pid, &mut status, 0);
+                status
+            }
+        }
+    };
+    match status {
+        0 => Ok(()),
+        other => Err(format!("the floor failed (wait status {other})")),
+    }
 }
 
 impl Launch<'_> {
@@ -165,6 +224,7 @@ impl Launch<'_> {
                 Ok(())
             }
             Launch::Request(socket, body) => request(socket, body, null),
+            Launch::Floor => floor(null),
         }
     }
 }
@@ -212,6 +272,7 @@ pub(super) fn serve(nucleus: &str, runs: usize) -> Result<(), String> {
         "server request (client lib)",
         Launch::Request(&server.socket, REQUEST),
     ));
+    launches.push(("floor: 7 namespaces + exec", Launch::Floor));
     launches.push((
         "server, --spares 2 (client lib)",
         Launch::Request(&spared.socket, REQUEST),
@@ -224,8 +285,8 @@ pub(super) fn serve(nucleus: &str, runs: usize) -> Result<(), String> {
         contenders.push(&launches[1]);
     }
     contenders.push(&launches[if bwrap.is_some() { 2 } else { 1 }]);
+    contenders.extend([&launches[last - 2], &launches[last - 3]]);
     contenders.push(&launches[last - 1]);
-    contenders.push(&launches[last - 2]);
     throughput(&contenders, null.as_raw_fd())
 }
 
@@ -342,6 +403,12 @@ fn throughput(contenders: &[&(&str, Launch<'_>)], null: RawFd) -> Result<(), Str
             "target: server throughput >= 3x bwrap: {ratio:.2}x ({})",
             verdict(ratio >= 3.0)
         );
+        if let Some((_, floor)) = rates.iter().find(|(n, _)| n.starts_with("floor")) {
+            println!(
+                "the kernel's floor (fresh namespaces and an exec, nothing else): {:.2}x bwrap",
+                floor / bwrap
+            );
+        }
     }
     Ok(())
 }

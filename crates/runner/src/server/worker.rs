@@ -95,11 +95,11 @@ pub(super) fn spare(template: &Request, control: OwnedFd, mask: &libc::sigset_t)
     let Some(taken) = taken else { sys::exit(0) };
     let conn = taken.conn.as_raw_fd();
     if taken.started {
-        // SAFETY: the connection is `taken.conn`, open until the exit.
-        send_reply(
-            unsafe { BorrowedFd::borrow_raw(conn) },
-            &protocol::encode_outcome(result),
-        );
+        if !taken.replied {
+            // SAFETY: the connection is `taken.conn`, open until the exit.
+            let conn = unsafe { BorrowedFd::borrow_raw(conn) };
+            send_reply(conn, &protocol::encode_outcome(result));
+        }
         sys::exit(0)
     }
     // Cold, in this worker, as `run` would have: the spare is gone.

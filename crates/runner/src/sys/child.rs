@@ -107,6 +107,33 @@ pub(crate) fn execve(
     errno()
 }
 
+/// Reaps one exited child without waiting (`wait4`): (pid, status, its
+/// usage), `None` when none has exited or none is left.
+pub(crate) fn reap_any_usage() -> Option<(libc::pid_t, i32, libc::rusage)> {
+    let mut status = 0;
+    // SAFETY: all-zero is a valid rusage.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `status` and `usage` are live locals.
+        let pid = unsafe { libc::wait4(-1, &mut status, libc::WNOHANG, &mut usage) };
+        if pid < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        return (pid > 0).then_some((pid, status, usage));
+    }
+}
+
+/// Whether the process has no child left, running or exited (`ECHILD`);
+/// reaps nothing (`WNOWAIT`).
+pub(crate) fn no_children() -> bool {
+    // SAFETY: all-zero is a valid siginfo_t.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT | libc::__WALL;
+    // SAFETY: `info` is a live local; WNOHANG never blocks.
+    let ret = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, flags) };
+    ret < 0 && errno() == libc::ECHILD
+}
+
 /// Waits for any child; returns (pid, status), or `None` when none is left
 /// (or none has exited yet with `nohang`).
 pub(crate) fn wait_any(nohang: bool) -> Option<(libc::pid_t, i32)> {
