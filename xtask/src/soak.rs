@@ -219,6 +219,15 @@ impl Soak {
                 for problem in problems {
                     self.fail(problem);
                 }
+                let (bin, dir) = (&self.places.bin, &self.dir);
+                let problems = servers::Servers::spare_round(bin, dir, done, self.seed);
+                eprintln!(
+                    "spare round {done}: commands run in spares of a server per user, the servers stopped; {} problem(s)",
+                    problems.len()
+                );
+                for problem in problems {
+                    self.fail(problem);
+                }
             }
             // What the killed runners left, before a later run cleans it.
             let left = leaks::count(&self.places).row(&format!("left {done}"));

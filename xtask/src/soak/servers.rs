@@ -3,7 +3,10 @@
 //! server of its user), the clients SIGKILLed at random moments instead of
 //! the runners. Before each count, a session round on both servers: a
 //! session made, commands run in it (some clients killed), one left running
-//! in the background, the session removed. Besides the leak counts: every
+//! in the background, the session removed; then a spare round: a server of
+//! each user with `--spares 2` runs commands of one shape in the spares it
+//! builds ahead (some clients killed) and is stopped, with exit 0 and no
+//! process left below it. Besides the leak counts: every
 //! server's worker (and session) is gone at each count, the servers' fds
 //! and memory are flat, and a `SIGTERM` at the end stops both with exit 0
 //! and leaves nothing.
@@ -35,9 +38,13 @@ impl Servers {
         std::fs::create_dir_all(&nobody_dir).map_err(|e| format!("{e}"))?;
         std::os::unix::fs::chown(&nobody_dir, Some(65534), Some(65534))
             .map_err(|e| format!("chown: {e}"))?;
-        let root = Server::spawn(super::runner_command(bin, false), dir.join("root.sock"))?;
+        let root = Server::spawn(
+            super::runner_command(bin, false),
+            dir.join("root.sock"),
+            &[],
+        )?;
         let nobody_cmd = super::runner_command(bin, true);
-        let nobody = Server::spawn(nobody_cmd, nobody_dir.join("nobody.sock"))?;
+        let nobody = Server::spawn(nobody_cmd, nobody_dir.join("nobody.sock"), &[])?;
         std::thread::sleep(Duration::from_millis(300));
         let start = [root.usage(), nobody.usage()];
         Ok(Servers {
@@ -92,6 +99,56 @@ impl Servers {
                     problems.push(format!("session round {round} ({who}): {problem}"));
                     break;
                 }
+            }
+        }
+        problems
+    }
+
+    /// One spare round (see the module), its server's socket below `dir`;
+    /// the problems.
+    pub(crate) fn spare_round(bin: &Path, dir: &Path, round: usize, seed: u64) -> Vec<String> {
+        let mut problems = Vec::new();
+        for nobody in [false, true] {
+            let who = if nobody { "nobody" } else { "root" };
+            let base = if nobody {
+                dir.join("nobody")
+            } else {
+                dir.to_owned()
+            };
+            let socket = base.join(format!("spares-{who}.sock"));
+            let cmd = super::runner_command(bin, nobody);
+            let server = match Server::spawn(cmd, socket, &["--spares", "2"]) {
+                Ok(server) => server,
+                Err(e) => {
+                    problems.push(format!("spare round {round} ({who}): {e}"));
+                    continue;
+                }
+            };
+            let mut rng = seed ^ (round as u64).rotate_left(17);
+            for i in 0..COMMANDS_PER_ROUND {
+                rng = rng
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let kill = (rng >> 33).is_multiple_of(4);
+                let mut cmd = super::runner_command(bin, nobody);
+                cmd.arg("--server").arg(&server.socket);
+                cmd.args(["--trust-level", "trusted", "--", "sh", "-c"]);
+                cmd.arg(format!("echo {i}; sleep 0.0{}", i % 10));
+                let delay = kill.then(|| Duration::from_micros((rng >> 40) % 20_000));
+                if let Some(problem) = run_step(&mut cmd, delay, 0) {
+                    problems.push(format!("spare round {round} ({who}): {problem}"));
+                    break;
+                }
+            }
+            let pid = server.child.id();
+            if let Err(e) = server.stop() {
+                problems.push(format!("spare round {round} ({who}): the server {e}"));
+            }
+            let left = descendants(pid);
+            if left > 0 {
+                problems.push(format!(
+                    "spare round {round} ({who}): {left} process(es) outlived the server"
+                ));
             }
         }
         problems
@@ -179,11 +236,12 @@ fn run_step(cmd: &mut Command, kill: Option<Duration>, want: i32) -> Option<Stri
 }
 
 impl Server {
-    fn spawn(mut cmd: Command, socket: PathBuf) -> Result<Server, String> {
+    fn spawn(mut cmd: Command, socket: PathBuf, extra: &[&str]) -> Result<Server, String> {
         let child = cmd
             .arg("serve")
             .arg("--socket")
             .arg(&socket)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .current_dir("/")
