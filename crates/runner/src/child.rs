@@ -195,22 +195,25 @@ fn setup(
     }
     // A spare's init waits for its command and stdio (`spare.rs`); a
     // holder that closes the socket instead ends the spare unused.
-    let command = match &p.spare {
-        Some(slot) => {
-            channel::send(msg_fd, Message::Ready);
-            match slot.take().at(Stage::Spare)? {
-                Some(command) => Some(command),
-                None => sys::exit(0),
-            }
-        }
-        None => None,
-    };
+    if let Some(slot) = &p.spare {
+        channel::send(msg_fd, Message::Ready);
+        let Some(command) = slot.take().at(Stage::Spare)? else {
+            sys::exit(0)
+        };
+        // The workload starts on its own stack, without a copy of the
+        // init's memory: it only executes.
+        let start = SpareStart {
+            command: &command,
+            saved: &saved,
+            msg_fd,
+        };
+        let arg = &start as *const SpareStart<'_> as *mut libc::c_void;
+        let workload = sys::vfork_on(&mut slot.stack(), spare_entry, arg).at(Stage::Fork)?;
+        return Ok((workload, saved));
+    }
     let workload = sys::fork().at(Stage::Fork)?;
     if workload == 0 {
-        match &command {
-            Some(command) => start_spare_workload(command, &saved, msg_fd),
-            None => start_workload(p, &saved, msg_fd),
-        }
+        start_workload(p, &saved, msg_fd);
     }
     Ok((workload, saved))
 }
@@ -386,6 +389,21 @@ fn start_workload(p: &Prepared, saved: &libc::sigset_t, msg_fd: RawFd) -> ! {
             crate::wasm_host::run_workload(wasm, msg_fd)
         }
     }
+}
+
+/// What a spare's workload starts with (`spare_entry`'s argument).
+struct SpareStart<'a> {
+    command: &'a crate::slot::Command<'a>,
+    saved: &'a libc::sigset_t,
+    msg_fd: RawFd,
+}
+
+/// The entry of a spare's workload (`sys::vfork_on`).
+extern "C" fn spare_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the init's `SpareStart`, alive while the init waits
+    // for this process to execute or exit (CLONE_VFORK).
+    let start = unsafe { &*(arg as *const SpareStart<'_>) };
+    start_spare_workload(start.command, start.saved, start.msg_fd)
 }
 
 /// A spare's workload: as `start_workload`, with the command its init

@@ -18,6 +18,8 @@ use crate::environ::{DEFAULT_HOSTNAME, DEFAULT_PATH};
 pub(crate) struct ExecPlan {
     /// Full paths to try in order (the `PATH` search, done in the sandbox view).
     pub(crate) candidates: Vec<CString>,
+    /// The `PATH` the candidates were searched in.
+    path: String,
     _argv: Vec<CString>,
     _envp: Vec<CString>,
     pub(crate) argv_ptrs: Vec<*const libc::c_char>,
@@ -422,11 +424,38 @@ impl ExecPlan {
             .map(|a| cstring(a.as_bytes()))
             .collect::<Result<Vec<_>, _>>()?;
         let candidates = argv.first().cloned().into_iter().collect();
-        Ok(ExecPlan::from_parts(candidates, argv, Vec::new()))
+        Ok(ExecPlan::from_parts(
+            candidates,
+            argv,
+            Vec::new(),
+            String::new(),
+        ))
+    }
+
+    /// The same environment with another command, searched in the same
+    /// `PATH` (a spare's request: `spare.rs`).
+    pub(crate) fn with_command(&self, command: &[String]) -> Result<ExecPlan, RunError> {
+        let argv = command
+            .iter()
+            .map(|a| cstring(a.as_str()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = command.first().ok_or(RunError::NoCommand)?;
+        let candidates = search_candidates(first, &self.path)?;
+        Ok(ExecPlan::from_parts(
+            candidates,
+            argv,
+            self._envp.clone(),
+            self.path.clone(),
+        ))
     }
 
     /// The plan, with the pointer arrays `execve(2)` takes.
-    fn from_parts(candidates: Vec<CString>, argv: Vec<CString>, envp: Vec<CString>) -> ExecPlan {
+    fn from_parts(
+        candidates: Vec<CString>,
+        argv: Vec<CString>,
+        envp: Vec<CString>,
+        path: String,
+    ) -> ExecPlan {
         let ptrs = |v: &[CString]| {
             v.iter()
                 .map(|c| c.as_ptr())
@@ -435,6 +464,7 @@ impl ExecPlan {
         };
         ExecPlan {
             candidates,
+            path,
             argv_ptrs: ptrs(&argv),
             envp_ptrs: ptrs(&envp),
             _argv: argv,
@@ -459,7 +489,12 @@ impl ExecPlan {
             .find(|(k, _)| k == "PATH")
             .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
         let candidates = search_candidates(&env.command[0], path)?;
-        Ok(ExecPlan::from_parts(candidates, argv, envp))
+        Ok(ExecPlan::from_parts(
+            candidates,
+            argv,
+            envp,
+            path.to_owned(),
+        ))
     }
 }
 

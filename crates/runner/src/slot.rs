@@ -23,7 +23,12 @@ pub(crate) struct Slot {
     /// The init's end of its socket with the holder (close-on-exec).
     pub(crate) control: RawFd,
     buffers: RefCell<Buffers>,
+    /// The stack the workload starts on (`sys::vfork_on`).
+    stack: RefCell<Vec<u8>>,
 }
+
+/// The workload's stack: what it runs before it executes is small.
+const STACK: usize = 256 << 10;
 
 struct Buffers {
     bytes: Vec<u8>,
@@ -47,7 +52,13 @@ impl Slot {
                 bytes: vec![0; MAX_COMMAND],
                 ptrs: vec![std::ptr::null(); MAX_STRINGS + 2],
             }),
+            stack: RefCell::new(vec![0; STACK]),
         }
+    }
+
+    /// The stack the workload starts on.
+    pub(crate) fn stack(&self) -> RefMut<'_, Vec<u8>> {
+        self.stack.borrow_mut()
     }
 
     /// Init side: waits for the command, puts the three fds that came

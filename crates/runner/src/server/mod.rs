@@ -206,6 +206,10 @@ impl Server<'_> {
             self.expire_pending();
             if fds[1].revents != 0 {
                 self.accept(listener);
+                // A request usually comes with its connection: read it now
+                // rather than after another turn of the loop.
+                let ready = vec![true; self.pending.len()];
+                self.read_pending(&ready);
             }
             if fds[0].revents != 0 && self.signals(sigfd) {
                 return Ok(());
@@ -236,9 +240,16 @@ impl Server<'_> {
         self.running.iter().filter(|r| r.spare.is_none()).count()
     }
 
-    /// The shape that wants one more spare, if the server has room.
+    /// The shape that wants one more spare, if the server has room and
+    /// no run is under way: a spare's build (clone, namespaces, mounts)
+    /// would take the CPU the run waits for; it comes when the run is done.
     fn wanted_spare(&self) -> Option<&spares::Shape> {
-        if self.running.len() >= self.opts.max_sandboxes {
+        let holder = |pid: libc::pid_t| self.sessions.values().any(|s| s.pid == pid);
+        let busy = self
+            .running
+            .iter()
+            .any(|r| r.spare.is_none() && !holder(r.pid));
+        if busy || self.running.len() >= self.opts.max_sandboxes {
             return None;
         }
         let count = |key: &str| {
@@ -433,7 +444,7 @@ impl Server<'_> {
     }
 
     /// Forks the worker of a `run` or the holder of a `session-create`.
-    fn start(&mut self, p: Pending, req: Request, body: &[u8]) {
+    fn start(&mut self, p: Pending, mut req: Request, body: &[u8]) {
         if self.sandboxes() >= self.opts.max_sandboxes {
             let message = format!(
                 "{} sandboxes run, the most this server runs",
@@ -443,7 +454,7 @@ impl Server<'_> {
         }
         // A spare of the request's shape takes it; the next one of the
         // shape is built when the server is idle again.
-        if let Some(key) = self.shapes.key(&req, body.len()) {
+        if let Some(key) = self.shapes.key(&mut req, body.len()) {
             for dropped in self.shapes.note(&key, &req) {
                 self.close_spares(&dropped);
             }

@@ -96,6 +96,26 @@ pub(crate) fn fork() -> Result<libc::pid_t, i32> {
     check(pid.into()).map(|p| p as libc::pid_t)
 }
 
+/// `clone(CLONE_VM | CLONE_VFORK)` on `stack`: `entry(arg)` runs in a new
+/// process that shares this one's memory until it executes or exits, while
+/// this one waits; returns its pid. Unlike `fork`, nothing of the address
+/// space is copied.
+pub(crate) fn vfork_on(
+    stack: &mut [u8],
+    entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    arg: *mut libc::c_void,
+) -> Result<libc::pid_t, i32> {
+    // The stack grows down from its end, 16-byte aligned.
+    let end = stack.as_mut_ptr_range().end as usize & !15;
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    // SAFETY: `stack` is ours and unused by anything else while the child
+    // runs on it; the caller is suspended until the child executes or
+    // exits (CLONE_VFORK), so `arg` stays alive; `entry` never returns into
+    // the caller's frames (it runs on its own stack).
+    let pid = unsafe { libc::clone(entry, end as *mut libc::c_void, flags, arg) };
+    check(pid.into()).map(|p| p as libc::pid_t)
+}
+
 pub(crate) fn execve(
     path: &CStr,
     argv: &[*const libc::c_char],
