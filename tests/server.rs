@@ -645,6 +645,8 @@ fn bad_serve_flags_are_refused() {
         ("--max-sandboxes", "0"),
         ("--max-sandboxes", "many"),
         ("--netns-pool", "-1"),
+        ("--spares", "17"),
+        ("--spares", "-1"),
         ("--request-timeout", "forever"),
     ] {
         let arg = format!("{flag}={value}");
