@@ -217,6 +217,18 @@ fn a_client_that_dies_gets_its_sandbox_killed() {
 /// host process to look for).
 fn start_sleeper(server: &Server, runtime: Runtime, who: As) -> (TempDir, std::process::Child) {
     let dir = world_writable("serve-flag");
+    let client = sleeper_on(server, runtime, who, &dir, Duration::from_secs(30));
+    (dir, client)
+}
+
+/// [`start_sleeper`] with `dir` bound at `/flag`, started within `limit`.
+fn sleeper_on(
+    server: &Server,
+    runtime: Runtime,
+    who: As,
+    dir: &TempDir,
+    limit: Duration,
+) -> std::process::Child {
     let bind = format!("{}:/flag", dir.path().display());
     let client = command_on(
         runtime,
@@ -237,14 +249,11 @@ fn start_sleeper(server: &Server, runtime: Runtime, who: As) -> (TempDir, std::p
     .spawn()
     .unwrap();
     assert!(
-        eventually(Duration::from_secs(30), || dir
-            .path()
-            .join("started")
-            .exists()),
+        eventually(limit, || dir.path().join("started").exists()),
         "{runtime:?} {who:?}: the sandbox never started; server log: {}",
         server.log()
     );
-    (dir, client)
+    client
 }
 
 /// Every process below `pid` (its children, theirs, ...).
@@ -764,24 +773,8 @@ fn spares_are_built_ahead_and_each_used_once() {
         assert!(result["user_cpu_ms"].as_f64().is_some(), "{result}");
         // A spare's client dies: its sleep goes with it.
         std::thread::sleep(Duration::from_millis(500));
-        let sleeper = "touch /flag/started; exec /bin/sleep 600";
-        let args = [
-            "--server",
-            &server.arg(),
-            "--bind",
-            &bind,
-            "--",
-            "/bin/sh",
-            "-c",
-            sleeper,
-        ];
-        let mut client = command_on(Runtime::Native, who, &args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = flag.path().join("started");
-        assert!(eventually(Duration::from_secs(20), || started.exists()));
+        let limit = Duration::from_secs(20);
+        let mut client = sleeper_on(&server, Runtime::Native, who, &flag, limit);
         let sleeps = |pid: u32| {
             descendants(pid).into_iter().any(|p| {
                 std::fs::read(format!("/proc/{p}/cmdline"))

@@ -105,6 +105,11 @@ impl Shapes {
 
     /// Drops the shapes with no request for [`SHAPE_IDLE`]; returns their keys.
     pub(super) fn expire(&mut self) -> Vec<String> {
+        // Called at every turn of the server's loop: nothing is moved
+        // unless a shape is due.
+        if !self.list.iter().any(|s| s.last.elapsed() >= SHAPE_IDLE) {
+            return Vec::new();
+        }
         let (old, kept): (Vec<Shape>, Vec<Shape>) = std::mem::take(&mut self.list)
             .into_iter()
             .partition(|s| s.last.elapsed() >= SHAPE_IDLE);

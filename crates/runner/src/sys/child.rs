@@ -331,35 +331,30 @@ pub(crate) fn fstat_mode(fd: RawFd) -> Option<libc::mode_t> {
     (ret == 0).then_some(st.st_mode)
 }
 
-/// One `recvmsg` into `buf` with up to `fds.len()` descriptors
-/// (close-on-exec), written into `fds`; allocates nothing (the init's
-/// spare takes its command with it). Returns the byte count (0: the peer
-/// closed) and the number of fds received; a message with more fds than
-/// fit is `EMSGSIZE` (the kernel closed those that did not fit).
-pub(crate) fn recv_fds_into(
+/// One `recvmsg` into `buf` (`MSG_CMSG_CLOEXEC`), each `SCM_RIGHTS` fd
+/// that came with it handed to `each_fd`; allocates nothing (the init of a
+/// spare takes its command with it, the server its requests). Returns the
+/// byte count (0: the peer closed) and whether the kernel cut the control
+/// data (`MSG_CTRUNC`: the fds that did not fit were closed).
+pub(crate) fn recv_fds(
     sock: RawFd,
     buf: &mut [u8],
-    fds: &mut [RawFd; 3],
-) -> Result<(usize, usize), i32> {
+    mut each_fd: impl FnMut(RawFd),
+) -> Result<(usize, bool), i32> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
     };
-    let mut control = [0u64; 8];
+    let mut control: super::socket::Control = [0; 8];
     // SAFETY: an all-zero msghdr is valid; it is pointed at live buffers.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = std::mem::size_of_val(&control);
-    let n = loop {
-        // SAFETY: recvmsg writes into the buffers `msg` points at.
-        let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if n >= 0 || errno() != libc::EINTR {
-            break check(n as libc::c_long)? as usize;
-        }
-    };
-    let mut count = 0;
+    // SAFETY: recvmsg writes into the buffers `msg` points at.
+    let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    let n = check(n as libc::c_long)? as usize;
     // SAFETY: the CMSG_* macros walk the control buffer the kernel filled,
     // bounded by msg_controllen; each fd read is new and ours.
     unsafe {
@@ -369,22 +364,43 @@ pub(crate) fn recv_fds_into(
                 let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
                 let bytes = (*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize;
                 for i in 0..bytes / std::mem::size_of::<RawFd>() {
-                    let fd = std::ptr::read_unaligned(data.add(i));
-                    match fds.get_mut(count) {
-                        Some(slot) => *slot = fd,
-                        None => close(fd),
-                    }
-                    count += 1;
+                    each_fd(std::ptr::read_unaligned(data.add(i)));
                 }
             }
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
     }
-    if count > fds.len() || msg.msg_flags & libc::MSG_CTRUNC != 0 {
-        for &fd in &fds[..count.min(fds.len())] {
-            close(fd);
+    Ok((n, msg.msg_flags & libc::MSG_CTRUNC != 0))
+}
+
+/// [`recv_fds`] with up to `fds.len()` descriptors written into `fds`,
+/// again after `EINTR`. Returns the byte count (0: the peer closed) and
+/// the number of fds received; a message with more fds than fit is
+/// `EMSGSIZE` (every fd of it closed).
+pub(crate) fn recv_fds_into(
+    sock: RawFd,
+    buf: &mut [u8],
+    fds: &mut [RawFd; 3],
+) -> Result<(usize, usize), i32> {
+    loop {
+        let mut count = 0;
+        let keep = |fd| {
+            match fds.get_mut(count) {
+                Some(slot) => *slot = fd,
+                None => close(fd),
+            }
+            count += 1;
+        };
+        let (n, cut) = match recv_fds(sock, buf, keep) {
+            Err(libc::EINTR) => continue,
+            other => other?,
+        };
+        if count > fds.len() || cut {
+            for &fd in &fds[..count.min(fds.len())] {
+                close(fd);
+            }
+            return Err(libc::EMSGSIZE);
         }
-        return Err(libc::EMSGSIZE);
+        return Ok((n, count));
     }
-    Ok((n, count))
 }

@@ -31,61 +31,28 @@ pub(crate) fn peer_uid(sock: BorrowedFd<'_>) -> io::Result<u32> {
 
 /// Room for the control message of [`MAX_FDS`](crate::protocol::MAX_FDS)
 /// descriptors (and the alignment of `cmsghdr`).
-type Control = [u64; 8];
+pub(super) type Control = [u64; 8];
 
-/// One `recvmsg` into `buf`: the byte count (0 at the end) and the fds
-/// that came with the bytes, close-on-exec. More fds than the control
-/// buffer holds is an error (the kernel closed the ones that did not fit).
+/// One `recvmsg` into `buf` (`sys::recv_fds`): the byte count (0 at the
+/// end) and the fds that came with the bytes, close-on-exec. More fds than
+/// the control buffer holds is an error (the kernel closed the ones that
+/// did not fit).
 pub(crate) fn recv_with_fds(
     sock: BorrowedFd<'_>,
     buf: &mut [u8],
     fds: &mut Vec<OwnedFd>,
 ) -> io::Result<usize> {
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let mut control: Control = [0; 8];
-    // SAFETY: an all-zero msghdr is valid; it is pointed at live buffers.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of::<Control>();
-    // SAFETY: recvmsg writes into the buffers `msg` points at.
-    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    take_fds(&msg, fds);
-    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+    // SAFETY: every fd of an SCM_RIGHTS message is new and ours alone.
+    let take = |fd| fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+    let (n, cut) =
+        super::recv_fds(sock.as_raw_fd(), buf, take).map_err(io::Error::from_raw_os_error)?;
+    if cut {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "more file descriptors than stdin, stdout and stderr",
         ));
     }
-    Ok(n as usize)
-}
-
-/// Moves the `SCM_RIGHTS` fds of a received message into `fds`.
-fn take_fds(msg: &libc::msghdr, fds: &mut Vec<OwnedFd>) {
-    // SAFETY: the CMSG_* macros walk the control buffer the kernel filled,
-    // bounded by msg_controllen; every fd in an SCM_RIGHTS message is new
-    // and ours alone.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
-                let bytes = (*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize;
-                for i in 0..bytes / std::mem::size_of::<RawFd>() {
-                    let fd = std::ptr::read_unaligned(data.add(i));
-                    fds.push(OwnedFd::from_raw_fd(fd));
-                }
-            }
-            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
-        }
-    }
+    Ok(n)
 }
 
 /// One `sendmsg` of `bytes` with `fds` attached (`MSG_NOSIGNAL`: a closed
