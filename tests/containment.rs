@@ -3,9 +3,10 @@
 //! runs under both runtimes (native, gVisor), as both root and nobody, and
 //! directly, through a `nucleus-run serve` of the same user (`--server`,
 //! a new sandbox, then again in a spare that server built ahead for the
-//! same shape of request) and, natively, as a command of a session of
-//! that server (`session exec`: sessions and spares are native only);
-//! every combination must give the probe's verdict.
+//! same shape of request; spares are native only, so under gVisor that
+//! run is a new sandbox again) and as a command of a session of that
+//! server (`session exec`); every combination must give the probe's
+//! verdict.
 
 #![allow(clippy::unwrap_used)]
 
@@ -287,18 +288,14 @@ fn check(name: &str) {
     let mut failures = Vec::new();
     for (runtime, who) in combinations(name, &[As::Caller, As::Nobody]) {
         let server = Server::start(who, &["--spares", "1"]);
-        let session = runtime == Runtime::Native;
-        if session {
-            server.create_session(who, "probes", &[]);
-        }
+        server.create_session_on(runtime, who, "probes", &[]);
         for via in ["direct", "server", "spare", "session"] {
             let args = ["--", "/usr/bin/python3", "-c", &script];
             let out = match via {
                 "direct" => run_on(runtime, who, &args),
                 // The second of the shape: the spare the first left.
                 "server" | "spare" => run_via(&server, runtime, who, &args),
-                _ if session => server.exec(who, "probes", &args[1..]),
-                _ => continue,
+                _ => server.exec(who, "probes", &args[1..]),
             };
             if let Some(failure) = judge(probe, runtime, who, via, &out) {
                 failures.push(failure);

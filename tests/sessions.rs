@@ -1,6 +1,7 @@
 //! End to end: sessions of a `nucleus-run serve` (`nucleus-run session
-//! create|exec|ls|rm`). The containment probes run as session commands
-//! too (tests/containment.rs); here: what a session keeps and shares, how
+//! create|exec|ls|rm`), under both runtimes where a property is the
+//! runtime's. The containment probes run as session commands too
+//! (tests/containment.rs); here: what a session keeps and shares, how
 //! each command ends, and how a session ends.
 
 #![allow(clippy::unwrap_used)]
@@ -18,6 +19,21 @@ fn users(test: &str) -> Vec<As> {
         .collect()
 }
 
+/// The name the result gives `runtime`.
+fn runtime_name(runtime: Runtime) -> &'static str {
+    match runtime {
+        Runtime::Native => "native",
+        Runtime::Gvisor => "gvisor",
+    }
+}
+
+/// Whether a process of session `name` runs `args` (as `ps` inside the
+/// session shows it: gVisor's processes are not the host's).
+fn runs_inside(server: &Server, who: As, name: &str, args: &str) -> bool {
+    let out = server.exec(who, name, &["ps", "-eo", "args"]);
+    stdout(&out).lines().any(|l| l.trim() == args)
+}
+
 /// The host pids whose command line is exactly `argv`.
 fn pids_of(argv: &[&str]) -> Vec<i32> {
     let want: Vec<u8> = argv
@@ -33,44 +49,45 @@ fn pids_of(argv: &[&str]) -> Vec<i32> {
 
 /// Files written by one command are there for the next (the same view and
 /// writable state); after `session rm` and a new session of the same name,
-/// they are gone. Root and nobody.
+/// they are gone. Both runtimes, root and nobody.
 #[test]
 fn a_session_keeps_files_between_commands_and_loses_them_after_rm() {
-    for who in users("session_files") {
+    for (runtime, who) in combinations("session_files", &[As::Caller, As::Nobody]) {
+        let who_ = format!("{runtime:?} {who:?}");
         let server = Server::start(who, &[]);
-        server.create_session(who, "work", &[]);
+        server.create_session_on(runtime, who, "work", &[]);
         let out = server.exec(who, "work", &["sh", "-c", "echo kept > /tmp/note; cd /tmp"]);
-        assert_eq!(out.status.code(), Some(0), "{who:?}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(0), "{who_}: {}", stderr(&out));
         let out = server.exec(who, "work", &["cat", "/tmp/note"]);
         assert_eq!(
             (out.status.code(), stdout(&out).as_str()),
             (Some(0), "kept\n"),
-            "{who:?}"
+            "{who_}"
         );
         // Each command starts in the session's workdir, not where the last one went.
         let out = server.exec(who, "work", &["pwd"]);
-        assert_eq!(stdout(&out), "/\n", "{who:?}");
+        assert_eq!(stdout(&out), "/\n", "{who_}");
         let out = server.session(who, &["ls"]);
         assert!(
             stdout(&out).starts_with("work\t"),
-            "{who:?}: {}",
+            "{who_}: {}",
             stdout(&out)
         );
         let out = server.session(who, &["rm", "work"]);
-        assert_eq!(out.status.code(), Some(0), "{who:?}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(0), "{who_}: {}", stderr(&out));
         let out = server.exec(who, "work", &["true"]);
-        assert_eq!(out.status.code(), Some(125), "{who:?}");
+        assert_eq!(out.status.code(), Some(125), "{who_}");
         assert!(
             stderr(&out).contains("no session is named \"work\""),
             "{}",
             stderr(&out)
         );
-        server.create_session(who, "work", &[]);
+        server.create_session_on(runtime, who, "work", &[]);
         let out = server.exec(who, "work", &["cat", "/tmp/note"]);
         assert_eq!(
             out.status.code(),
             Some(1),
-            "{who:?}: the file outlived its session"
+            "{who_}: the file outlived its session"
         );
         assert!(stderr(&out).contains("No such file"), "{}", stderr(&out));
         assert!(stdout(&server.session(who, &["ls"])).starts_with("work\t"));
@@ -83,9 +100,14 @@ fn a_session_keeps_files_between_commands_and_loses_them_after_rm() {
 #[test]
 fn each_command_gets_its_own_result() {
     let test = "session_results";
-    let who = users(test)[0];
+    for (runtime, who) in combinations(test, &users(test)[..1]) {
+        results_of_one_session(runtime, who);
+    }
+}
+
+fn results_of_one_session(runtime: Runtime, who: As) {
     let server = Server::start(who, &[]);
-    server.create_session(who, "r", &[]);
+    server.create_session_on(runtime, who, "r", &[]);
     assert_eq!(
         server.exec(who, "r", &["sh", "-c", "exit 3"]).status.code(),
         Some(3)
@@ -119,8 +141,9 @@ fn each_command_gets_its_own_result() {
     let result: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(result["captured"]["stdout"], "1\n/tmp\n");
     assert_eq!(result["captured"]["stderr"], "e\n");
-    assert_eq!(result["enforced"]["runtime"], "native");
+    assert_eq!(result["enforced"]["runtime"], runtime_name(runtime));
     assert_eq!(result["enforced"]["no_new_privs"], true);
+    assert!(result["enforced"]["seccomp"].is_object(), "{result}");
 }
 
 /// A session's limits cover all its commands together: with `--pids 6`,
@@ -160,9 +183,9 @@ fn a_sessions_limits_cover_all_its_commands() {
 #[test]
 fn a_commands_timeout_kills_its_group_not_the_session() {
     let test = "session_timeout";
-    for who in users(test) {
+    for (runtime, who) in combinations(test, &[As::Caller, As::Nobody]) {
         let server = Server::start(who, &[]);
-        server.create_session(who, "t", &[]);
+        server.create_session_on(runtime, who, "t", &[]);
         let daemon = "setsid sleep 1001 >/dev/null 2>&1 < /dev/null &";
         assert_eq!(
             server.exec(who, "t", &["sh", "-c", daemon]).status.code(),
@@ -195,13 +218,18 @@ fn a_commands_timeout_kills_its_group_not_the_session() {
 }
 
 /// A client that dies mid-command takes that command with it; the session
-/// lives on.
+/// lives on. Both runtimes.
 #[test]
 fn a_client_that_dies_kills_its_command_not_the_session() {
     let test = "session_client_dies";
-    let who = users(test)[0];
+    for (runtime, who) in combinations(test, &users(test)[..1]) {
+        a_dying_client(runtime, who);
+    }
+}
+
+fn a_dying_client(runtime: Runtime, who: As) {
     let server = Server::start(who, &[]);
-    server.create_session(who, "c", &[]);
+    server.create_session_on(runtime, who, "c", &[]);
     let mut client = command(
         who,
         &[
@@ -211,23 +239,27 @@ fn a_client_that_dies_kills_its_command_not_the_session() {
             "--server",
             &server.arg(),
             "--",
-            "sleep",
-            "1004",
+            "sh",
+            "-c",
+            "sleep 1007 & sleep 1004",
         ],
     )
     .spawn()
     .unwrap();
-    assert!(eventually(Duration::from_secs(10), || !pids_of(&[
-        "sleep", "1004"
-    ])
-    .is_empty()));
+    // Natively the host sees the session's processes; under gVisor they
+    // are inside its kernel, and `ps` in the session sees them.
+    let runs = |args: &str| match runtime {
+        Runtime::Native => !pids_of(&args.split(' ').collect::<Vec<_>>()).is_empty(),
+        Runtime::Gvisor => runs_inside(&server, who, "c", args),
+    };
+    assert!(eventually(Duration::from_secs(20), || runs("sleep 1004")));
     client.kill().unwrap();
     client.wait().unwrap();
     assert!(
-        eventually(Duration::from_secs(10), || pids_of(&["sleep", "1004"])
-            .is_empty()),
-        "the command outlived its client"
+        eventually(Duration::from_secs(20), || !runs("sleep 1004")),
+        "{runtime:?}: the command outlived its client"
     );
+    assert!(!runs("sleep 1007"), "{runtime:?}: its job did");
     assert_eq!(server.exec(who, "c", &["true"]).status.code(), Some(0));
 }
 
@@ -325,7 +357,7 @@ fn stopping_the_server_ends_its_sessions() {
 }
 
 /// Wrong use gets a clear error and changes nothing: a bad or taken name,
-/// a command given to `create`, no server, the gVisor runtime.
+/// a command given to `create`, no server.
 #[test]
 fn wrong_use_is_refused_by_name() {
     let test = "session_refusals";
@@ -357,22 +389,68 @@ fn wrong_use_is_refused_by_name() {
         "{}",
         stderr(&out)
     );
-    if runsc_present(test) {
-        let out = server.session(
-            who,
-            &["create", "--name", "g", "--trust-level", "untrusted"],
-        );
-        assert_eq!(out.status.code(), Some(125));
-        assert!(
-            stderr(&out).contains("native runtime only"),
-            "{}",
-            stderr(&out)
-        );
-    }
     let listed = stdout(&server.session(who, &["ls"]));
     let names: Vec<&str> = listed
         .lines()
         .map(|l| l.split('\t').next().unwrap())
         .collect();
     assert_eq!(names, ["taken"]);
+}
+
+/// A gVisor session's container lives in the holder's envelope: `session
+/// rm` and the server's stop leave no process (runsc's sandbox, gofer and
+/// the commands' jobs) and no run directory.
+#[test]
+fn a_gvisor_session_leaves_nothing_behind() {
+    let test = "session_gvisor_cleanup";
+    for (runtime, who) in combinations(test, &[As::Caller, As::Nobody]) {
+        if runtime != Runtime::Gvisor {
+            continue;
+        }
+        let mut server = Server::start(who, &[]);
+        let server_pid = server.child.id();
+        let bg = "sleep 1008 >/dev/null 2>&1 &";
+        for name in ["rm", "stop"] {
+            server.create_session_on(runtime, who, name, &[]);
+            let out = server.exec(who, name, &["sh", "-c", bg]);
+            assert_eq!(out.status.code(), Some(0), "{who:?}: {}", stderr(&out));
+        }
+        let below = descendants(server_pid);
+        let run_dirs = gvisor_run_dirs(&below);
+        assert_eq!(run_dirs.len(), 2, "{who:?}: {run_dirs:?}");
+        let out = server.session(who, &["rm", "rm"]);
+        assert_eq!(out.status.code(), Some(0), "{who:?}: {}", stderr(&out));
+        let left = descendants(server_pid);
+        assert!(
+            left.len() < below.len() && gvisor_run_dirs(&below).len() == 1,
+            "{who:?}: rm left {left:?} of {below:?}"
+        );
+        assert_eq!(server.stop().code(), Some(0), "{}", server.log());
+        let alive: Vec<&u32> = below
+            .iter()
+            .filter(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+            .collect();
+        assert!(alive.is_empty(), "{who:?}: {alive:?} outlived the server");
+        assert!(gvisor_run_dirs(&below).is_empty(), "{who:?}");
+    }
+}
+
+/// The gVisor run directories (`nucleus-PID-…`) of the processes `pids`.
+fn gvisor_run_dirs(pids: &[u32]) -> Vec<std::path::PathBuf> {
+    let roots = [
+        std::path::PathBuf::from("/run/nucleus/gvisor"),
+        std::env::temp_dir().join(format!("nucleus-{NOBODY}/gvisor")),
+    ];
+    roots
+        .iter()
+        .filter_map(|root| std::fs::read_dir(root).ok())
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+            pid.is_some_and(|p| pids.contains(&p))
+        })
+        .collect()
 }

@@ -952,33 +952,6 @@ fn the_compile_runs_under_the_limits() {
     }
 }
 
-/// Every process below `pid` (its children, theirs, ...), from `/proc`.
-fn descendants(pid: u32) -> Vec<u32> {
-    let parent_of = |p: u32| -> Option<u32> {
-        let status = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
-        let line = status.lines().find(|l| l.starts_with("PPid:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    };
-    let all: Vec<u32> = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect();
-    let mut found = vec![pid];
-    let mut grew = true;
-    while grew {
-        grew = false;
-        for p in &all {
-            if !found.contains(p) && parent_of(*p).is_some_and(|pp| found.contains(&pp)) {
-                found.push(*p);
-                grew = true;
-            }
-        }
-    }
-    found.retain(|p| *p != pid);
-    found
-}
-
 #[test]
 fn the_wasm_hosts_view_holds_only_its_preopens() {
     // While the module waits on its stdin, the test looks into the root of

@@ -36,11 +36,15 @@ pub fn can_run_as(test: &str, who: As) -> bool {
 }
 
 /// The `nucleus-run` binary, copied once to a world-readable place so that
-/// `nobody` can execute it whatever the checkout's permissions.
+/// `nobody` can execute it whatever the checkout's permissions; with the
+/// helper a gVisor session binds into its container beside it.
 pub fn nucleus() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        nucleus_test_support::reachable_copy(Path::new(env!("CARGO_BIN_EXE_nucleus-run")))
+        nucleus_test_support::reachable_copies(
+            Path::new(env!("CARGO_BIN_EXE_nucleus-run")),
+            &[Path::new(env!("CARGO_BIN_EXE_nucleus-gvisor-exec"))],
+        )
     })
 }
 
@@ -501,7 +505,14 @@ impl Server {
     /// Makes session `name` as `who` with the native envelope's `flags`;
     /// fails the test when it cannot.
     pub fn create_session(&self, who: As, name: &str, flags: &[&str]) {
-        let mut args = vec!["create", "--name", name, "--trust-level", "trusted"];
+        self.create_session_on(Runtime::Native, who, name, flags);
+    }
+
+    /// Makes session `name` as `who` on `runtime` with `flags`; fails the
+    /// test when it cannot.
+    pub fn create_session_on(&self, runtime: Runtime, who: As, name: &str, flags: &[&str]) {
+        let level = runtime.trust_level();
+        let mut args = vec!["create", "--name", name, "--trust-level", level];
         args.extend(flags);
         let out = self.session(who, &args);
         assert!(
@@ -562,4 +573,32 @@ pub fn eventually(limit: std::time::Duration, mut cond: impl FnMut() -> bool) ->
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     cond()
+}
+
+/// Every process below `pid` (its children, theirs, ...), from `/proc`.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parents.push((child, ppid));
+        }
+    }
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
 }

@@ -337,7 +337,32 @@ fn gvisor(nucleus: &str) -> Result<(), String> {
             ]),
         });
     }
+    // A command of a gVisor session (`runsc exec` into a kept container).
+    let server = serve::Server::start(nucleus, "gvisor", &[])?;
+    let socket = server.socket.display().to_string();
+    let made = std::process::Command::new(nucleus)
+        .args(["session", "create", "--name", "g", "--server", &socket])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        return Err("the bench's gVisor session was not made".to_owned());
+    }
+    cases.push(Case {
+        reset: None,
+        name: "session exec (gvisor, root)",
+        argv: strings(&[
+            nucleus,
+            "session",
+            "exec",
+            "g",
+            "--server",
+            &socket,
+            "--",
+            "/bin/true",
+        ]),
+    });
     let s = measure_n(&cases, 20, 2)?;
+    drop(server);
     let _ = std::fs::remove_dir_all(&state);
     let medians: Vec<f64> = s.wall.iter().map(|w| median(w).as_secs_f64()).collect();
     println!();
@@ -624,6 +649,8 @@ pub(crate) fn build_release_runner() -> Result<(), String> {
         "nucleus-runner",
         "--bin",
         "nucleus-run",
+        "--bin",
+        "nucleus-gvisor-exec",
     ])
 }
 

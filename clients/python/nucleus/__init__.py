@@ -194,9 +194,9 @@ class Session:
     """One sandbox kept for several commands, in the server of ``client``
     (a :class:`Client` or a socket path).
 
-    ``envelope`` is the sandbox (``--config`` keys); sessions run on the
-    native runtime, so it needs ``{"trust_level": "trusted"}`` or
-    ``{"runtime": "native", ...}``. ``name`` defaults to a fresh one;
+    ``envelope`` is the sandbox (``--config`` keys): under gVisor by
+    default, natively with ``{"trust_level": "trusted"}``. ``name``
+    defaults to a fresh one;
     ``idle_timeout`` (seconds; the server's default is 10 minutes) removes
     the session when no command ran for that long. As a context manager it
     is made on entry and removed on exit.

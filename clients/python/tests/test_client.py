@@ -141,6 +141,16 @@ class SessionTest(ServerCase):
             r = s.run(["/bin/sh", "-c", "echo $X; pwd"], env={"X": "y"}, workdir="/tmp", capture=True)
             self.assertEqual(r.stdout, "y\n/tmp\n")
 
+    @unittest.skipUnless(shutil.which("runsc") and os.geteuid() == 0, "gVisor runs as root with runsc")
+    def test_a_session_under_gvisor(self):
+        with nucleus.Session(self.client, {"trust_level": "untrusted"}) as s:
+            self.assertEqual(s.run(["/bin/sh", "-c", "echo 42 > /tmp/answer"]).exit_code, 0)
+            r = s.run(["cat", "/tmp/answer"], capture=True)
+            self.assertEqual((r.exit_code, r.stdout), (0, "42\n"))
+            self.assertEqual(r.raw["enforced"]["runtime"], "gvisor")
+            r = s.run(["/bin/sleep", "30"], timeout=0.5)
+            self.assertEqual(r.killed_by, "timeout")
+
     def test_names_are_checked_and_unique(self):
         with self.assertRaises(nucleus.ServerError) as caught:
             nucleus.Session(self.client, TRUSTED, name="../x").create()

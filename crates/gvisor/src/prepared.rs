@@ -43,6 +43,8 @@ pub struct PreparedRun {
     platform: Platform,
     seccomp: SeccompStatus,
     argv: Vec<OsString>,
+    /// Where `run` is in `argv`: runsc's global flags come before it.
+    run_at: usize,
     armed: bool,
 }
 
@@ -78,6 +80,7 @@ impl Runsc {
             platform: opts.platform,
             seccomp: SeccompStatus::NotRequested,
             argv: Vec::new(),
+            run_at: 0,
             armed: true,
         };
         let empty = run.ws.bundle.join(MASK_FILE);
@@ -94,6 +97,7 @@ impl Runsc {
         run.argv = std::iter::once(self.path.clone().into_os_string())
             .chain(self.run_args(&plan, &run.ws, opts))
             .collect();
+        run.run_at = run.argv.len() - 4;
         Ok(run)
     }
 }
@@ -152,6 +156,79 @@ impl PreparedRun {
             self.id.clone().into(),
             signal.into(),
         ]
+    }
+
+    /// `runsc run --detach` of this bundle, `runsc` first: it returns once
+    /// the container runs, which then lives on without it (a container
+    /// that later commands join with [`PreparedRun::exec_argv`]).
+    ///
+    /// ```no_run
+    /// # let runsc = nucleus_gvisor::Runsc::discover(None)?;
+    /// # let opts = nucleus_gvisor::RunOptions::new(runsc.choose_platform(None)?);
+    /// let run = runsc.prepare(&nucleus_gvisor::BundleSpec::new(["/bin/sleep", "60"]), &opts)?;
+    /// let started = std::process::Command::new(&run.argv()[0])
+    ///     .args(&run.detached_argv()[1..])
+    ///     .status()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn detached_argv(&self) -> Vec<OsString> {
+        let mut argv = self.argv.clone();
+        argv.insert(self.run_at + 1, "--detach".into());
+        argv
+    }
+
+    /// `runsc exec FLAGS ID COMMAND…` in this container, `runsc` first, with
+    /// the global flags of its `run` (state root, log, platform). `flags`
+    /// are `exec`'s own (`--user`, `--cwd`, `--env`, …).
+    ///
+    /// ```no_run
+    /// # let runsc = nucleus_gvisor::Runsc::discover(None)?;
+    /// # let opts = nucleus_gvisor::RunOptions::new(runsc.choose_platform(None)?);
+    /// # let run = runsc.prepare(&nucleus_gvisor::BundleSpec::new(["/bin/sleep", "60"]), &opts)?;
+    /// let argv = run.exec_argv(&["--cwd".into(), "/tmp".into()], &["/bin/ls".into()]);
+    /// assert_eq!(argv.last().unwrap(), "/bin/ls");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn exec_argv(&self, flags: &[OsString], command: &[OsString]) -> Vec<OsString> {
+        let mut argv = self.argv[..self.run_at].to_vec();
+        argv.push("exec".into());
+        argv.extend_from_slice(flags);
+        argv.push(self.id.clone().into());
+        argv.extend_from_slice(command);
+        argv
+    }
+
+    /// `runsc kill --pid PID ID SIGNAL`, `runsc` first: signals one process
+    /// of the container (its thread group only), `pid` as the sandbox sees it.
+    ///
+    /// ```no_run
+    /// # let runsc = nucleus_gvisor::Runsc::discover(None)?;
+    /// # let opts = nucleus_gvisor::RunOptions::new(runsc.choose_platform(None)?);
+    /// # let run = runsc.prepare(&nucleus_gvisor::BundleSpec::new(["/bin/sleep", "60"]), &opts)?;
+    /// let argv = run.kill_pid_argv(7, "TERM");
+    /// assert_eq!(argv.last().unwrap(), "TERM");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn kill_pid_argv(&self, pid: u32, signal: &str) -> Vec<OsString> {
+        let mut argv = self.kill_argv(signal);
+        argv.splice(4..4, ["--pid".into(), pid.to_string().into()]);
+        argv
+    }
+
+    /// The last error runsc wrote to its log, if any (why a `runsc` of
+    /// this bundle failed).
+    ///
+    /// ```no_run
+    /// # let runsc = nucleus_gvisor::Runsc::discover(None)?;
+    /// # let opts = nucleus_gvisor::RunOptions::new(runsc.choose_platform(None)?);
+    /// # let run = runsc.prepare(&nucleus_gvisor::BundleSpec::new(["/bin/sleep", "60"]), &opts)?;
+    /// if let Some(error) = run.log_error() {
+    ///     eprintln!("runsc: {error}");
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn log_error(&self) -> Option<String> {
+        parse::runsc_log_error(&self.ws.read_log())
     }
 
     /// The per-run directory (bundle, state root, log).
@@ -291,6 +368,42 @@ fn owner_pid(name: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detached_exec_and_kill_lines_keep_the_run_s_global_flags() {
+        let runsc = Runsc {
+            path: "/usr/bin/runsc".into(),
+            version: "test".into(),
+            platforms: vec![Platform::Ptrace],
+            default_platform: Some(Platform::Ptrace),
+            features: Default::default(),
+        };
+        let parent = std::env::temp_dir().join(format!("nucleus-argv-test-{}", std::process::id()));
+        fs::create_dir_all(&parent).unwrap();
+        let mut opts = RunOptions::new(Platform::Ptrace);
+        opts.work_dir = Some(parent.clone());
+        let mut spec = BundleSpec::new(["/bin/true"]);
+        spec.root = crate::RootSpec::Directory(parent.clone());
+        let run = runsc.prepare(&spec, &opts).unwrap();
+        let text = |argv: Vec<OsString>| {
+            argv.iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        let run_argv = text(run.argv().to_vec());
+        let at = run_argv.iter().position(|a| a == "run").unwrap();
+        let detached = text(run.detached_argv());
+        assert_eq!(detached[..=at], run_argv[..=at]);
+        assert_eq!(detached[at + 1], "--detach");
+        assert_eq!(detached[at + 2..], run_argv[at + 1..]);
+        let exec = text(run.exec_argv(&["--cwd".into(), "/tmp".into()], &["ls".into()]));
+        assert_eq!(exec[..at], run_argv[..at]);
+        assert_eq!(exec[at..], ["exec", "--cwd", "/tmp", run.id(), "ls"]);
+        let kill = text(run.kill_pid_argv(7, "TERM"));
+        assert_eq!(kill[3..], ["kill", "--pid", "7", run.id(), "TERM"]);
+        drop(run);
+        fs::remove_dir_all(&parent).unwrap();
+    }
 
     #[test]
     fn owner_pid_from_names() {

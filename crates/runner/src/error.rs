@@ -164,6 +164,17 @@ pub enum RunError {
         /// What the Envelope asks that a session cannot give.
         why: &'static str,
     },
+    /// A gVisor session needs `nucleus-gvisor-exec`, which is installed
+    /// beside `nucleus-run`, and it is not there.
+    #[error(
+        "a session under gVisor needs {}: install it beside nucleus-run (cargo install \
+         installs both), or pass --runtime native",
+        path.display()
+    )]
+    GvisorHelperMissing {
+        /// Where it was looked for.
+        path: std::path::PathBuf,
+    },
     /// A spare (a sandbox a server builds ahead) cannot be made of this
     /// Envelope; the server runs its requests cold.
     #[error("a spare {why}")]

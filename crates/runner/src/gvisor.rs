@@ -14,20 +14,17 @@
 //!   mounts `noexec`, binds `nosuid,nodev`, the default seccomp profile
 //!   (device nodes, fileless execution) enforced by the sentry.
 
-use crate::guard::Decision;
 use crate::gvisor_bundle::{bundle, writes_as_root};
+use crate::gvisor_report::{check_command, View};
 use crate::gvisor_workspace::{attach_binds, detach_binds, mask_covers, outside, Detached};
-use crate::outcome::{
-    Enforced, GvisorEnforced, KilledBy, LandlockEnforced, LandlockStatus, Outcome,
-};
-use crate::prepare::{idmap_wanted, ExecPlan, MemfdNoexec, Prepared};
+use crate::outcome::{GvisorEnforced, Outcome};
+use crate::prepare::{idmap_wanted, ExecPlan, Prepared};
 use crate::relay::Relay;
 use crate::sandbox::{run_prepared, Holding, Mode};
-use crate::{exit, Envelope, NetworkMode, RunError};
+use crate::{Envelope, NetworkMode, RunError};
 use nucleus_gvisor::{BundleSpec, RunOptions, Runsc};
 use nucleus_idmap::{Caller, ResolvedMaps, SubIdPaths};
 use nucleus_ns::Namespace;
-use nucleus_rootfs::Located;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -39,72 +36,162 @@ pub(crate) fn run(
     env: &Envelope,
     cancel: Option<std::os::fd::BorrowedFd<'_>>,
 ) -> Result<Outcome, RunError> {
-    if env.landlock.policy_file.is_some() {
-        return Err(RunError::NotUnderGvisor {
-            what: "--landlock-policy (gVisor's kernel replaces Landlock)",
-        });
-    }
     let started = Instant::now();
-    let caller = Caller::current();
-    let work_dir = crate::state::runtime_dir(&caller)?;
-    let (runsc, platform) =
-        tracing::debug_span!("runsc").in_scope(|| find_runsc(env, &work_dir))?;
-    let maps = host_maps(env, &caller)?;
-    let mut staged =
-        tracing::debug_span!("bundle").in_scope(|| Staged::new(env, &caller, maps.as_ref()))?;
-    if let Some(outcome) = check_command(env, &staged.spec, started)? {
+    let mut stage = Stage::new(env, None)?;
+    if let Some(outcome) = check_command(env, &stage.staged.spec, started)? {
         return Ok(outcome);
     }
-    if staged.seccomp.is_some() && !runsc.features.oci_seccomp {
-        return Err(RunError::NotUnderGvisor {
-            what: "a seccomp filter (this runsc lacks --oci-seccomp; use --seccomp off)",
-        });
-    }
-    let cleaned = nucleus_gvisor::sweep_stale(&work_dir);
-    let first = FirstStart::check(&work_dir);
-    let opts = run_options(env, platform, work_dir, maps.as_ref());
+    let cleaned = nucleus_gvisor::sweep_stale(&stage.work_dir);
+    let first = FirstStart::check(&stage.work_dir);
     let relay = match env.capture {
         Some(limit) => Relay::for_capture(limit),
         None => Relay::for_output(),
     }
     .map_err(|source| RunError::Pipe { source })?;
-    let detached = std::mem::take(&mut staged.detached);
-    let (prepared_run, prepared) = tracing::debug_span!("workspace")
-        .in_scope(|| workspace(env, &runsc, &opts, &staged, detached, maps, &relay))?;
+    let (prepared_run, mut prepared) =
+        tracing::debug_span!("workspace").in_scope(|| stage.workspace(env))?;
+    prepared.stdio_dups = relay.child_dups();
+    // runsc run forwards no signal to the workload (20221219): the init
+    // has runsc deliver each one the runner forwards, and SIGPIPE.
+    prepared.signal_tool = crate::sys::FORWARDED
+        .iter()
+        .chain(&[libc::SIGPIPE])
+        .map(|&sig| {
+            Ok((
+                sig,
+                ExecPlan::program(&prepared_run.kill_argv(&sig.to_string()))?,
+            ))
+        })
+        .collect::<Result<_, RunError>>()?;
     let host_userns = prepared.namespaces.contains(Namespace::User);
     let (mut outcome, _) =
         run_prepared(env, prepared, Mode::Run, Some(relay), cancel, Holding::None)?;
     first.done();
     let failure = tracing::debug_span!("finish")
         .in_scope(|| prepared_run.finish(outcome.exit_code, outcome.signal))?;
-    let how = GvisorEnforced {
-        version: runsc.version.clone(),
-        platform: platform.to_string(),
-        host_userns,
-        rootless_flag: opts.rootless,
-        ignore_cgroups: opts.ignore_cgroups,
-        oci_seccomp: staged.seccomp.is_some(),
-        writable_noexec: true,
-        network: match env.network {
-            NetworkMode::None => "private-namespace",
-            NetworkMode::Host => "host",
-        },
-    };
-    let Staged {
-        spec,
-        seccomp,
-        masks,
-        hidden,
-        ..
-    } = staged;
-    outcome.enforced = Enforced {
-        gvisor: Some(how),
-        ..enforced(env, &spec, seccomp, &outcome.enforced, &masks)
-    };
-    outcome.enforced.masked_paths.extend(hidden);
+    let view = stage.view(env, host_userns);
+    view.conclude(env, &mut outcome, failure);
     outcome.cleaned.extend(cleaned);
-    settle(&mut outcome, failure);
     Ok(outcome)
+}
+
+/// Holds the Envelope as a session under gVisor (`gvisor_session.rs`): the
+/// same bundle and envelope as [`run`], its workload `nucleus-gvisor-exec
+/// pause`, started by the session's holder once the envelope is ready;
+/// each command then joins it with `runsc exec`.
+pub(crate) fn hold(
+    env: &Envelope,
+    mut hold: crate::session::Hold,
+    cancel: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<Outcome, RunError> {
+    let helper = crate::gvisor_session::helper_binary()?;
+    let mut stage = Stage::new(env, Some(&helper))?;
+    let cleaned = nucleus_gvisor::sweep_stale(&stage.work_dir);
+    let (prepared_run, mut prepared) =
+        tracing::debug_span!("workspace").in_scope(|| stage.workspace(env))?;
+    prepared.hold = true;
+    crate::session::check(env, &prepared)?;
+    let host_userns = prepared.namespaces.contains(Namespace::User);
+    let filter = stage
+        .staged
+        .seccomp
+        .as_ref()
+        .map(|f| nucleus_seccomp::program_to_hex(f.program()));
+    let view = stage.view(env, host_userns);
+    let container = crate::gvisor_session::Container::new(prepared_run, view, filter);
+    hold.gvisor = Some(Box::new(container));
+    let session = Holding::Session(hold);
+    let (mut outcome, _) = run_prepared(env, prepared, Mode::Run, None, cancel, session)?;
+    outcome.cleaned.extend(cleaned);
+    Ok(outcome)
+}
+
+/// What a gVisor launch finds and decides before anything is made: runsc
+/// and its platform, the map, the bundle.
+struct Stage {
+    work_dir: PathBuf,
+    runsc: Runsc,
+    opts: RunOptions,
+    maps: Option<ResolvedMaps>,
+    staged: Staged,
+}
+
+impl Stage {
+    /// `helper`: the host binary a session binds into its container.
+    fn new(env: &Envelope, helper: Option<&Path>) -> Result<Stage, RunError> {
+        if env.landlock.policy_file.is_some() {
+            return Err(RunError::NotUnderGvisor {
+                what: "--landlock-policy (gVisor's kernel replaces Landlock)",
+            });
+        }
+        let caller = Caller::current();
+        let work_dir = crate::state::runtime_dir(&caller)?;
+        let (runsc, platform) =
+            tracing::debug_span!("runsc").in_scope(|| find_runsc(env, &work_dir))?;
+        let maps = host_maps(env, &caller)?;
+        let staged = tracing::debug_span!("bundle")
+            .in_scope(|| Staged::new(env, &caller, maps.as_ref(), helper))?;
+        if staged.seccomp.is_some() && !runsc.features.oci_seccomp {
+            return Err(RunError::NotUnderGvisor {
+                what: "a seccomp filter (this runsc lacks --oci-seccomp; use --seccomp off)",
+            });
+        }
+        let opts = run_options(env, platform, work_dir.clone(), maps.as_ref());
+        Ok(Stage {
+            work_dir,
+            runsc,
+            opts,
+            maps,
+            staged,
+        })
+    }
+
+    /// The run directory and the native envelope that runs runsc in it.
+    fn workspace(
+        &mut self,
+        env: &Envelope,
+    ) -> Result<(nucleus_gvisor::PreparedRun, Prepared), RunError> {
+        let detached = std::mem::take(&mut self.staged.detached);
+        workspace(
+            env,
+            &self.runsc,
+            &self.opts,
+            &self.staged,
+            detached,
+            self.maps.take(),
+        )
+    }
+
+    /// What the result reports of this launch.
+    fn view(self, env: &Envelope, host_userns: bool) -> View {
+        let how = GvisorEnforced {
+            version: self.runsc.version.clone(),
+            platform: self.opts.platform.to_string(),
+            host_userns,
+            rootless_flag: self.opts.rootless,
+            ignore_cgroups: self.opts.ignore_cgroups,
+            oci_seccomp: self.staged.seccomp.is_some(),
+            writable_noexec: true,
+            network: match env.network {
+                NetworkMode::None => "private-namespace",
+                NetworkMode::Host => "host",
+            },
+        };
+        let Staged {
+            spec,
+            seccomp,
+            masks,
+            hidden,
+            ..
+        } = self.staged;
+        View {
+            spec,
+            seccomp: seccomp.map(|f| f.report().clone()),
+            masks,
+            hidden,
+            how,
+        }
+    }
 }
 
 /// `runsc` (found once and cached beside the run directories) and the
@@ -160,17 +247,25 @@ fn find_runsc(
 /// opens itself.
 struct Staged {
     spec: BundleSpec,
-    seccomp: Option<nucleus_seccomp::SeccompReport>,
+    seccomp: Option<nucleus_seccomp::CompiledFilter>,
     masks: Vec<nucleus_rootfs::Mask>,
     hidden: Vec<PathBuf>,
     detached: Vec<Detached>,
 }
 
 impl Staged {
-    fn new(env: &Envelope, caller: &Caller, maps: Option<&ResolvedMaps>) -> Result<Self, RunError> {
+    fn new(
+        env: &Envelope,
+        caller: &Caller,
+        maps: Option<&ResolvedMaps>,
+        helper: Option<&Path>,
+    ) -> Result<Self, RunError> {
         let uid = env.user.map_or(0, |u| u.uid);
         let masks = env.rootfs.masks()?;
         let (mut spec, seccomp) = bundle(env, uid, &masks, writes_as_root(env, caller, maps))?;
+        if let Some(helper) = helper {
+            crate::gvisor_session::install_helper(&mut spec, helper);
+        }
         // The runner's own state is never shown through a bind (state.rs).
         let hidden = crate::state::hide_in_bundle(env, &mut spec)?;
         // Root opens bind sources itself: runsc gets them below its run
@@ -220,7 +315,6 @@ fn workspace(
     staged: &Staged,
     detached: Vec<Detached>,
     maps: Option<ResolvedMaps>,
-    relay: &Relay,
 ) -> Result<(nucleus_gvisor::PreparedRun, Prepared), RunError> {
     let prepared_run = runsc.prepare(&staged.spec, opts)?;
     let workspace_err = |source| RunError::GvisorWorkspace {
@@ -239,19 +333,6 @@ fn workspace(
     let idmap = !binds.is_empty() && idmap_wanted(&env.rootfs, maps.as_ref());
     let mut prepared = Prepared::for_runtime(env, maps, prepared_run.argv(), view)?;
     prepared.idmap_binds = idmap;
-    prepared.stdio_dups = relay.child_dups();
-    // runsc run forwards no signal to the workload (20221219): the init
-    // has runsc deliver each one the runner forwards, and SIGPIPE.
-    prepared.signal_tool = crate::sys::FORWARDED
-        .iter()
-        .chain(&[libc::SIGPIPE])
-        .map(|&sig| {
-            Ok((
-                sig,
-                ExecPlan::program(&prepared_run.kill_argv(&sig.to_string()))?,
-            ))
-        })
-        .collect::<Result<_, RunError>>()?;
     Ok((prepared_run, prepared))
 }
 
@@ -271,156 +352,4 @@ fn host_maps(env: &Envelope, caller: &Caller) -> Result<Option<ResolvedMaps>, Ru
         return Err(RunError::HostUsernsNeedsRoot);
     }
     Ok(maps)
-}
-
-/// runsc's exit code and log turned into the result: its own failures
-/// become one-line messages with the native exit codes, and a cgroup OOM
-/// kill (which takes the whole sentry) is `killed_by: memory`.
-fn settle(outcome: &mut Outcome, failure: Option<nucleus_gvisor::RunscFailure>) {
-    if let Some(f) = failure {
-        outcome.exit_code = if f.not_found {
-            exit::NOT_FOUND
-        } else {
-            exit::SETUP_FAILED
-        };
-        outcome.error = Some(format!("gvisor: {}", last_cause(&f.message)));
-        return;
-    }
-    let oom = outcome
-        .enforced
-        .limits
-        .as_ref()
-        .is_some_and(|l| l.usage.oom_killed);
-    if oom && outcome.killed_by.is_none() {
-        outcome.killed_by = Some(KilledBy::Memory);
-        outcome.signal = Some(libc::SIGKILL);
-        outcome.exit_code = 128 + libc::SIGKILL;
-    }
-}
-
-/// The innermost cause of runsc's `a: b: c` error chain, which is the one
-/// that says what went wrong.
-fn last_cause(message: &str) -> &str {
-    message.rsplit(": ").next().unwrap_or(message).trim()
-}
-
-/// The command looked up on the sandbox's `PATH` in the view gVisor will
-/// serve, as `execvp` would inside: a missing command fails at once with
-/// native's message and code (127), one that is not executable with 126,
-/// instead of runsc's chatter. `None`: found, or not decidable from the
-/// host (it would be in a tmpfs); runsc then decides.
-fn check_command(
-    env: &Envelope,
-    spec: &BundleSpec,
-    started: Instant,
-) -> Result<Option<Outcome>, RunError> {
-    let path = spec
-        .env
-        .iter()
-        .rev()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or(crate::DEFAULT_PATH);
-    let cmd = &env.command[0];
-    let refuse = |code, error: String| {
-        let mut outcome = Outcome::new(
-            started.elapsed(),
-            enforced(
-                env,
-                spec,
-                None,
-                &Enforced::not_started(Decision::Gvisor),
-                &[],
-            ),
-            None,
-        );
-        outcome.exit_code = code;
-        outcome.error = Some(error);
-        Ok(Some(outcome))
-    };
-    if let Located::Host(dir) = env.rootfs.locate(&spec.cwd) {
-        if !dir.is_dir() {
-            let reason = if dir.exists() {
-                "not a directory"
-            } else {
-                "no such file or directory"
-            };
-            return refuse(
-                exit::SETUP_FAILED,
-                format!("workdir: {}: {reason}", spec.cwd.display()),
-            );
-        }
-    }
-    let candidates: Vec<PathBuf> = if cmd.contains('/') {
-        vec![spec.cwd.join(cmd)]
-    } else {
-        path.split(':')
-            .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(cmd))
-            .map(|p| spec.cwd.join(p))
-            .collect()
-    };
-    let mut denied = false;
-    for inside in &candidates {
-        let host = match env.rootfs.locate(inside) {
-            Located::Host(host) => host,
-            Located::Nothing => continue,
-            Located::RunTime => return Ok(None),
-        };
-        match std::fs::metadata(&host) {
-            Ok(meta) if meta.is_file() => {
-                use std::os::unix::fs::PermissionsExt;
-                if meta.permissions().mode() & 0o111 != 0 {
-                    return Ok(None);
-                }
-                denied = true;
-            }
-            Ok(_) => denied = true,
-            Err(_) => {}
-        }
-    }
-    let (code, reason) = if denied {
-        (exit::CANNOT_EXECUTE, "permission denied")
-    } else {
-        (exit::NOT_FOUND, "command not found")
-    };
-    refuse(code, format!("exec: {cmd}: {reason}"))
-}
-
-/// What was enforced: the host-side envelope around runsc (`host`: its
-/// namespaces, map and limits) and what the bundle gave the workload.
-fn enforced(
-    env: &Envelope,
-    spec: &BundleSpec,
-    seccomp: Option<nucleus_seccomp::SeccompReport>,
-    host: &Enforced,
-    masks: &[nucleus_rootfs::Mask],
-) -> Enforced {
-    let memfd = if seccomp.is_some() {
-        MemfdNoexec::Seccomp
-    } else {
-        MemfdNoexec::Off
-    };
-    Enforced {
-        // The namespaces runsc runs in; the sentry adds its own inside.
-        namespaces: host.namespaces.clone(),
-        userns: host.userns.clone(),
-        uid_map: host.uid_map.clone(),
-        gid_map: host.gid_map.clone(),
-        uid: spec.uid,
-        gid: spec.gid,
-        capabilities: spec.capabilities.clone(),
-        no_new_privs: true,
-        readonly_root: spec.readonly_root,
-        landlock: LandlockEnforced {
-            status: LandlockStatus::ReplacedByGvisor,
-            ..LandlockEnforced::off()
-        },
-        seccomp: seccomp.filter(|_| spec.seccomp.is_some()),
-        limits: host.limits.clone(),
-        rlimits: env.rlimits.effective().unwrap_or_default(),
-        runtime: Decision::Gvisor,
-        masked_paths: masks.iter().map(|m| m.path.clone()).collect(),
-        memfd_noexec: memfd,
-        userns_limits: Default::default(),
-        gvisor: None,
-    }
 }

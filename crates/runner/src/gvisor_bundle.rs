@@ -26,14 +26,14 @@ pub(crate) fn writes_as_root(env: &Envelope, caller: &Caller, maps: Option<&Reso
             .any(|m| m.kind == nucleus_rootfs::MountKind::Bind)
 }
 
-/// The bundle description of the Envelope, and the seccomp report when a
+/// The bundle description of the Envelope, and the compiled seccomp filter when a
 /// filter is part of it.
 pub(crate) fn bundle(
     env: &Envelope,
     uid: u32,
     masks: &[nucleus_rootfs::Mask],
     writes_as_root: bool,
-) -> Result<(BundleSpec, Option<nucleus_seccomp::SeccompReport>), RunError> {
+) -> Result<(BundleSpec, Option<nucleus_seccomp::CompiledFilter>), RunError> {
     let mut spec = BundleSpec::new(env.command.clone());
     spec.env = env
         .environment(uid)
@@ -124,7 +124,7 @@ pub(crate) fn bundle(
                         message: e.to_string(),
                     })?,
                 );
-            Some(filter.report().clone())
+            Some(filter)
         }
         None => None,
     };

@@ -106,11 +106,8 @@ pub fn launch_with(env: &Envelope, opts: LaunchOptions<'_>) -> Result<Outcome, R
                 why: "runs on the native runtime only",
             });
         }
-        if opts.session.is_some() {
-            return Err(RunError::SessionUnsupported {
-                why: "runs on the native runtime only for now: pass --runtime native \
-                      (or --trust-level trusted)",
-            });
+        if let Some(hold) = opts.session {
+            return crate::gvisor::hold(env, hold, cancel);
         }
         return crate::gvisor::run(env, cancel);
     }

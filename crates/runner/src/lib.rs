@@ -30,6 +30,8 @@ pub mod fuzzing;
 pub mod guard;
 mod gvisor;
 mod gvisor_bundle;
+mod gvisor_report;
+mod gvisor_session;
 mod gvisor_workspace;
 mod landlock;
 mod launch;

@@ -132,6 +132,7 @@ pub(crate) fn run_prepared(
             (None, Some(h)) => Some(h as &mut dyn crate::supervise::Held),
             (None, None) => None,
         },
+        on_kill: None,
     };
     let raw = tracing::debug_span!("supervise").in_scope(|| watch.supervise(started))?;
     sandbox.waited = true;

@@ -25,6 +25,10 @@
 //! result. The worker is outside the PID namespace: nothing in the session
 //! can see or signal it.
 //!
+//! Under gVisor the envelope is the one around runsc, and the commands
+//! are `runsc exec` into the container the holder started in it
+//! (`gvisor_session.rs`).
+//!
 //! The session ends when the server closes the control socket
 //! (`session rm`, the server's stop), or when no command ran for its idle
 //! timeout: the init is killed, which ends every process of the PID
@@ -38,7 +42,7 @@ use crate::supervise::{Held, Watch};
 use crate::sys::{self, socket};
 use crate::{Envelope, RunError};
 use nucleus_ns::Namespace;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// The largest request the server passes to a holder (one message of the
@@ -47,6 +51,23 @@ pub(crate) const MAX_EXEC_REQUEST: usize = 64 << 10;
 
 /// The most commands one session runs at once; more get a `busy` reply.
 pub(crate) const MAX_COMMANDS: usize = 64;
+
+/// How long a gVisor session's container may take to start.
+const START_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long a gVisor command's helper pid and its `runsc kill` are waited for.
+const KILL_LIMIT: Duration = Duration::from_secs(5);
+
+/// Whether `child` ended, waiting at most `limit` for it.
+fn ended(child: &nucleus_ns::Child, limit: Duration) -> bool {
+    let mut fds = [libc::pollfd {
+        fd: child.pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    let ms = limit.as_millis().min(i32::MAX as u128) as i32;
+    matches!(sys::poll(&mut fds, ms), Ok(n) if n > 0)
+}
 
 /// How long a reply may wait for a client that does not read it.
 const REPLY_TIMEOUT_SECS: libc::time_t = 30;
@@ -75,10 +96,13 @@ pub(crate) struct Hold {
     pub(crate) name: String,
     /// How long the session lives with no command running.
     pub(crate) idle: Duration,
+    /// Under gVisor: the container the commands join
+    /// (`gvisor_session.rs`), set by the launch.
+    pub(crate) gvisor: Option<Box<crate::gvisor_session::Container>>,
 }
 
-/// Checks that an Envelope can be held as a session: native, with the PID
-/// and mount namespaces that contain its commands, and a program workload.
+/// Checks that an Envelope can be held as a session: with the PID and
+/// mount namespaces that contain its commands, and a program workload.
 pub(crate) fn check(env: &Envelope, prepared: &Prepared) -> Result<(), RunError> {
     if prepared.wasm().is_some() {
         return Err(RunError::SessionUnsupported {
@@ -110,6 +134,9 @@ pub(crate) struct Host<'a> {
     /// `cgroup.procs` of each of the session's cgroups, open for writing.
     procs: Vec<OwnedFd>,
     ready: bool,
+    /// The gVisor container did not start: the session ends.
+    failed: bool,
+    gvisor: Option<Box<crate::gvisor_session::Container>>,
     /// The exec workers still running.
     workers: Vec<libc::pid_t>,
     idle_since: Instant,
@@ -121,7 +148,7 @@ impl<'a> Host<'a> {
     pub(crate) fn open(
         env: &'a Envelope,
         prepared: &'a Prepared,
-        hold: Hold,
+        mut hold: Hold,
         pid: libc::pid_t,
         cgroup: Option<&nucleus_cgroup::Cgroup>,
     ) -> Result<Host<'a>, RunError> {
@@ -163,10 +190,12 @@ impl<'a> Host<'a> {
         Ok(Host {
             env,
             prepared,
+            gvisor: hold.gvisor.take(),
             hold,
             namespaces,
             procs,
             ready: false,
+            failed: false,
             workers: Vec::new(),
             idle_since: Instant::now(),
         })
@@ -232,56 +261,44 @@ impl<'a> Host<'a> {
     fn run_command(&self, conn: BorrowedFd<'_>, exec: &Exec) -> Result<Outcome, RunError> {
         let p = self.prepared;
         let env = self.command_envelope(exec);
-        let plan = ExecPlan::new(&env, p.uid)?;
-        let workdir = crate::prepare::cstring(env.workdir.as_os_str().as_encoded_bytes())?;
-        let mut relay = match env.capture {
-            Some(limit) => Some(
-                crate::relay::Relay::for_capture(limit)
-                    .map_err(|source| RunError::Pipe { source })?,
+        let started = Instant::now();
+        let (plan, workdir, pid_file) = match &self.gvisor {
+            Some(container) => {
+                if let Some(outcome) = container.check(&env, started)? {
+                    return Ok(outcome);
+                }
+                let pid_file = container.pid_file();
+                let plan = container.exec_plan(&env, &pid_file)?;
+                (plan, crate::prepare::cstring("/")?, Some(pid_file))
+            }
+            None => (
+                ExecPlan::new(&env, p.uid)?,
+                crate::prepare::cstring(env.workdir.as_os_str().as_encoded_bytes())?,
+                None,
             ),
-            None => None,
         };
+        // gVisor writes a host file at offsets of its own per fd: output
+        // goes through pipes, as in a one-shot gVisor run.
+        let relay = match (env.capture, &self.gvisor) {
+            (Some(limit), _) => Some(crate::relay::Relay::for_capture(limit)),
+            (None, Some(_)) => Some(crate::relay::Relay::for_output()),
+            (None, None) => None,
+        };
+        let mut relay = relay
+            .transpose()
+            .map_err(|source| RunError::Pipe { source })?;
         let dups = relay.as_ref().map(|r| r.child_dups()).unwrap_or_default();
-        let namespaces: Vec<(libc::c_int, RawFd)> = self
-            .namespaces
-            .iter()
-            .map(|(ns, fd)| (ns.clone_flag(), fd.as_raw_fd()))
-            .collect();
-        let procs: Vec<RawFd> = self.procs.iter().map(AsRawFd::as_raw_fd).collect();
-        let (go_r, go_w) = sys::pipe().map_err(|source| RunError::Pipe { source })?;
-        let (msg_r, msg_w) = sys::pipe().map_err(|source| RunError::Pipe { source })?;
         let sigfd = sys::signalfd(&sys::sigset(&[libc::SIGCHLD]))
             .map_err(|source| RunError::Signalfd { source })?;
-        let cmd = crate::child::CommandPlan {
-            namespaces: &namespaces,
-            procs: &procs,
-            exec: &plan,
-            workdir: &workdir,
-            stdio_dups: &dups,
-            go: (go_r.as_raw_fd(), go_w.as_raw_fd()),
-        };
-        let started = Instant::now();
-        // SAFETY: the worker is single-threaded (a fork of the holder, which
-        // checked) and the child only runs `child::run_command`, which does
-        // async-signal-safe work on what was prepared above, and never returns.
-        let parent = match unsafe { nucleus_ns::fork_into(nucleus_ns::NamespaceSet::none(), None) }
-        {
-            Ok(nucleus_ns::Forked::Child) => crate::child::run_command(p, &cmd, msg_w.as_raw_fd()),
-            Ok(nucleus_ns::Forked::Parent(child)) => child,
-            Err(err) => {
-                return Err(RunError::Clone {
-                    source: std::io::Error::other(err),
-                })
-            }
-        };
-        drop((go_r, go_w, msg_w));
+        let (parent, msg_r) = self.spawn(&plan, &workdir, &dups)?;
         if let Some(relay) = relay.as_mut() {
             if let Err(source) = relay.start(&parent.pidfd) {
                 sys::pidfd_send_signal(&parent.pidfd, libc::SIGKILL);
                 return Err(RunError::Pipe { source });
             }
         }
-        sys::set_nonblocking(&msg_r).map_err(|source| RunError::Pipe { source })?;
+        let kill_inside = |pid_file: &std::path::Path| self.kill_inside(&parent, pid_file);
+        let on_kill = pid_file.as_deref().map(|f| move || kill_inside(f));
         let mut watch = Watch {
             child: &parent,
             msg: &msg_r,
@@ -292,12 +309,126 @@ impl<'a> Host<'a> {
             console: None,
             cancel: Some(conn),
             host: None,
+            on_kill: on_kill.as_ref().map(|f| f as &dyn Fn()),
         };
         let raw = watch.supervise(started)?;
         let kept = relay.and_then(crate::relay::Relay::finish);
         let mut outcome = crate::report::interpret(&env, p, &raw, started.elapsed());
         outcome.captured = kept.map(|(out, err)| crate::outcome::Captured::new(out, err));
+        if let (Some(container), Some(pid_file)) = (&self.gvisor, &pid_file) {
+            container.conclude(&env, &mut outcome);
+            let _ = std::fs::remove_file(pid_file);
+        }
         Ok(outcome)
+    }
+
+    /// Forks the parent of one command, which joins the session's
+    /// namespaces and cgroup and starts `plan` in `workdir`
+    /// (`child::run_command`); returns it and the read end of its channel.
+    fn spawn(
+        &self,
+        plan: &ExecPlan,
+        workdir: &std::ffi::CStr,
+        dups: &[(RawFd, RawFd)],
+    ) -> Result<(nucleus_ns::Child, OwnedFd), RunError> {
+        let namespaces: Vec<(libc::c_int, RawFd)> = self
+            .namespaces
+            .iter()
+            .map(|(ns, fd)| (ns.clone_flag(), fd.as_raw_fd()))
+            .collect();
+        let procs: Vec<RawFd> = self.procs.iter().map(AsRawFd::as_raw_fd).collect();
+        let (go_r, go_w) = sys::pipe().map_err(|source| RunError::Pipe { source })?;
+        let (msg_r, msg_w) = sys::pipe().map_err(|source| RunError::Pipe { source })?;
+        let cmd = crate::child::CommandPlan {
+            namespaces: &namespaces,
+            procs: &procs,
+            exec: plan,
+            workdir,
+            stdio_dups: dups,
+            go: (go_r.as_raw_fd(), go_w.as_raw_fd()),
+        };
+        // SAFETY: the child only runs `child::run_command`, which does
+        // async-signal-safe work on what was prepared above and never
+        // returns; so a fork beside the relay's threads (`--capture`) is
+        // sound too.
+        let parent = match unsafe { nucleus_ns::fork_into(nucleus_ns::NamespaceSet::none(), None) }
+        {
+            Ok(nucleus_ns::Forked::Child) => {
+                crate::child::run_command(self.prepared, &cmd, msg_w.as_raw_fd())
+            }
+            Ok(nucleus_ns::Forked::Parent(child)) => child,
+            Err(err) => {
+                return Err(RunError::Clone {
+                    source: std::io::Error::other(err),
+                })
+            }
+        };
+        drop((go_r, go_w, msg_w));
+        sys::set_nonblocking(&msg_r).map_err(|source| RunError::Pipe { source })?;
+        Ok((parent, msg_r))
+    }
+
+    /// Runs `plan` in the session with its stdio on `/dev/null`, for at
+    /// most `limit`; the wait status of the program, if it ran.
+    fn run_quietly(&self, plan: &ExecPlan, limit: Duration) -> Result<i32, String> {
+        let null = dev_null()?;
+        // SAFETY: `dev_null` returned a new fd, owned from here on.
+        let null = unsafe { OwnedFd::from_raw_fd(null) };
+        let fd = null.as_raw_fd();
+        let slash = crate::prepare::cstring("/").map_err(|e| e.to_string())?;
+        let (child, msg) = self
+            .spawn(plan, &slash, &[(fd, 0), (fd, 1), (fd, 2)])
+            .map_err(|e| e.to_string())?;
+        if !ended(&child, limit) {
+            sys::kill(-child.pid, libc::SIGKILL);
+            sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+        }
+        sys::wait_pidfd_usage(&child.pidfd).map_err(|e| e.to_string())?;
+        let mut messages = Vec::new();
+        crate::channel::drain(&msg, &mut messages);
+        messages
+            .iter()
+            .find_map(|m| match m {
+                Message::Exited { status } => Some(*status),
+                _ => None,
+            })
+            .ok_or_else(|| "runsc did not start in the session".to_owned())
+    }
+
+    /// Starts the gVisor container, before the session is ready.
+    fn start_container(&self, container: &crate::gvisor_session::Container) -> Result<(), String> {
+        let plan = container.start_plan().map_err(|e| e.to_string())?;
+        let status = self.run_quietly(&plan, START_LIMIT)?;
+        match libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+            true => Ok(()),
+            false => Err(container.start_failure()),
+        }
+    }
+
+    /// Before a gVisor command's parent is killed (its timeout, its
+    /// client's hang-up): has runsc signal the command's helper, which
+    /// kills the command's process group inside. `runsc exec` writes the
+    /// helper's pid once it started it; until then it is waited for.
+    fn kill_inside(&self, parent: &nucleus_ns::Child, pid_file: &std::path::Path) {
+        let Some(container) = &self.gvisor else {
+            return;
+        };
+        let until = Instant::now() + KILL_LIMIT;
+        let pid = loop {
+            if let Some(pid) = crate::gvisor_session::read_pid(pid_file) {
+                break pid;
+            }
+            if ended(parent, Duration::from_millis(5)) || Instant::now() >= until {
+                return;
+            }
+        };
+        let done = container
+            .kill_plan(pid)
+            .map_err(|e| e.to_string())
+            .and_then(|plan| self.run_quietly(&plan, KILL_LIMIT));
+        if let Err(error) = done {
+            tracing::warn!(%error, pid, "the command's helper could not be signalled");
+        }
     }
 
     /// The session's Envelope with this command's own settings.
@@ -323,10 +454,19 @@ impl Held for Host<'_> {
         self.ready
     }
 
-    /// Answers the create request once the init reported `Ready`.
+    /// Answers the create request once the init reported `Ready` (under
+    /// gVisor, once the container started too).
     fn saw(&mut self, messages: &[Message]) {
-        if self.ready || !messages.contains(&Message::Ready) {
+        if self.ready || self.failed || !messages.contains(&Message::Ready) {
             return;
+        }
+        if let Some(container) = &self.gvisor {
+            if let Err(message) = self.start_container(container) {
+                self.failed = true;
+                reply_error(self.hold.reply.as_fd(), ErrorKind::Setup, &message);
+                socket::shutdown(self.hold.reply.as_fd());
+                return;
+            }
         }
         self.ready = true;
         self.idle_since = Instant::now();
@@ -365,8 +505,12 @@ impl Held for Host<'_> {
         }
     }
 
-    /// `None` while a command runs or before the init is ready.
+    /// `None` while a command runs or before the init is ready; now
+    /// when the container did not start.
     fn idle_deadline(&self) -> Option<Instant> {
+        if self.failed {
+            return Some(self.idle_since);
+        }
         (self.ready && self.workers.is_empty()).then(|| self.idle_since + self.hold.idle)
     }
 }
@@ -377,6 +521,9 @@ impl Drop for Host<'_> {
     fn drop(&mut self) {
         for &pid in &self.workers {
             sys::wait_pid(pid);
+        }
+        if let Some(container) = self.gvisor.take() {
+            container.finish();
         }
     }
 }

@@ -34,6 +34,9 @@ pub(crate) struct Watch<'a, 'h> {
     /// A session's holder: its control socket is served, its idle timeout
     /// and the control's hang-up end the sandbox.
     pub(crate) host: Option<&'a mut (dyn Held + 'h)>,
+    /// Runs before the sandbox is killed (a gVisor session's command: its
+    /// helper inside is signalled first, `gvisor_session.rs`).
+    pub(crate) on_kill: Option<&'a dyn Fn()>,
 }
 
 /// What supervision asks of a sandbox held as a session (`session::Host`).
@@ -203,6 +206,9 @@ impl Watch<'_, '_> {
     /// process of the namespace with it; without one, the init's process
     /// group is killed too.
     fn kill_all(&self) {
+        if let Some(on_kill) = self.on_kill {
+            on_kill();
+        }
         if let Some(cg) = self.cgroup {
             let _ = cg.kill_all();
         }

@@ -179,3 +179,66 @@ impl CompiledFilter {
         bpf::run(&self.program, &data, true) == Some(libc::SECCOMP_RET_ALLOW)
     }
 }
+
+/// A program as text, 16 hex digits per instruction (`code`, `jt`, `jf`,
+/// `k`): how a filter compiled on one side travels on a command line to a
+/// process that installs it with [`apply_program`] (for instance inside
+/// gVisor, where a command started by `runsc exec` gets no filter of its own).
+///
+/// ```
+/// use nucleus_seccomp::{program_from_hex, program_to_hex, Profile};
+/// let filter = Profile::default_agent().compile()?;
+/// let text = program_to_hex(filter.program());
+/// assert_eq!(program_from_hex(&text).as_deref(), Some(filter.program()));
+/// # Ok::<(), nucleus_seccomp::SeccompError>(())
+/// ```
+pub fn program_to_hex(program: &[BpfInsn]) -> String {
+    program
+        .iter()
+        .map(|i| format!("{:04x}{:02x}{:02x}{:08x}", i.code, i.jt, i.jf, i.k))
+        .collect()
+}
+
+/// The program [`program_to_hex`] wrote; `None` for any other text (or an
+/// empty or over-long program, which the kernel would refuse).
+///
+/// ```
+/// assert!(nucleus_seccomp::program_from_hex("zz").is_none());
+/// ```
+pub fn program_from_hex(text: &str) -> Option<Vec<BpfInsn>> {
+    const INSN: usize = 16;
+    const MAX_INSNS: usize = 4096;
+    if text.is_empty() || text.len() % INSN != 0 || text.len() / INSN > MAX_INSNS {
+        return None;
+    }
+    let field = |from: usize, len: usize| u32::from_str_radix(text.get(from..from + len)?, 16).ok();
+    (0..text.len() / INSN)
+        .map(|n| {
+            let at = n * INSN;
+            Some(BpfInsn {
+                code: field(at, 4)? as u16,
+                jt: field(at + 4, 2)? as u8,
+                jf: field(at + 6, 2)? as u8,
+                k: field(at + 8, 8)?,
+            })
+        })
+        .collect()
+}
+
+/// Installs `program` on the calling thread with no flags, as
+/// [`CompiledFilter::apply`] does a compiled one (set `no_new_privs` first).
+/// Allocates nothing: safe between `fork` and `execve`.
+///
+/// ```no_run
+/// let filter = nucleus_seccomp::Profile::default_agent().compile()?;
+/// let program = nucleus_seccomp::program_from_hex(&nucleus_seccomp::program_to_hex(filter.program()));
+/// // SAFETY: prctl with constant arguments.
+/// unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+/// nucleus_seccomp::apply_program(&program.unwrap())?;
+/// # Ok::<(), nucleus_seccomp::SeccompError>(())
+/// ```
+pub fn apply_program(program: &[BpfInsn]) -> Result<(), SeccompError> {
+    sys::seccomp_set_mode_filter(program, 0)
+        .map(drop)
+        .map_err(|source| SeccompError::Apply { source })
+}

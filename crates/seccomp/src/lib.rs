@@ -49,7 +49,7 @@ pub use action::{Action, ENOSYS, EPERM};
 pub use arch::Arch;
 pub use bpf::{BpfInsn, SeccompData};
 pub use error::SeccompError;
-pub use filter::{CompiledFilter, SeccompReport};
+pub use filter::{apply_program, program_from_hex, program_to_hex, CompiledFilter, SeccompReport};
 pub use oci::OciContext;
 pub use probe::{probe, probe_with, SeccompProbe};
 pub use profile::{ArgCond, CmpOp, Profile, Rule, UnknownSyscalls};

@@ -275,3 +275,28 @@ fn logged_denials_reach_the_kernel_log() {
     }
     panic!("no audit record (type=1326) for the denied acct() in /dev/kmsg");
 }
+
+/// A program that travelled as text (`program_to_hex`) and is installed
+/// with `apply_program` enforces what the compiled filter does.
+#[test]
+fn a_program_sent_as_text_enforces_the_same() {
+    let filter = agent();
+    let text = nucleus_seccomp::program_to_hex(filter.program());
+    let program = nucleus_seccomp::program_from_hex(&text).expect("decode");
+    assert_eq!(program, filter.program());
+    let exit = in_child(|| {
+        no_new_privs();
+        if nucleus_seccomp::apply_program(&program).is_err() {
+            return 99;
+        }
+        let ptrace = syscall(libc::SYS_ptrace, [libc::PTRACE_TRACEME as _, 0, 0, 0, 0]);
+        let pid = syscall(libc::SYS_getpid, [0; 5]);
+        match expect_errno(1, ptrace, libc::EPERM).and(expect_ok(2, pid)) {
+            Ok(()) => 0,
+            Err(step) => step,
+        }
+    });
+    assert_eq!(exit, Exit::Code(0));
+    assert!(nucleus_seccomp::program_from_hex(&text[1..]).is_none());
+    assert!(nucleus_seccomp::program_from_hex("").is_none());
+}

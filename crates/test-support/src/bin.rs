@@ -13,30 +13,55 @@ use std::path::{Path, PathBuf};
 /// assert!(bin.ends_with("nucleus-run"));
 /// ```
 pub fn reachable_copy(built: &Path) -> PathBuf {
-    let meta = std::fs::metadata(built).expect("the binary is built");
-    let stamp = meta
-        .modified()
-        .expect("mtime")
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("epoch");
-    let name = built.file_name().expect("a file name");
-    let dir = std::env::temp_dir().join(format!(
-        "nucleus-e2e-bin-{}-{}",
-        meta.len(),
-        stamp.as_nanos()
-    ));
-    let bin = dir.join(name);
-    if !bin.exists() {
-        std::fs::create_dir_all(&dir).expect("bin dir");
-        let tmp = dir.join(format!("{}.{}", name.to_string_lossy(), std::process::id()));
-        std::fs::copy(built, &tmp).expect("copy the binary");
-        for p in [&dir, &tmp] {
-            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        }
-        std::fs::rename(&tmp, &bin).expect("rename the copy");
-        remove_old_copies(&dir);
+    reachable_copies(built, &[])
+}
+
+/// [`reachable_copy`] of `built` with the binaries `beside` it in the same
+/// directory (a program that runs a companion found next to itself); the
+/// directory is named after all of them.
+///
+/// ```no_run
+/// let bin = nucleus_test_support::reachable_copies(
+///     "target/debug/nucleus-run".as_ref(),
+///     &["target/debug/nucleus-gvisor-exec".as_ref()],
+/// );
+/// assert!(bin.with_file_name("nucleus-gvisor-exec").exists());
+/// ```
+pub fn reachable_copies(built: &Path, beside: &[&Path]) -> PathBuf {
+    let (mut size, mut stamp) = (0u64, 0u128);
+    for file in std::iter::once(built).chain(beside.iter().copied()) {
+        let meta = std::fs::metadata(file).expect("the binary is built");
+        let mtime = meta
+            .modified()
+            .expect("mtime")
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("epoch");
+        size = size.wrapping_add(meta.len());
+        stamp = stamp.max(mtime.as_nanos());
     }
-    bin
+    let dir = std::env::temp_dir().join(format!("nucleus-e2e-bin-{size}-{stamp}"));
+    for file in beside.iter().copied().chain(std::iter::once(built)) {
+        copy_into(&dir, file);
+    }
+    remove_old_copies(&dir);
+    dir.join(built.file_name().expect("a file name"))
+}
+
+/// Copies `built` into `dir` (mode 0755) unless it is there; the copy
+/// appears whole (a rename).
+fn copy_into(dir: &Path, built: &Path) {
+    let name = built.file_name().expect("a file name");
+    let bin = dir.join(name);
+    if bin.exists() {
+        return;
+    }
+    std::fs::create_dir_all(dir).expect("bin dir");
+    let tmp = dir.join(format!("{}.{}", name.to_string_lossy(), std::process::id()));
+    std::fs::copy(built, &tmp).expect("copy the binary");
+    for p in [dir, &tmp] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    std::fs::rename(&tmp, &bin).expect("rename the copy");
 }
 
 fn remove_old_copies(ours: &Path) {

@@ -32,7 +32,7 @@ mod scm;
 mod temp;
 mod user;
 
-pub use bin::reachable_copy;
+pub use bin::{reachable_copies, reachable_copy};
 pub use child::{exit, fork, fork_lock, in_child, no_new_privs, pipe, try_in_child, wait, Exit};
 pub use gate::{error_chain, is_root, require_root, skip, strict, which, STRICT_VAR};
 pub use scm::{recv_fd, send_fds};

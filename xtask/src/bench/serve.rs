@@ -35,14 +35,15 @@ const SESSION_CREATE: &[u8] = br#"{"version":1,"op":"session-create","session":"
 const THROUGHPUT_TIME: Duration = Duration::from_secs(10);
 
 /// A server of the release build on a socket of its own, stopped on drop.
-struct Server {
+pub(super) struct Server {
     child: Child,
     dir: PathBuf,
-    socket: PathBuf,
+    pub(super) socket: PathBuf,
 }
 
 impl Server {
-    fn start(nucleus: &str, tag: &str, extra: &[&str]) -> Result<Server, String> {
+    /// `nucleus serve` with `extra` flags, once it accepts; stopped when dropped.
+    pub(super) fn start(nucleus: &str, tag: &str, extra: &[&str]) -> Result<Server, String> {
         let dir =
             std::env::temp_dir().join(format!("nucleus-bench-serve-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;

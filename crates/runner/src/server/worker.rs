@@ -134,6 +134,7 @@ fn hold(conn: BorrowedFd<'_>, req: Request, control: OwnedFd) -> Vec<u8> {
             reply,
             name,
             idle: req.idle_timeout.unwrap_or(DEFAULT_IDLE),
+            gvisor: None,
         }),
         ..crate::LaunchOptions::default()
     };

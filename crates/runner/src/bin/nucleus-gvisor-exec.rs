@@ -1,0 +1,169 @@
+//! `nucleus-gvisor-exec`: what a gVisor session runs inside its sandbox.
+//! `nucleus-run` binds it read-only into the session's container; it is
+//! not meant to be run by hand.
+//!
+//! - `pause`: the container's first process. It only reaps: the orphans of
+//!   the session's commands come to it.
+//! - `run FILTER -- COMMAND…`: one command of the session, started by
+//!   `runsc exec`. runsc 20221219 installs no seccomp filter on what it
+//!   execs, so this installs the session's (`FILTER`, as
+//!   `nucleus_seccomp::program_to_hex` wrote it, or `-` for none) after
+//!   `no_new_privs`, on itself, before it starts the command (which
+//!   inherits both) in a process group of its own. Its end is this process's (`128+N` for a signal). A
+//!   `SIGTERM` (the runner's `runsc kill --pid` on a timeout or a client's
+//!   hang-up) kills the command's whole group.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitStatus};
+
+/// The exit codes `nucleus-run` uses.
+const SETUP_FAILED: i32 = 125;
+const CANNOT_EXECUTE: i32 = 126;
+const NOT_FOUND: i32 = 127;
+const SIGNAL_BASE: i32 = 128;
+
+fn main() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("pause") => pause(),
+        Some("run") => run(&args[2..]),
+        _ => fail(
+            SETUP_FAILED,
+            "usage: nucleus-gvisor-exec pause | run FILTER -- COMMAND...",
+        ),
+    }
+}
+
+fn fail(code: i32, message: &str) -> ! {
+    eprintln!("nucleus-run: {message}");
+    std::process::exit(code)
+}
+
+/// A signal set of `signals`.
+fn set_of(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: an all-zero sigset_t is a valid value, which sigemptyset and
+    // sigaddset then fill; both only write to the set passed.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &sig in signals {
+            libc::sigaddset(&mut set, sig);
+        }
+        set
+    }
+}
+
+/// Blocks `set`, to be taken with [`wait_signal`].
+fn block(set: &libc::sigset_t) {
+    // SAFETY: sets this thread's mask from a valid set; the old one is not kept.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, std::ptr::null_mut()) };
+}
+
+/// The next pending signal of `set` (blocked).
+fn wait_signal(set: &libc::sigset_t) -> libc::c_int {
+    loop {
+        // SAFETY: waits on a valid set; no siginfo is asked for.
+        let sig = unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
+        if sig > 0 {
+            return sig;
+        }
+    }
+}
+
+/// Reaps whatever ends, for ever.
+fn pause() -> ! {
+    let set = set_of(&[libc::SIGCHLD]);
+    block(&set);
+    loop {
+        // SAFETY: reaps any child without blocking; the status is not kept.
+        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+        wait_signal(&set);
+    }
+}
+
+fn run(args: &[OsString]) -> ! {
+    let (Some(filter), Some(dashes), Some(program)) = (args.first(), args.get(1), args.get(2))
+    else {
+        fail(SETUP_FAILED, "run: FILTER -- COMMAND expected")
+    };
+    if dashes != "--" {
+        fail(SETUP_FAILED, "run: FILTER -- COMMAND expected");
+    }
+    let filter = match filter.to_str() {
+        Some("-") => None,
+        Some(text) => match nucleus_seccomp::program_from_hex(text) {
+            Some(program) => Some(program),
+            None => fail(SETUP_FAILED, "run: the seccomp filter is not readable"),
+        },
+        None => fail(SETUP_FAILED, "run: the seccomp filter is not readable"),
+    };
+    confine(filter.as_deref());
+    let set = set_of(&[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP]);
+    block(&set);
+    let mut command = Command::new(program);
+    command.args(&args[3..]).process_group(0);
+    let unblocked = set_of(&[]);
+    // SAFETY: the closure runs between fork and exec and makes one system
+    // call on a set made above: it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            // The command starts with no signal blocked (std keeps the mask).
+            libc::pthread_sigmask(libc::SIG_SETMASK, &unblocked, std::ptr::null_mut());
+            Ok(())
+        })
+    };
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let name = program.to_string_lossy();
+            match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    fail(NOT_FOUND, &format!("exec: {name}: command not found"))
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    fail(CANNOT_EXECUTE, &format!("exec: {name}: permission denied"))
+                }
+                _ => fail(SETUP_FAILED, &format!("exec: {name}: {e}")),
+            }
+        }
+    };
+    let group = child.id() as libc::pid_t;
+    loop {
+        if wait_signal(&set) != libc::SIGCHLD {
+            // SAFETY: signals the command's own process group.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            let _ = child.wait();
+            std::process::exit(SIGNAL_BASE + libc::SIGKILL);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            std::process::exit(code_of(status));
+        }
+    }
+}
+
+/// `no_new_privs` and the filter, on this process, before it starts the
+/// command (which inherits both): the command cannot reach an unfiltered
+/// process through this one, and what this one does is confined too.
+fn confine(filter: Option<&[nucleus_seccomp::BpfInsn]>) {
+    // SAFETY: prctl with constant arguments changes only this process's flag.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        let e = std::io::Error::last_os_error();
+        fail(SETUP_FAILED, &format!("no_new_privs: {e}"));
+    }
+    if let Some(program) = filter {
+        if let Err(e) = nucleus_seccomp::apply_program(program) {
+            fail(SETUP_FAILED, &format!("seccomp: {e}"));
+        }
+    }
+}
+
+/// The shell's code for how the command ended.
+fn code_of(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => SIGNAL_BASE + sig,
+        (None, None) => SETUP_FAILED,
+    }
+}
