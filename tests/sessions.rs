@@ -144,6 +144,10 @@ fn results_of_one_session(runtime: Runtime, who: As) {
     assert_eq!(result["enforced"]["runtime"], runtime_name(runtime));
     assert_eq!(result["enforced"]["no_new_privs"], true);
     assert!(result["enforced"]["seccomp"].is_object(), "{result}");
+    // What the result says, the command has (PR_GET_NO_NEW_PRIVS is 39).
+    let nnp = "import ctypes; print(ctypes.CDLL(None).prctl(39, 0, 0, 0, 0))";
+    let out = server.exec(who, "r", &["python3", "-c", nnp]);
+    assert_eq!(stdout(&out), "1\n", "{runtime:?}: {}", stderr(&out));
 }
 
 /// A session's limits cover all its commands together: with `--pids 6`,
@@ -357,7 +361,7 @@ fn stopping_the_server_ends_its_sessions() {
 }
 
 /// Wrong use gets a clear error and changes nothing: a bad or taken name,
-/// a command given to `create`, no server.
+/// a command given to `create`, no server, `--rootfs` under gVisor.
 #[test]
 fn wrong_use_is_refused_by_name() {
     let test = "session_refusals";
@@ -389,6 +393,13 @@ fn wrong_use_is_refused_by_name() {
         "{}",
         stderr(&out)
     );
+    if runsc_present(test) {
+        // Its helper runs on the host's libraries.
+        let gvisor = ["--trust-level", "untrusted", "--rootfs", "/usr"];
+        let out = server.session(who, &[&["create", "--name", "g"][..], &gvisor].concat());
+        assert_eq!(out.status.code(), Some(125));
+        assert!(stderr(&out).contains("drop --rootfs"), "{}", stderr(&out));
+    }
     let listed = stdout(&server.session(who, &["ls"]));
     let names: Vec<&str> = listed
         .lines()
@@ -410,27 +421,46 @@ fn a_gvisor_session_leaves_nothing_behind() {
         let mut server = Server::start(who, &[]);
         let server_pid = server.child.id();
         let bg = "sleep 1008 >/dev/null 2>&1 &";
+        let mut made = Vec::new();
         for name in ["rm", "stop"] {
             server.create_session_on(runtime, who, name, &[]);
             let out = server.exec(who, name, &["sh", "-c", bg]);
             assert_eq!(out.status.code(), Some(0), "{who:?}: {}", stderr(&out));
+            // The processes this session added: its holder and runsc's.
+            let all = descendants(server_pid);
+            let before: Vec<u32> = made.iter().flatten().copied().collect();
+            made.push(
+                all.into_iter()
+                    .filter(|p| !before.contains(p))
+                    .collect::<Vec<_>>(),
+            );
         }
-        let below = descendants(server_pid);
-        let run_dirs = gvisor_run_dirs(&below);
-        assert_eq!(run_dirs.len(), 2, "{who:?}: {run_dirs:?}");
+        let alive = |pids: &[u32]| -> Vec<u32> {
+            pids.iter()
+                .copied()
+                .filter(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+                .collect()
+        };
+        let below: Vec<u32> = made.concat();
+        assert_eq!(gvisor_run_dirs(&below).len(), 2, "{who:?}");
         let out = server.session(who, &["rm", "rm"]);
         assert_eq!(out.status.code(), Some(0), "{who:?}: {}", stderr(&out));
-        let left = descendants(server_pid);
         assert!(
-            left.len() < below.len() && gvisor_run_dirs(&below).len() == 1,
-            "{who:?}: rm left {left:?} of {below:?}"
+            alive(&made[0]).is_empty() && gvisor_run_dirs(&made[0]).is_empty(),
+            "{who:?}: rm left {:?} of {:?}",
+            alive(&made[0]),
+            made[0]
+        );
+        assert!(
+            !alive(&made[1]).is_empty(),
+            "{who:?}: rm took the other session"
         );
         assert_eq!(server.stop().code(), Some(0), "{}", server.log());
-        let alive: Vec<&u32> = below
-            .iter()
-            .filter(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
-            .collect();
-        assert!(alive.is_empty(), "{who:?}: {alive:?} outlived the server");
+        assert!(
+            alive(&below).is_empty(),
+            "{who:?}: {:?} outlived the server",
+            alive(&below)
+        );
         assert!(gvisor_run_dirs(&below).is_empty(), "{who:?}");
     }
 }

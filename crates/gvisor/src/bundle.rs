@@ -99,11 +99,7 @@ impl Workspace {
 
     /// What runsc wrote to its log (at most [`LOG_CAP`] bytes).
     pub(crate) fn read_log(&self) -> String {
-        let mut buf = Vec::new();
-        if let Ok(f) = File::open(&self.log) {
-            let _ = f.take(LOG_CAP).read_to_end(&mut buf);
-        }
-        String::from_utf8_lossy(&buf).into_owned()
+        read_log(&self.log)
     }
 
     /// Removes everything, refusing if anything is still mounted below
@@ -154,6 +150,15 @@ fn unescape(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What runsc wrote to the log at `path` (at most [`LOG_CAP`] bytes).
+pub(crate) fn read_log(path: &Path) -> String {
+    let mut buf = Vec::new();
+    if let Ok(f) = File::open(path) {
+        let _ = f.take(LOG_CAP).read_to_end(&mut buf);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ pub use oci::{to_oci_config, HostEntry, HostView, OciConfig, OCI_VERSION, ROOTFS
 pub use options::{RunOptions, StdioMode};
 pub use outcome::{CapturedOutput, RunOutcome, SeccompStatus};
 pub use platform::Platform;
-pub use prepared::{sweep_stale, PreparedRun, RunscFailure};
+pub use prepared::{failure_in_log, sweep_stale, PreparedRun, RunscFailure};
 pub use spec::{BundleSpec, CpuQuota, MaskedPath, Network, RlimitSpec, RootSpec};
 
 /// An error and its sources, joined with `: ` (for reports such as [`probe`]).

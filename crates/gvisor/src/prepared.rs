@@ -178,19 +178,24 @@ impl PreparedRun {
     }
 
     /// `runsc exec FLAGS ID COMMAND…` in this container, `runsc` first, with
-    /// the global flags of its `run` (state root, log, platform). `flags`
-    /// are `exec`'s own (`--user`, `--cwd`, `--env`, …).
+    /// the global flags of its `run` (state root, platform) but its own
+    /// `log`: one per exec, so that runsc's error is that exec's. `flags`
+    /// are `exec`'s own (`--process`, `--internal-pid-file`, …).
     ///
     /// ```no_run
     /// # let runsc = nucleus_gvisor::Runsc::discover(None)?;
     /// # let opts = nucleus_gvisor::RunOptions::new(runsc.choose_platform(None)?);
     /// # let run = runsc.prepare(&nucleus_gvisor::BundleSpec::new(["/bin/sleep", "60"]), &opts)?;
-    /// let argv = run.exec_argv(&["--cwd".into(), "/tmp".into()], &["/bin/ls".into()]);
+    /// let log = run.dir().join("exec-1.log");
+    /// let argv = run.exec_argv(&log, &["--cwd".into(), "/tmp".into()], &["/bin/ls".into()]);
     /// assert_eq!(argv.last().unwrap(), "/bin/ls");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn exec_argv(&self, flags: &[OsString], command: &[OsString]) -> Vec<OsString> {
+    pub fn exec_argv(&self, log: &Path, flags: &[OsString], command: &[OsString]) -> Vec<OsString> {
         let mut argv = self.argv[..self.run_at].to_vec();
+        if let Some(at) = argv.iter().position(|a| a == "--log") {
+            argv[at + 1] = log.into();
+        }
         argv.push("exec".into());
         argv.extend_from_slice(flags);
         argv.push(self.id.clone().into());
@@ -251,13 +256,7 @@ impl PreparedRun {
         exit_code: i32,
         signal: Option<i32>,
     ) -> Result<Option<RunscFailure>, GvisorError> {
-        let failure = (exit_code == RUNSC_FAILURE && signal.is_none())
-            .then(|| parse::runsc_log_error(&self.ws.read_log()))
-            .flatten()
-            .map(|message| RunscFailure {
-                not_found: message.contains("error finding executable"),
-                message,
-            });
+        let failure = failure_in_log(&self.ws.log, exit_code, signal);
         self.armed = false;
         self.ws
             .remove()
@@ -272,6 +271,25 @@ impl Drop for PreparedRun {
             let _ = self.ws.remove();
         }
     }
+}
+
+/// Why a `runsc` that logged to `log` failed, when its exit (`exit_code`,
+/// `signal`) is runsc's own failure (128, no signal): its log's last error.
+///
+/// ```no_run
+/// let log = std::path::Path::new("/run/nucleus/gvisor/nucleus-1-0-abc/exec-7.log");
+/// if let Some(failure) = nucleus_gvisor::failure_in_log(log, 128, None) {
+///     eprintln!("runsc: {}", failure.message);
+/// }
+/// ```
+pub fn failure_in_log(log: &Path, exit_code: i32, signal: Option<i32>) -> Option<RunscFailure> {
+    (exit_code == RUNSC_FAILURE && signal.is_none())
+        .then(|| parse::runsc_log_error(&crate::bundle::read_log(log)))
+        .flatten()
+        .map(|message| RunscFailure {
+            not_found: message.contains("error finding executable"),
+            message,
+        })
 }
 
 fn chown_tree(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
@@ -396,8 +414,12 @@ mod tests {
         assert_eq!(detached[..=at], run_argv[..=at]);
         assert_eq!(detached[at + 1], "--detach");
         assert_eq!(detached[at + 2..], run_argv[at + 1..]);
-        let exec = text(run.exec_argv(&["--cwd".into(), "/tmp".into()], &["ls".into()]));
-        assert_eq!(exec[..at], run_argv[..at]);
+        let log = parent.join("exec.log");
+        let exec = text(run.exec_argv(&log, &["--cwd".into(), "/tmp".into()], &["ls".into()]));
+        let log_at = run_argv.iter().position(|a| a == "--log").unwrap() + 1;
+        assert_eq!(exec[..log_at], run_argv[..log_at]);
+        assert_eq!(exec[log_at], log.display().to_string());
+        assert_eq!(exec[log_at + 1..at], run_argv[log_at + 1..at]);
         assert_eq!(exec[at..], ["exec", "--cwd", "/tmp", run.id(), "ls"]);
         let kill = text(run.kill_pid_argv(7, "TERM"));
         assert_eq!(kill[3..], ["kill", "--pid", "7", run.id(), "TERM"]);

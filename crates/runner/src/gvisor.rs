@@ -84,6 +84,12 @@ pub(crate) fn hold(
     mut hold: crate::session::Hold,
     cancel: Option<std::os::fd::BorrowedFd<'_>>,
 ) -> Result<Outcome, RunError> {
+    if let nucleus_rootfs::Base::Directory(_) = env.rootfs.base {
+        return Err(RunError::SessionUnsupported {
+            why: "under gVisor runs its helper on the host's libraries: drop --rootfs, \
+                  or pass --trust-level trusted",
+        });
+    }
     let helper = crate::gvisor_session::helper_binary()?;
     let mut stage = Stage::new(env, Some(&helper))?;
     let cleaned = nucleus_gvisor::sweep_stale(&stage.work_dir);

@@ -10,35 +10,33 @@
 //! init, and end with it.
 //!
 //! Each command's parent joins the envelope as a native command would and
-//! runs `runsc exec --user --cwd --env … nucleus-gvisor-exec run FILTER --
-//! COMMAND…`. runsc 20221219 gives what it execs no seccomp filter (only a
-//! container's first process gets the bundle's), so the helper installs
-//! the bundle's own, compiled here, after `no_new_privs`, on itself and so
-//! on the command it starts;
-//! uid, gid, capabilities and rlimits are the container's, as for a
-//! one-shot run. On a timeout or a client's hang-up, killing `runsc exec`
-//! would leave the command running inside: the exec worker first has runsc
-//! send the helper `SIGTERM` (`runsc kill --pid`, the pid from `runsc exec
-//! --internal-pid-file`), and the helper kills the command's process group.
+//! runs `runsc exec --process FILE`: the helper's `run FILTER -- COMMAND…`
+//! with the command's environment, directory and the container's user, in
+//! a file of the run directory (runsc's command line is every user's to
+//! read), and a log of its own. runsc 20221219 gives what it execs no
+//! seccomp filter (only a container's first process gets the bundle's),
+//! so the helper installs the bundle's own, compiled here, after
+//! `no_new_privs`, in the command it starts; capabilities and rlimits are
+//! the container's, as for a one-shot run. On a timeout or a client's
+//! hang-up, killing `runsc exec` would leave the command running inside:
+//! the exec worker first has runsc send the helper `SIGTERM` (`runsc kill
+//! --pid`, the pid from `runsc exec --internal-pid-file`), and the helper
+//! kills the command's process group.
 
 use crate::gvisor_report::View;
 use crate::outcome::Outcome;
 use crate::prepare::ExecPlan;
 use crate::{Envelope, RunError};
-use nucleus_gvisor::{BundleSpec, PreparedRun, RunscFailure};
+use nucleus_gvisor::{BundleSpec, PreparedRun};
 use nucleus_rootfs::{MountKind, MountSpec};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// The helper's file name, beside `nucleus-run`.
 const HELPER: &str = "nucleus-gvisor-exec";
 
 /// Where the session's container sees the helper.
 const HELPER_INSIDE: &str = "/.nucleus-gvisor-exec";
-
-/// runsc's own exit code when it fails.
-const RUNSC_FAILED: i32 = 128;
 
 /// The helper, beside the running `nucleus-run`.
 pub(crate) fn helper_binary() -> Result<PathBuf, RunError> {
@@ -97,37 +95,57 @@ impl Container {
         )
     }
 
-    /// Where `runsc exec` writes the pid of the command's helper, one file
-    /// per exec worker.
-    pub(crate) fn pid_file(&self) -> PathBuf {
-        self.run
-            .dir()
-            .join(format!("exec-{}.pid", std::process::id()))
+    /// The files of one command's `runsc exec`, named after the exec
+    /// worker (the caller); left-overs of a worker that had its pid are
+    /// removed first.
+    pub(crate) fn exec_files(&self) -> ExecFiles {
+        let name = format!("exec-{}", std::process::id());
+        let files = ExecFiles {
+            process: self.run.dir().join(format!("{name}.json")),
+            log: self.run.dir().join(format!("{name}.log")),
+            pid: self.run.dir().join(format!("{name}.pid")),
+        };
+        files.remove();
+        files
     }
 
-    /// `runsc exec` of the command `env` describes (the session's Envelope
-    /// with the command's own settings), through the helper.
-    pub(crate) fn exec_plan(&self, env: &Envelope, pid_file: &Path) -> Result<ExecPlan, RunError> {
+    /// `runsc exec --process FILE` of the command `env` describes (the
+    /// session's Envelope with the command's own settings), through the
+    /// helper. The process file (in the run directory, which only runsc's
+    /// ids reach) holds the environment: runsc's command line is readable
+    /// by every user of the host.
+    pub(crate) fn exec_plan(
+        &self,
+        env: &Envelope,
+        files: &ExecFiles,
+    ) -> Result<ExecPlan, RunError> {
         let spec = &self.view.spec;
-        let mut flags: Vec<OsString> = vec![
-            "--user".into(),
-            format!("{}:{}", spec.uid, spec.gid).into(),
-            "--cwd".into(),
-            env.workdir.clone().into(),
+        let mut args: Vec<&str> = vec![HELPER_INSIDE, "run", &self.filter, "--"];
+        args.extend(env.command.iter().map(String::as_str));
+        let vars: Vec<String> = env
+            .environment(spec.uid)
+            .into_iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        let process = serde_json::json!({
+            "args": args,
+            "env": vars,
+            "cwd": env.workdir,
+            "user": { "uid": spec.uid, "gid": spec.gid },
+            "terminal": false,
+        });
+        let write = std::fs::write(&files.process, process.to_string());
+        write.map_err(|source| RunError::GvisorWorkspace {
+            path: files.process.clone(),
+            source,
+        })?;
+        let flags: Vec<OsString> = vec![
+            "--process".into(),
+            files.process.clone().into(),
             "--internal-pid-file".into(),
-            pid_file.into(),
+            files.pid.clone().into(),
         ];
-        for (name, value) in env.environment(spec.uid) {
-            flags.extend(["--env".into(), format!("{name}={value}").into()]);
-        }
-        let mut command: Vec<OsString> = vec![
-            HELPER_INSIDE.into(),
-            "run".into(),
-            self.filter.clone().into(),
-            "--".into(),
-        ];
-        command.extend(env.command.iter().map(OsString::from));
-        ExecPlan::program(&self.run.exec_argv(&flags, &command))
+        ExecPlan::program(&self.run.exec_argv(&files.log, &flags, &[]))
     }
 
     /// `runsc kill --pid PID … TERM`: the helper `pid` kills its command.
@@ -135,33 +153,10 @@ impl Container {
         ExecPlan::program(&self.run.kill_pid_argv(pid, "TERM"))
     }
 
-    /// A command that is missing or not executable, answered as a one-shot
-    /// gVisor run answers it (127, 126), before runsc is started.
-    pub(crate) fn check(
-        &self,
-        env: &Envelope,
-        started: Instant,
-    ) -> Result<Option<Outcome>, RunError> {
-        let mut spec = self.view.spec.clone();
-        spec.cwd.clone_from(&env.workdir);
-        spec.env = env
-            .environment(spec.uid)
-            .into_iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect();
-        crate::gvisor_report::check_command(env, &spec, started)
-    }
-
     /// The result of a command: what gVisor enforced, and runsc's own
     /// failure (its exit code 128 and its log) as the error.
-    pub(crate) fn conclude(&self, env: &Envelope, outcome: &mut Outcome) {
-        let failure = (outcome.exit_code == RUNSC_FAILED && outcome.signal.is_none())
-            .then(|| self.run.log_error())
-            .flatten()
-            .map(|message| RunscFailure {
-                not_found: message.contains("error finding executable"),
-                message,
-            });
+    pub(crate) fn conclude(&self, env: &Envelope, outcome: &mut Outcome, files: &ExecFiles) {
+        let failure = nucleus_gvisor::failure_in_log(&files.log, outcome.exit_code, outcome.signal);
         self.view.conclude(env, outcome, failure);
     }
 
@@ -174,7 +169,29 @@ impl Container {
     }
 }
 
-/// The pid `runsc exec` wrote, once it did.
-pub(crate) fn read_pid(path: &Path) -> Option<u32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+/// One command's `runsc exec` files in the run directory: its process
+/// spec, its log and the helper's pid; removed when dropped.
+pub(crate) struct ExecFiles {
+    process: PathBuf,
+    log: PathBuf,
+    pid: PathBuf,
+}
+
+impl ExecFiles {
+    /// The pid `runsc exec` wrote, once it did.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(&self.pid).ok()?.trim().parse().ok()
+    }
+
+    fn remove(&self) {
+        for path in [&self.process, &self.log, &self.pid] {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Drop for ExecFiles {
+    fn drop(&mut self) {
+        self.remove();
+    }
 }

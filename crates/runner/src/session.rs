@@ -262,14 +262,11 @@ impl<'a> Host<'a> {
         let p = self.prepared;
         let env = self.command_envelope(exec);
         let started = Instant::now();
-        let (plan, workdir, pid_file) = match &self.gvisor {
+        let (plan, workdir, files) = match &self.gvisor {
             Some(container) => {
-                if let Some(outcome) = container.check(&env, started)? {
-                    return Ok(outcome);
-                }
-                let pid_file = container.pid_file();
-                let plan = container.exec_plan(&env, &pid_file)?;
-                (plan, crate::prepare::cstring("/")?, Some(pid_file))
+                let files = container.exec_files();
+                let plan = container.exec_plan(&env, &files)?;
+                (plan, crate::prepare::cstring("/")?, Some(files))
             }
             None => (
                 ExecPlan::new(&env, p.uid)?,
@@ -297,8 +294,8 @@ impl<'a> Host<'a> {
                 return Err(RunError::Pipe { source });
             }
         }
-        let kill_inside = |pid_file: &std::path::Path| self.kill_inside(&parent, pid_file);
-        let on_kill = pid_file.as_deref().map(|f| move || kill_inside(f));
+        let kill_inside = |files| self.kill_inside(&parent, files);
+        let on_kill = files.as_ref().map(|f| move || kill_inside(f));
         let mut watch = Watch {
             child: &parent,
             msg: &msg_r,
@@ -315,9 +312,8 @@ impl<'a> Host<'a> {
         let kept = relay.and_then(crate::relay::Relay::finish);
         let mut outcome = crate::report::interpret(&env, p, &raw, started.elapsed());
         outcome.captured = kept.map(|(out, err)| crate::outcome::Captured::new(out, err));
-        if let (Some(container), Some(pid_file)) = (&self.gvisor, &pid_file) {
-            container.conclude(&env, &mut outcome);
-            let _ = std::fs::remove_file(pid_file);
+        if let (Some(container), Some(files)) = (&self.gvisor, &files) {
+            container.conclude(&env, &mut outcome, files);
         }
         Ok(outcome)
     }
@@ -409,13 +405,13 @@ impl<'a> Host<'a> {
     /// client's hang-up): has runsc signal the command's helper, which
     /// kills the command's process group inside. `runsc exec` writes the
     /// helper's pid once it started it; until then it is waited for.
-    fn kill_inside(&self, parent: &nucleus_ns::Child, pid_file: &std::path::Path) {
+    fn kill_inside(&self, parent: &nucleus_ns::Child, files: &crate::gvisor_session::ExecFiles) {
         let Some(container) = &self.gvisor else {
             return;
         };
         let until = Instant::now() + KILL_LIMIT;
         let pid = loop {
-            if let Some(pid) = crate::gvisor_session::read_pid(pid_file) {
+            if let Some(pid) = files.pid() {
                 break pid;
             }
             if ended(parent, Duration::from_millis(5)) || Instant::now() >= until {

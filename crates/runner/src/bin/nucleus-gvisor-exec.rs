@@ -7,9 +7,10 @@
 //! - `run FILTER -- COMMAND…`: one command of the session, started by
 //!   `runsc exec`. runsc 20221219 installs no seccomp filter on what it
 //!   execs, so this installs the session's (`FILTER`, as
-//!   `nucleus_seccomp::program_to_hex` wrote it, or `-` for none) after
-//!   `no_new_privs`, on itself, before it starts the command (which
-//!   inherits both) in a process group of its own. Its end is this process's (`128+N` for a signal). A
+//!   `nucleus_seccomp::program_to_hex` wrote it, or `-` for none) in the
+//!   command, after `no_new_privs`, right before its exec; the command
+//!   starts in a process group of its own. This process is not dumpable:
+//!   the command, which runs as the same user, cannot reach its memory. Its end is this process's (`128+N` for a signal). A
 //!   `SIGTERM` (the runner's `runsc kill --pid` on a timeout or a client's
 //!   hang-up) kills the command's whole group.
 
@@ -60,13 +61,19 @@ fn block(set: &libc::sigset_t) {
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, std::ptr::null_mut()) };
 }
 
-/// The next pending signal of `set` (blocked).
+/// The next pending signal of `set` (blocked). A wait that fails for
+/// another reason than a signal (a filter that denies it) ends this
+/// process rather than spin.
 fn wait_signal(set: &libc::sigset_t) -> libc::c_int {
     loop {
         // SAFETY: waits on a valid set; no siginfo is asked for.
         let sig = unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
         if sig > 0 {
             return sig;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            fail(SETUP_FAILED, &format!("cannot wait for signals: {e}"));
         }
     }
 }
@@ -98,18 +105,23 @@ fn run(args: &[OsString]) -> ! {
         },
         None => fail(SETUP_FAILED, "run: the seccomp filter is not readable"),
     };
-    confine(filter.as_deref());
+    confine();
     let set = set_of(&[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP]);
     block(&set);
     let mut command = Command::new(program);
     command.args(&args[3..]).process_group(0);
     let unblocked = set_of(&[]);
-    // SAFETY: the closure runs between fork and exec and makes one system
-    // call on a set made above: it allocates nothing.
+    // SAFETY: the closure runs between fork and exec and only makes system
+    // calls on the set and the program made above: it allocates nothing.
     unsafe {
         command.pre_exec(move || {
             // The command starts with no signal blocked (std keeps the mask).
             libc::pthread_sigmask(libc::SIG_SETMASK, &unblocked, std::ptr::null_mut());
+            if let Some(program) = &filter {
+                nucleus_seccomp::apply_program(program).map_err(|e| {
+                    std::io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(libc::EINVAL))
+                })?;
+            }
             Ok(())
         })
     };
@@ -142,19 +154,19 @@ fn run(args: &[OsString]) -> ! {
     }
 }
 
-/// `no_new_privs` and the filter, on this process, before it starts the
-/// command (which inherits both): the command cannot reach an unfiltered
-/// process through this one, and what this one does is confined too.
-fn confine(filter: Option<&[nucleus_seccomp::BpfInsn]>) {
-    // SAFETY: prctl with constant arguments changes only this process's flag.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+/// `no_new_privs` on this process, inherited by the command, and no
+/// access to its memory for the command (which runs as the same user and
+/// would find it unfiltered): the filter is the command's alone, from its
+/// exec on, as in a one-shot run.
+fn confine() {
+    // SAFETY: prctl with constant arguments changes only this process's flags.
+    let failed = unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+            || libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) != 0
+    };
+    if failed {
         let e = std::io::Error::last_os_error();
-        fail(SETUP_FAILED, &format!("no_new_privs: {e}"));
-    }
-    if let Some(program) = filter {
-        if let Err(e) = nucleus_seccomp::apply_program(program) {
-            fail(SETUP_FAILED, &format!("seccomp: {e}"));
-        }
+        fail(SETUP_FAILED, &format!("cannot confine the helper: {e}"));
     }
 }
 
