@@ -96,7 +96,7 @@ fn a_session_keeps_files_between_commands_and_loses_them_after_rm() {
 
 /// Each command has its own result: its exit code, its signal, its
 /// captured output, a program that is not there, its own environment and
-/// directory.
+/// directory; and the session's rlimits and `no_new_privs`. Both runtimes.
 #[test]
 fn each_command_gets_its_own_result() {
     let test = "session_results";
@@ -107,7 +107,11 @@ fn each_command_gets_its_own_result() {
 
 fn results_of_one_session(runtime: Runtime, who: As) {
     let server = Server::start(who, &[]);
-    server.create_session_on(runtime, who, "r", &[]);
+    server.create_session_on(runtime, who, "r", &["--rlimit", "nofile=77:88"]);
+    // The session's rlimits are each command's (under gVisor, the
+    // container's, which runsc exec gives what it starts).
+    let out = server.exec(who, "r", &["sh", "-c", "ulimit -n; ulimit -Hn"]);
+    assert_eq!(stdout(&out), "77\n88\n", "{runtime:?}: {}", stderr(&out));
     assert_eq!(
         server.exec(who, "r", &["sh", "-c", "exit 3"]).status.code(),
         Some(3)
