@@ -205,15 +205,8 @@ fn drain_for(source: &mut File, grace: std::time::Duration) {
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let ms = left.as_millis().min(i32::MAX as u128) as i32;
-        let mut fds = [libc::pollfd {
-            fd: source.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        match crate::sys::poll(&mut fds, ms) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+        if !crate::sys::readable_within(source.as_raw_fd(), left) {
+            return;
         }
         if matches!(source.read(&mut buf), Ok(0) | Err(_)) {
             return;

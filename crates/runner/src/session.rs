@@ -42,7 +42,7 @@ use crate::supervise::{Held, Watch};
 use crate::sys::{self, socket};
 use crate::{Envelope, RunError};
 use nucleus_ns::Namespace;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// The largest request the server passes to a holder (one message of the
@@ -60,13 +60,7 @@ const KILL_LIMIT: Duration = Duration::from_secs(5);
 
 /// Whether `child` ended, waiting at most `limit` for it.
 fn ended(child: &nucleus_ns::Child, limit: Duration) -> bool {
-    let mut fds = [libc::pollfd {
-        fd: child.pidfd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    }];
-    let ms = limit.as_millis().min(i32::MAX as u128) as i32;
-    matches!(sys::poll(&mut fds, ms), Ok(n) if n > 0)
+    sys::readable_within(child.pidfd.as_raw_fd(), limit)
 }
 
 /// How long a reply may wait for a client that does not read it.
@@ -368,8 +362,6 @@ impl<'a> Host<'a> {
     /// most `limit`; the wait status of the program, if it ran.
     fn run_quietly(&self, plan: &ExecPlan, limit: Duration) -> Result<i32, String> {
         let null = dev_null()?;
-        // SAFETY: `dev_null` returned a new fd, owned from here on.
-        let null = unsafe { OwnedFd::from_raw_fd(null) };
         let fd = null.as_raw_fd();
         let slash = crate::prepare::cstring("/").map_err(|e| e.to_string())?;
         let (child, msg) = self
@@ -531,7 +523,7 @@ pub(crate) fn adopt_stdio(stdio: Vec<OwnedFd>, keep: &[RawFd]) -> Result<(), Str
     for target in 0..3 {
         let from = match stdio.next() {
             Some(fd) => fd.into_raw_fd(),
-            None => dev_null()?,
+            None => dev_null()?.into_raw_fd(),
         };
         sys::dup2(from, target).map_err(|e| {
             let e = std::io::Error::from_raw_os_error(e);
@@ -546,12 +538,12 @@ pub(crate) fn adopt_stdio(stdio: Vec<OwnedFd>, keep: &[RawFd]) -> Result<(), Str
     })
 }
 
-fn dev_null() -> Result<RawFd, String> {
+fn dev_null() -> Result<OwnedFd, String> {
     std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/null")
-        .map(IntoRawFd::into_raw_fd)
+        .map(OwnedFd::from)
         .map_err(|e| format!("cannot open /dev/null: {e}"))
 }
 

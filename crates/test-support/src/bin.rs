@@ -40,20 +40,23 @@ pub fn reachable_copies(built: &Path, beside: &[&Path]) -> PathBuf {
         stamp = stamp.max(mtime.as_nanos());
     }
     let dir = std::env::temp_dir().join(format!("nucleus-e2e-bin-{size}-{stamp}"));
+    let mut copied = false;
     for file in beside.iter().copied().chain(std::iter::once(built)) {
-        copy_into(&dir, file);
+        copied |= copy_into(&dir, file);
     }
-    remove_old_copies(&dir);
+    if copied {
+        remove_old_copies(&dir);
+    }
     dir.join(built.file_name().expect("a file name"))
 }
 
 /// Copies `built` into `dir` (mode 0755) unless it is there; the copy
-/// appears whole (a rename).
-fn copy_into(dir: &Path, built: &Path) {
+/// appears whole (a rename). Whether it copied.
+fn copy_into(dir: &Path, built: &Path) -> bool {
     let name = built.file_name().expect("a file name");
     let bin = dir.join(name);
     if bin.exists() {
-        return;
+        return false;
     }
     std::fs::create_dir_all(dir).expect("bin dir");
     let tmp = dir.join(format!("{}.{}", name.to_string_lossy(), std::process::id()));
@@ -62,6 +65,7 @@ fn copy_into(dir: &Path, built: &Path) {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
     std::fs::rename(&tmp, &bin).expect("rename the copy");
+    true
 }
 
 fn remove_old_copies(ours: &Path) {

@@ -206,6 +206,18 @@ pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Res
     Ok(n as usize)
 }
 
+/// Whether `fd` becomes readable (a pidfd: its process ended) within
+/// `limit`; `false` on a timeout, a signal or an error.
+pub(crate) fn readable_within(fd: RawFd, limit: std::time::Duration) -> bool {
+    let mut fds = [libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    let ms = limit.as_millis().min(i32::MAX as u128) as i32;
+    matches!(poll(&mut fds, ms), Ok(n) if n > 0)
+}
+
 pub(crate) fn kill(pid: libc::pid_t, sig: libc::c_int) {
     // SAFETY: plain syscall; errors (a gone target) are not acted on.
     unsafe { libc::kill(pid, sig) };
