@@ -488,3 +488,49 @@ fn gvisor_run_dirs(pids: &[u32]) -> Vec<std::path::PathBuf> {
         })
         .collect()
 }
+
+/// A gVisor session needs `nucleus-gvisor-exec` beside `nucleus-run`: a
+/// `nucleus-run` without it refuses the session by name (and says how to
+/// get it), and the server lives on.
+#[test]
+fn a_gvisor_session_without_its_helper_is_refused_by_name() {
+    let test = "session_no_helper";
+    if !runsc_present(test) {
+        return;
+    }
+    // A hard link: the binary's own path (/proc/self/exe) is then this
+    // directory, which holds no helper.
+    let dir = world_writable("nohelper");
+    let lone = dir.path().join("nucleus-run");
+    std::fs::hard_link(nucleus(), &lone).unwrap();
+    let socket = dir.path().join("s.sock");
+    let mut server = std::process::Command::new(&lone)
+        .arg("serve")
+        .arg("--socket")
+        .arg(&socket)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(10), || socket.exists()));
+    let session = |args: &[&str]| {
+        std::process::Command::new(&lone)
+            .arg("session")
+            .args(args)
+            .arg("--server")
+            .arg(&socket)
+            .output()
+            .unwrap()
+    };
+    let out = session(&["create", "--name", "g", "--trust-level", "untrusted"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(
+        text.contains("nucleus-gvisor-exec") && text.contains("cargo install"),
+        "{text}"
+    );
+    assert_eq!(stdout(&session(&["ls"])), "");
+    // SAFETY: kill has no memory effects; the pid is our child's.
+    unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(server.wait().unwrap().code(), Some(0));
+}
